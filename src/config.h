@@ -1,0 +1,78 @@
+// The validated configuration: plain values, defaults as DESIGN.md documents
+// them. Produced by config_parse; never touched by I/O code except to read.
+#pragma once
+#include <csignal>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "units.h"
+
+namespace vigil {
+
+using namespace std::chrono_literals;
+
+enum class RestartMode { always, on_failure, never };
+enum class ReadyMode { uptime, notify, probe };
+enum class LogMode { split, combined, off };
+
+const char* to_string(RestartMode m);
+const char* to_string(ReadyMode m);
+const char* to_string(LogMode m);
+
+struct ProgramConfig {
+  std::string name;
+  // argv. A TOML string command becomes {"/bin/sh", "-c", text}.
+  std::vector<std::string> command;
+  std::filesystem::path cwd;  // absolute (resolved against the config folder)
+  std::map<std::string, std::string> env;
+  int instances = 1;
+  bool autostart = true;
+  RestartMode restart = RestartMode::always;
+  std::vector<int> exit_codes{0};
+  Duration restart_delay = 100ms;
+  Duration restart_delay_max = 30s;
+  Duration backoff_reset = 60s;
+  Duration min_uptime = 1s;
+  ReadyMode ready = ReadyMode::uptime;
+  Duration start_timeout = 60s;
+  int max_restarts = 5;
+  Duration restart_window = 60s;  // 0 = never give up
+  bool essential = false;
+  std::vector<std::string> after;
+  std::string user;  // empty: vigil's own user
+  int stop_signal = SIGTERM;
+  Duration stop_timeout = 10s;
+  std::optional<std::uint64_t> memory_limit_bytes;
+  LogMode log = LogMode::split;
+  std::uint64_t log_max_size_bytes = 50ull << 20;
+  int log_keep = 5;
+  bool log_timestamps = true;
+
+  bool operator==(const ProgramConfig&) const = default;
+};
+
+struct Config {
+  std::filesystem::path file;  // the config file, absolute
+  std::filesystem::path log_dir;         // absolute; default <config dir>/logs
+  std::filesystem::path control_socket;  // absolute; default <config dir>/vigil.sock
+  std::string log_level = "info";        // trace|debug|info|warn|error|critical|off
+  Duration sample_interval = 1s;
+  std::vector<ProgramConfig> programs;  // in file order
+
+  const ProgramConfig* find(std::string_view name) const {
+    for (const auto& p : programs)
+      if (p.name == name) return &p;
+    return nullptr;
+  }
+};
+
+// Signal names as written in the config ("TERM", "SIGTERM", "INT", "HUP",
+// "QUIT", "KILL", "USR1", "USR2"); nullopt for anything else.
+std::optional<int> parse_signal(std::string_view name);
+std::string signal_name(int sig);  // "TERM"
+
+}  // namespace vigil

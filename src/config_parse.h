@@ -1,0 +1,31 @@
+// Reads a vigil TOML file into a Config, collecting every error with its
+// FILE:LINE:COL. Pure: the only input is the text and the file's path.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config.h"
+
+namespace vigil {
+
+struct ConfigError {
+  std::string file;
+  int line = 0;    // 1-based; 0 when no position applies
+  int column = 0;  // 1-based
+  std::string message;
+  // "FILE:LINE:COL: message" (or "FILE: message" without a position)
+  std::string to_string() const;
+};
+
+struct ConfigParseResult {
+  Config config;                    // meaningful only when errors is empty
+  std::vector<ConfigError> errors;  // every error found, in file order
+  bool ok() const { return errors.empty(); }
+};
+
+// `file` is used for messages and to resolve relative paths (against its
+// folder); it should be absolute.
+ConfigParseResult parse_config(std::string_view text, const std::string& file);
+
+}  // namespace vigil
