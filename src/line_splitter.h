@@ -27,6 +27,9 @@ class LineSplitter {
  private:
   std::size_t max_line_;
   std::string partial_;
+  // The last piece emitted was a max_line cut and the line has not ended yet,
+  // so the '\n' that ends it must not produce an extra empty line.
+  bool cut_ = false;
 };
 
 }  // namespace vigil
