@@ -1,1 +1,795 @@
-// stub
+// Reads vigil's TOML into a Config and validates it, collecting every error
+// with FILE:LINE:COL. Pure: no file, user or signal lookups happen here.
+// Each section and each key has one handler in a table below; a section that
+// a later version supports is one new handler in place of not_supported.
+#include "config_parse.h"
+
+#include <algorithm>
+#include <climits>
+#include <csignal>
+#include <cstdio>
+#include <functional>
+#include <set>
+#include <span>
+#include <tuple>
+#include <toml++/toml.h>
+
+namespace vigil {
+
+// ---------------------------------------------------------------------------
+// Words of the contract.
+
+const char* to_string(RestartMode m) {
+  switch (m) {
+    case RestartMode::always: return "always";
+    case RestartMode::on_failure: return "on-failure";
+    case RestartMode::never: return "never";
+  }
+  return "?";
+}
+
+const char* to_string(ReadyMode m) {
+  switch (m) {
+    case ReadyMode::uptime: return "uptime";
+    case ReadyMode::notify: return "notify";
+    case ReadyMode::probe: return "probe";
+  }
+  return "?";
+}
+
+const char* to_string(LogMode m) {
+  switch (m) {
+    case LogMode::split: return "split";
+    case LogMode::combined: return "combined";
+    case LogMode::off: return "off";
+  }
+  return "?";
+}
+
+namespace {
+
+struct SignalWord {
+  std::string_view name;
+  int number;
+};
+
+// The signals a config may name as stop_signal.
+constexpr SignalWord kStopSignals[] = {
+    {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
+    {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+};
+
+// Every signal vigil may have to name (a child killed by SIGSEGV, ...).
+constexpr SignalWord kSignalNames[] = {
+    {"HUP", SIGHUP},     {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+    {"TRAP", SIGTRAP},   {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
+    {"KILL", SIGKILL},   {"USR1", SIGUSR1},     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
+    {"PIPE", SIGPIPE},   {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
+    {"CONT", SIGCONT},   {"STOP", SIGSTOP},     {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
+    {"TTOU", SIGTTOU},   {"URG", SIGURG},       {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},   {"WINCH", SIGWINCH}, {"IO", SIGIO},
+    {"SYS", SIGSYS},
+};
+
+}  // namespace
+
+std::optional<int> parse_signal(std::string_view name) {
+  if (name.starts_with("SIG")) name.remove_prefix(3);
+  for (const auto& s : kStopSignals)
+    if (s.name == name) return s.number;
+  return std::nullopt;
+}
+
+std::string signal_name(int sig) {
+  for (const auto& s : kSignalNames)
+    if (s.number == sig) return std::string(s.name);
+  return std::to_string(sig);
+}
+
+std::string ConfigError::to_string() const {
+  if (line <= 0) return file + ": " + message;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
+}
+
+// ---------------------------------------------------------------------------
+// The parser.
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string_view type_phrase(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    case toml::node_type::none: break;
+  }
+  return "nothing";
+}
+
+// "text" with quotes and backslashes escaped and control characters shown,
+// so a message never carries raw bytes from the file to a terminal.
+std::string quote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// Joins words as `"a", "b" or "c"`.
+std::string one_of(std::initializer_list<std::string_view> words) {
+  std::string out;
+  std::size_t i = 0;
+  for (auto w : words) {
+    if (i > 0) out += (i + 1 == words.size()) ? " or " : ", ";
+    out += quote(w);
+    ++i;
+  }
+  return out;
+}
+
+bool valid_program_name(std::string_view name) {
+  if (name.empty()) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '-';
+  });
+}
+
+// A program as it is being read: the config plus where things were written,
+// for the checks that need the whole file (after, delays).
+struct ProgramDraft {
+  ProgramConfig config;
+  std::string section;  // "[programs.web]"
+  toml::source_region name_at;
+  bool has_command = false;
+  std::set<std::string, std::less<>> failed_keys;  // keys that already have an error
+  std::optional<toml::source_region> after_at;
+  std::vector<std::pair<std::string, toml::source_region>> after_refs;
+  std::optional<toml::source_region> restart_delay_at;
+  std::optional<toml::source_region> restart_delay_max_at;
+};
+
+struct Parser;
+
+template <class Target>
+struct KeyHandler {
+  std::string_view key;
+  void (*handle)(Parser&, Target&, const toml::key&, const toml::node&);
+};
+
+struct Parser {
+  const std::string& file;
+  fs::path base_dir;
+  std::vector<ConfigError> errors;
+  Config config;
+  std::vector<ProgramDraft> drafts;
+
+  Parser(const std::string& f) : file(f), base_dir(fs::path(f).parent_path()) {}
+
+  void error(const toml::source_region& where, std::string message) {
+    errors.push_back(ConfigError{file, static_cast<int>(where.begin.line),
+                                 static_cast<int>(where.begin.column), std::move(message)});
+  }
+
+  void type_error(std::string_view what, const toml::node& node, std::string_view expected) {
+    error(node.source(), std::string(what) + ": expected " + std::string(expected) + ", got " +
+                             std::string(type_phrase(node)));
+  }
+
+  // Calls the handler for each key of `table`; a key no handler claims is an
+  // error. Keys whose handler reported an error go into `failed_keys`.
+  template <class Target>
+  void dispatch(Target& target, const toml::table& table,
+                std::span<const KeyHandler<Target>> handlers, std::string_view where,
+                std::set<std::string, std::less<>>* failed_keys = nullptr) {
+    for (auto&& [key, node] : table) {
+      auto it = std::find_if(handlers.begin(), handlers.end(),
+                             [&](const auto& h) { return h.key == key.str(); });
+      if (it == handlers.end()) {
+        error(key.source(), "unknown key " + quote(key.str()) + " " + std::string(where));
+        continue;
+      }
+      std::size_t before = errors.size();
+      it->handle(*this, target, key, node);
+      if (failed_keys && errors.size() != before) failed_keys->insert(std::string(key.str()));
+    }
+  }
+
+  // --- typed readers: report the error and return nullopt on a bad value.
+
+  std::optional<std::string> read_string(std::string_view what, const toml::node& node) {
+    const auto* s = node.as_string();
+    if (!s) {
+      type_error(what, node, "a string");
+      return std::nullopt;
+    }
+    const std::string& text = s->get();
+    if (text.find('\0') != std::string::npos) {
+      error(node.source(), std::string(what) + ": must not contain a NUL character");
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  std::optional<bool> read_bool(std::string_view what, const toml::node& node) {
+    if (const auto* b = node.as_boolean()) return b->get();
+    type_error(what, node, "a boolean");
+    return std::nullopt;
+  }
+
+  std::optional<std::int64_t> read_integer(std::string_view what, const toml::node& node) {
+    if (const auto* i = node.as_integer()) return i->get();
+    type_error(what, node, "an integer");
+    return std::nullopt;
+  }
+
+  std::optional<int> read_int_between(std::string_view what, const toml::node& node,
+                                      std::int64_t lo, std::int64_t hi) {
+    auto v = read_integer(what, node);
+    if (!v) return std::nullopt;
+    if (*v < lo || *v > hi) {
+      error(node.source(), std::string(what) + ": must be between " + std::to_string(lo) +
+                               " and " + std::to_string(hi) + ", got " + std::to_string(*v));
+      return std::nullopt;
+    }
+    return static_cast<int>(*v);
+  }
+
+  std::optional<Duration> read_duration(std::string_view what, const toml::node& node) {
+    if (!node.is_string()) {
+      type_error(what, node, "a duration string such as \"5s\"");
+      return std::nullopt;
+    }
+    auto text = read_string(what, node);
+    if (!text) return std::nullopt;
+    auto d = parse_duration(*text);
+    if (!d) {
+      error(node.source(), std::string(what) + ": invalid duration " + quote(*text) +
+                               " (expected e.g. \"250ms\", \"5s\", \"1m30s\")");
+    }
+    return d;
+  }
+
+  std::optional<std::uint64_t> read_size(std::string_view what, const toml::node& node) {
+    if (!node.is_string()) {
+      type_error(what, node, "a size string such as \"50MiB\"");
+      return std::nullopt;
+    }
+    auto text = read_string(what, node);
+    if (!text) return std::nullopt;
+    auto size = parse_size(*text);
+    if (!size) {
+      error(node.source(), std::string(what) + ": invalid size " + quote(*text) +
+                               " (expected e.g. \"512KiB\", \"50MiB\", \"1GB\")");
+    }
+    return size;
+  }
+
+  // A path, made absolute against the config file's folder.
+  std::optional<fs::path> read_path(std::string_view what, const toml::node& node) {
+    auto text = read_string(what, node);
+    if (!text) return std::nullopt;
+    if (text->empty()) {
+      error(node.source(), std::string(what) + ": must not be empty");
+      return std::nullopt;
+    }
+    return resolve(*text);
+  }
+
+  // Lexically only (the folder may not exist yet); "a/." and "a/" become "a"
+  // so equal paths compare equal when a reload diffs them.
+  fs::path resolve(const fs::path& p) const {
+    fs::path out = (base_dir / p).lexically_normal();
+    if (!out.has_filename() && out.has_relative_path()) out = out.parent_path();
+    return out;
+  }
+
+  // Reads one of `words` and returns its index.
+  std::optional<std::size_t> read_word(std::string_view what, const toml::node& node,
+                                       std::initializer_list<std::string_view> words) {
+    auto text = read_string(what, node);
+    if (!text) return std::nullopt;
+    std::size_t i = 0;
+    for (auto w : words) {
+      if (w == *text) return i;
+      ++i;
+    }
+    error(node.source(),
+          std::string(what) + ": expected " + one_of(words) + ", got " + quote(*text));
+    return std::nullopt;
+  }
+
+  void not_supported(const toml::key& key, std::string section) {
+    error(key.source(), section + " is not supported by this version of vigil");
+  }
+
+  // --- sections
+  void parse_file(const toml::table& root);
+  void parse_program(const toml::key& key, const toml::node& node);
+  void check_program(ProgramDraft& draft);
+  void resolve_after();
+  void check_after_cycles();
+};
+
+// ---------------------------------------------------------------------------
+// [vigil]
+
+constexpr KeyHandler<Config> kVigilKeys[] = {
+    {"log_dir",
+     [](Parser& p, Config& c, const toml::key& k, const toml::node& n) {
+       if (auto v = p.read_path(k.str(), n)) c.log_dir = *v;
+     }},
+    {"control_socket",
+     [](Parser& p, Config& c, const toml::key& k, const toml::node& n) {
+       if (auto v = p.read_path(k.str(), n)) c.control_socket = *v;
+     }},
+    {"log_level",
+     [](Parser& p, Config& c, const toml::key& k, const toml::node& n) {
+       static constexpr std::string_view kLevels[] = {"trace", "debug",    "info", "warn",
+                                                      "error", "critical", "off"};
+       if (auto i = p.read_word(k.str(), n, {kLevels[0], kLevels[1], kLevels[2], kLevels[3],
+                                             kLevels[4], kLevels[5], kLevels[6]}))
+         c.log_level = std::string(kLevels[*i]);
+     }},
+    {"sample_interval",
+     [](Parser& p, Config& c, const toml::key& k, const toml::node& n) {
+       auto d = p.read_duration(k.str(), n);
+       if (!d) return;
+       if (d->count() <= 0) {
+         p.error(n.source(), "sample_interval: must be greater than 0s");
+         return;
+       }
+       c.sample_interval = *d;
+     }},
+};
+
+// ---------------------------------------------------------------------------
+// [programs.NAME]
+
+template <Duration ProgramConfig::*Field>
+void set_duration(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  if (auto v = p.read_duration(k.str(), n)) d.config.*Field = *v;
+}
+
+template <bool ProgramConfig::*Field>
+void set_bool(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  if (auto v = p.read_bool(k.str(), n)) d.config.*Field = *v;
+}
+
+void set_command(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) {
+  d.has_command = true;  // present, even if wrong: no "missing command" on top
+  if (n.is_string()) {
+    auto text = p.read_string("command", n);
+    if (!text) return;
+    if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
+      p.error(n.source(), "command: must not be empty");
+      return;
+    }
+    d.config.command = {"/bin/sh", "-c", *text};
+    return;
+  }
+  const auto* arr = n.as_array();
+  if (!arr) {
+    p.type_error("command", n, "an array of strings or a string");
+    return;
+  }
+  if (arr->empty()) {
+    p.error(n.source(), "command: must not be empty");
+    return;
+  }
+  std::vector<std::string> argv;
+  bool ok = true;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& elem = (*arr)[i];
+    std::string what = "command[" + std::to_string(i) + "]";
+    auto s = p.read_string(what, elem);
+    if (s && s->empty()) {
+      p.error(elem.source(), what + ": must not be empty");
+      s.reset();
+    }
+    if (!s) {
+      ok = false;
+      continue;
+    }
+    argv.push_back(std::move(*s));
+  }
+  if (ok) d.config.command = std::move(argv);
+}
+
+void set_cwd(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  if (auto v = p.read_path(k.str(), n)) d.config.cwd = *v;
+}
+
+void set_env(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) {
+  const auto* table = n.as_table();
+  if (!table) {
+    p.type_error("env", n, "a table such as { NODE_ENV = \"production\" }");
+    return;
+  }
+  for (auto&& [key, value] : *table) {
+    std::string name(key.str());
+    if (name.empty() || name.find('=') != std::string::npos ||
+        name.find('\0') != std::string::npos) {
+      p.error(key.source(), "env: invalid variable name " + quote(name) +
+                                " (must be non-empty, without \"=\")");
+      continue;
+    }
+    if (auto v = p.read_string("env." + name, value)) d.config.env[name] = *v;
+  }
+}
+
+void set_instances(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  if (auto v = p.read_int_between(k.str(), n, 1, 10000)) d.config.instances = *v;
+}
+
+void set_restart(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  constexpr RestartMode kModes[] = {RestartMode::always, RestartMode::on_failure,
+                                    RestartMode::never};
+  if (auto i = p.read_word(k.str(), n, {"always", "on-failure", "never"}))
+    d.config.restart = kModes[*i];
+}
+
+void set_exit_codes(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) {
+  const auto* arr = n.as_array();
+  if (!arr) {
+    p.type_error("exit_codes", n, "an array of integers");
+    return;
+  }
+  std::vector<int> codes;
+  bool ok = true;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    auto code = p.read_int_between("exit_codes[" + std::to_string(i) + "]", (*arr)[i], 0, 255);
+    if (!code) {
+      ok = false;
+      continue;
+    }
+    codes.push_back(*code);
+  }
+  if (ok) d.config.exit_codes = std::move(codes);
+}
+
+void set_restart_delay(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  d.restart_delay_at = n.source();
+  set_duration<&ProgramConfig::restart_delay>(p, d, k, n);
+}
+
+void set_restart_delay_max(Parser& p, ProgramDraft& d, const toml::key& k,
+                           const toml::node& n) {
+  d.restart_delay_max_at = n.source();
+  set_duration<&ProgramConfig::restart_delay_max>(p, d, k, n);
+}
+
+void set_ready(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  constexpr ReadyMode kModes[] = {ReadyMode::uptime, ReadyMode::notify, ReadyMode::probe};
+  auto i = p.read_word(k.str(), n, {"uptime", "notify", "probe"});
+  if (!i) return;
+  // notify and probe arrive with the heartbeat channel and the probe runner.
+  if (kModes[*i] != ReadyMode::uptime) {
+    p.error(n.source(), "ready = " + quote(to_string(kModes[*i])) +
+                            " is not supported by this version of vigil (use \"uptime\")");
+    return;
+  }
+  d.config.ready = kModes[*i];
+}
+
+void set_max_restarts(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  auto v = p.read_integer(k.str(), n);
+  if (!v) return;
+  if (*v < 0 || *v > INT_MAX) {
+    p.error(n.source(), "max_restarts: must be between 0 and " + std::to_string(INT_MAX) +
+                            ", got " + std::to_string(*v));
+    return;
+  }
+  d.config.max_restarts = static_cast<int>(*v);
+}
+
+void set_after(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) {
+  d.after_at = n.source();
+  const auto* arr = n.as_array();
+  if (!arr) {
+    p.type_error("after", n, "an array of program names");
+    return;
+  }
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& elem = (*arr)[i];
+    if (auto name = p.read_string("after[" + std::to_string(i) + "]", elem))
+      d.after_refs.emplace_back(*name, elem.source());
+  }
+}
+
+void set_user(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  if (auto v = p.read_string(k.str(), n)) d.config.user = *v;
+}
+
+void set_stop_signal(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  auto text = p.read_string(k.str(), n);
+  if (!text) return;
+  auto sig = parse_signal(*text);
+  if (!sig) {
+    p.error(n.source(), "stop_signal: unknown signal " + quote(*text) + " (expected " +
+                            one_of({"TERM", "INT", "HUP", "QUIT", "KILL", "USR1", "USR2"}) +
+                            ")");
+    return;
+  }
+  d.config.stop_signal = *sig;
+}
+
+void set_memory_limit(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  auto v = p.read_size(k.str(), n);
+  if (!v) return;
+  if (*v == 0) {
+    p.error(n.source(), "memory_limit: must be greater than 0 (leave it out for no limit)");
+    return;
+  }
+  d.config.memory_limit_bytes = *v;
+}
+
+void set_log(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  constexpr LogMode kModes[] = {LogMode::split, LogMode::combined, LogMode::off};
+  if (auto i = p.read_word(k.str(), n, {"split", "combined", "off"})) d.config.log = kModes[*i];
+}
+
+void set_log_max_size(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  auto v = p.read_size(k.str(), n);
+  if (!v) return;
+  if (*v < 1024) {
+    p.error(n.source(), "log_max_size: must be at least 1KiB, got " + format_size(*v));
+    return;
+  }
+  d.config.log_max_size_bytes = *v;
+}
+
+void set_log_keep(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  if (auto v = p.read_int_between(k.str(), n, 0, 1000)) d.config.log_keep = *v;
+}
+
+// Sub-tables that later work owns: known words, so not "unknown key".
+void unsupported_subtable(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node&) {
+  std::string section = d.section;
+  section.insert(section.size() - 1, "." + std::string(k.str()));
+  p.not_supported(k, section);
+}
+
+constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
+    {"command", set_command},
+    {"cwd", set_cwd},
+    {"env", set_env},
+    {"instances", set_instances},
+    {"autostart", set_bool<&ProgramConfig::autostart>},
+    {"restart", set_restart},
+    {"exit_codes", set_exit_codes},
+    {"restart_delay", set_restart_delay},
+    {"restart_delay_max", set_restart_delay_max},
+    {"backoff_reset", set_duration<&ProgramConfig::backoff_reset>},
+    {"min_uptime", set_duration<&ProgramConfig::min_uptime>},
+    {"ready", set_ready},
+    {"start_timeout", set_duration<&ProgramConfig::start_timeout>},
+    {"max_restarts", set_max_restarts},
+    {"restart_window", set_duration<&ProgramConfig::restart_window>},
+    {"essential", set_bool<&ProgramConfig::essential>},
+    {"after", set_after},
+    {"user", set_user},
+    {"stop_signal", set_stop_signal},
+    {"stop_timeout", set_duration<&ProgramConfig::stop_timeout>},
+    {"memory_limit", set_memory_limit},
+    {"log", set_log},
+    {"log_max_size", set_log_max_size},
+    {"log_keep", set_log_keep},
+    {"log_timestamps", set_bool<&ProgramConfig::log_timestamps>},
+    {"heartbeat", unsupported_subtable},
+    {"probe", unsupported_subtable},
+    {"sticky", unsupported_subtable},
+};
+
+std::string program_section(std::string_view name) {
+  if (valid_program_name(name) && name.find('.') == std::string_view::npos)
+    return "[programs." + std::string(name) + "]";
+  return "[programs." + quote(name) + "]";
+}
+
+void Parser::parse_program(const toml::key& key, const toml::node& node) {
+  std::string name(key.str());
+  ProgramDraft draft;
+  draft.config.name = name;
+  draft.config.cwd = resolve(".");
+  draft.section = program_section(name);
+  draft.name_at = key.source();
+
+  if (!valid_program_name(name)) {
+    error(key.source(), "program name " + quote(name) +
+                            " is invalid (use letters, digits, \"_\", \".\" and \"-\")");
+  }
+  const auto* table = node.as_table();
+  if (!table) {
+    type_error("programs." + name, node, "a table");
+    draft.has_command = true;  // the type error says enough
+  } else {
+    dispatch<ProgramDraft>(draft, *table, kProgramKeys, "in " + draft.section,
+                           &draft.failed_keys);
+  }
+  check_program(draft);
+  drafts.push_back(std::move(draft));
+}
+
+// Checks that span several keys of one program.
+void Parser::check_program(ProgramDraft& d) {
+  if (!d.has_command) {
+    error(d.name_at, d.section + ": command is required (e.g. command = [\"node\", \"app.js\"])");
+  }
+  bool delays_ok = !d.failed_keys.contains("restart_delay") &&
+                   !d.failed_keys.contains("restart_delay_max");
+  if (delays_ok && d.config.restart_delay_max < d.config.restart_delay) {
+    if (d.restart_delay_max_at) {
+      error(*d.restart_delay_max_at,
+            "restart_delay_max: must be at least restart_delay (" +
+                format_duration(d.config.restart_delay) + "), got " +
+                format_duration(d.config.restart_delay_max));
+    } else if (d.restart_delay_at) {
+      error(*d.restart_delay_at,
+            "restart_delay: must be at most restart_delay_max (" +
+                format_duration(d.config.restart_delay_max) + "), got " +
+                format_duration(d.config.restart_delay));
+    }
+  }
+}
+
+void Parser::resolve_after() {
+  for (auto& d : drafts) {
+    for (const auto& [name, at] : d.after_refs) {
+      if (name == d.config.name) {
+        error(at, "after: " + quote(name) + " is the program itself");
+        continue;
+      }
+      bool exists = std::any_of(drafts.begin(), drafts.end(),
+                                [&](const ProgramDraft& o) { return o.config.name == name; });
+      if (!exists) {
+        error(at, "after: no program named " + quote(name));
+        continue;
+      }
+      auto& after = d.config.after;
+      if (std::find(after.begin(), after.end(), name) == after.end()) after.push_back(name);
+    }
+  }
+}
+
+// Reports each cycle of `after` once, starting from the cycle's program that
+// comes first in the file, positioned at that program's `after` value.
+void Parser::check_after_cycles() {
+  const std::size_t n = drafts.size();
+  std::vector<std::vector<std::size_t>> edges(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (const auto& name : drafts[i].config.after) {
+      for (std::size_t j = 0; j < n; ++j)
+        if (drafts[j].config.name == name) edges[i].push_back(j);
+    }
+  }
+  enum class Mark { white, grey, black };
+  std::vector<Mark> mark(n, Mark::white);
+  std::vector<std::size_t> stack;
+  std::set<std::vector<std::size_t>> reported;
+
+  std::function<void(std::size_t)> visit = [&](std::size_t u) {
+    mark[u] = Mark::grey;
+    stack.push_back(u);
+    for (std::size_t v : edges[u]) {
+      if (mark[v] == Mark::white) {
+        visit(v);
+      } else if (mark[v] == Mark::grey) {
+        auto from = std::find(stack.begin(), stack.end(), v);
+        std::vector<std::size_t> cycle(from, stack.end());
+        std::rotate(cycle.begin(), std::min_element(cycle.begin(), cycle.end()), cycle.end());
+        if (!reported.insert(cycle).second) continue;
+        std::string text;
+        for (std::size_t i : cycle) text += drafts[i].config.name + " -> ";
+        text += drafts[cycle.front()].config.name;
+        const auto& first = drafts[cycle.front()];
+        error(first.after_at.value_or(first.name_at), "after: cycle " + text);
+      }
+    }
+    stack.pop_back();
+    mark[u] = Mark::black;
+  };
+  for (std::size_t i = 0; i < n; ++i)
+    if (mark[i] == Mark::white) visit(i);
+}
+
+// ---------------------------------------------------------------------------
+// The file.
+
+constexpr KeyHandler<Parser> kSections[] = {
+    {"vigil",
+     [](Parser& p, Parser&, const toml::key& k, const toml::node& n) {
+       const auto* table = n.as_table();
+       if (!table) return p.type_error(k.str(), n, "a table");
+       p.dispatch<Config>(p.config, *table, kVigilKeys, "in [vigil]");
+     }},
+    {"programs",
+     [](Parser& p, Parser&, const toml::key& k, const toml::node& n) {
+       const auto* table = n.as_table();
+       if (!table) return p.type_error(k.str(), n, "a table of programs");
+       // toml++ keeps keys sorted by name; the config keeps file order.
+       std::vector<std::pair<const toml::key*, const toml::node*>> programs;
+       for (auto&& [key, node] : *table) programs.emplace_back(&key, &node);
+       std::stable_sort(programs.begin(), programs.end(), [](const auto& a, const auto& b) {
+         const auto& x = a.first->source().begin;
+         const auto& y = b.first->source().begin;
+         return std::tie(x.line, x.column) < std::tie(y.line, y.column);
+       });
+       for (const auto& [key, node] : programs) p.parse_program(*key, *node);
+     }},
+    {"http",
+     [](Parser& p, Parser&, const toml::key& k, const toml::node&) {
+       p.not_supported(k, "[http]");
+     }},
+    {"watch",
+     [](Parser& p, Parser&, const toml::key& k, const toml::node& n) {
+       const auto* table = n.as_table();
+       if (!table || table->empty()) return p.not_supported(k, "[watch]");
+       for (auto&& [name, node] : *table)
+         p.not_supported(name, "[watch." + std::string(name.str()) + "]");
+     }},
+};
+
+void Parser::parse_file(const toml::table& root) {
+  config.file = fs::path(file).lexically_normal();
+  config.log_dir = resolve("logs");
+  config.control_socket = resolve("vigil.sock");
+  dispatch<Parser>(*this, root, kSections, "at the top level");
+  resolve_after();
+  check_after_cycles();
+  for (const auto& d : drafts) config.programs.push_back(d.config);
+}
+
+}  // namespace
+
+ConfigParseResult parse_config(std::string_view text, const std::string& file) {
+  Parser parser(file);
+  toml::table root;
+  try {
+    root = toml::parse(text, std::string_view(file));
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    ConfigParseResult result;
+    result.config.file = fs::path(file).lexically_normal();
+    result.errors.push_back(ConfigError{file, static_cast<int>(at.line),
+                                        static_cast<int>(at.column),
+                                        std::string(e.description())});
+    return result;
+  }
+  parser.parse_file(root);
+
+  ConfigParseResult result;
+  result.config = std::move(parser.config);
+  result.errors = std::move(parser.errors);
+  // Handlers run in key order (toml++ sorts keys) and whole-file checks run
+  // last; users read errors top to bottom.
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [](const ConfigError& a, const ConfigError& b) {
+                     auto key = [](const ConfigError& e) {
+                       return std::pair(e.line <= 0 ? INT_MAX : e.line, e.column);
+                     };
+                     return key(a) < key(b);
+                   });
+  return result;
+}
+
+}  // namespace vigil

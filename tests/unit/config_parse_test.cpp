@@ -1,0 +1,675 @@
+// parse_config: defaults, every key, path resolution, and every class of
+// error with its exact line and column.
+#include "config_parse.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+namespace vigil {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kFile = "/etc/vigil/vigil.toml";
+
+// Config text starts on the line after R"( so that line 1 is the first line
+// written in the test.
+ConfigParseResult parse(std::string_view text) {
+  if (!text.empty() && text.front() == '\n') text.remove_prefix(1);
+  return parse_config(text, kFile);
+}
+
+// "LINE:COL: message" for each error, in the order reported.
+std::vector<std::string> errors_of(std::string_view text) {
+  std::vector<std::string> out;
+  for (const auto& e : parse(text).errors) {
+    EXPECT_EQ(e.file, kFile);
+    out.push_back(std::to_string(e.line) + ":" + std::to_string(e.column) + ": " + e.message);
+  }
+  return out;
+}
+
+using Errors = std::vector<std::string>;
+
+// --- values -----------------------------------------------------------------
+
+TEST(ConfigParse, MinimalProgramGetsEveryDefault) {
+  auto r = parse(R"(
+[programs.web]
+command = ["node", "app.js"]
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.config.file, "/etc/vigil/vigil.toml");
+  EXPECT_EQ(r.config.log_dir, "/etc/vigil/logs");
+  EXPECT_EQ(r.config.control_socket, "/etc/vigil/vigil.sock");
+  EXPECT_EQ(r.config.log_level, "info");
+  EXPECT_EQ(r.config.sample_interval, 1s);
+  ASSERT_EQ(r.config.programs.size(), 1u);
+
+  ProgramConfig expected;
+  expected.name = "web";
+  expected.command = {"node", "app.js"};
+  expected.cwd = "/etc/vigil";
+  EXPECT_EQ(r.config.programs[0], expected);
+
+  const auto& p = r.config.programs[0];
+  EXPECT_TRUE(p.env.empty());
+  EXPECT_EQ(p.instances, 1);
+  EXPECT_TRUE(p.autostart);
+  EXPECT_EQ(p.restart, RestartMode::always);
+  EXPECT_EQ(p.exit_codes, std::vector<int>{0});
+  EXPECT_EQ(p.restart_delay, 100ms);
+  EXPECT_EQ(p.restart_delay_max, 30s);
+  EXPECT_EQ(p.backoff_reset, 60s);
+  EXPECT_EQ(p.min_uptime, 1s);
+  EXPECT_EQ(p.ready, ReadyMode::uptime);
+  EXPECT_EQ(p.start_timeout, 60s);
+  EXPECT_EQ(p.max_restarts, 5);
+  EXPECT_EQ(p.restart_window, 60s);
+  EXPECT_FALSE(p.essential);
+  EXPECT_TRUE(p.after.empty());
+  EXPECT_EQ(p.user, "");
+  EXPECT_EQ(p.stop_signal, SIGTERM);
+  EXPECT_EQ(p.stop_timeout, 10s);
+  EXPECT_EQ(p.memory_limit_bytes, std::nullopt);
+  EXPECT_EQ(p.log, LogMode::split);
+  EXPECT_EQ(p.log_max_size_bytes, 50ull << 20);
+  EXPECT_EQ(p.log_keep, 5);
+  EXPECT_TRUE(p.log_timestamps);
+}
+
+TEST(ConfigParse, EmptyFileIsValidWithDefaults) {
+  auto r = parse("");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.config.programs.empty());
+  EXPECT_EQ(r.config.log_dir, "/etc/vigil/logs");
+}
+
+TEST(ConfigParse, ReadsEveryKey) {
+  auto r = parse(R"(
+[vigil]
+log_dir        = "/var/log/vigil"
+control_socket = "run/vigil.sock"
+log_level      = "debug"
+sample_interval = "250ms"
+
+[programs.db]
+command = ["postgres"]
+
+[programs.web]
+command       = ["node", "app.js"]
+cwd           = "app"
+env           = { NODE_ENV = "production", EMPTY = "" }
+instances     = 4
+autostart     = false
+restart       = "on-failure"
+exit_codes    = [0, 2, 255]
+restart_delay = "1s"
+restart_delay_max = "1m"
+backoff_reset = "2m"
+min_uptime    = "500ms"
+ready         = "uptime"
+start_timeout = "90s"
+max_restarts  = 0
+restart_window = "0"
+essential     = true
+after         = ["db"]
+user          = "www-data"
+stop_signal   = "SIGINT"
+stop_timeout  = "1m30s"
+memory_limit  = "512MiB"
+log           = "combined"
+log_max_size  = "1GB"
+log_keep      = 0
+log_timestamps = false
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.config.log_dir, "/var/log/vigil");
+  EXPECT_EQ(r.config.control_socket, "/etc/vigil/run/vigil.sock");
+  EXPECT_EQ(r.config.log_level, "debug");
+  EXPECT_EQ(r.config.sample_interval, 250ms);
+
+  const ProgramConfig* p = r.config.find("web");
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->command, (std::vector<std::string>{"node", "app.js"}));
+  EXPECT_EQ(p->cwd, "/etc/vigil/app");
+  EXPECT_EQ(p->env, (std::map<std::string, std::string>{{"NODE_ENV", "production"},
+                                                        {"EMPTY", ""}}));
+  EXPECT_EQ(p->instances, 4);
+  EXPECT_FALSE(p->autostart);
+  EXPECT_EQ(p->restart, RestartMode::on_failure);
+  EXPECT_EQ(p->exit_codes, (std::vector<int>{0, 2, 255}));
+  EXPECT_EQ(p->restart_delay, 1s);
+  EXPECT_EQ(p->restart_delay_max, 1min);
+  EXPECT_EQ(p->backoff_reset, 2min);
+  EXPECT_EQ(p->min_uptime, 500ms);
+  EXPECT_EQ(p->ready, ReadyMode::uptime);
+  EXPECT_EQ(p->start_timeout, 90s);
+  EXPECT_EQ(p->max_restarts, 0);
+  EXPECT_EQ(p->restart_window, 0s);
+  EXPECT_TRUE(p->essential);
+  EXPECT_EQ(p->after, std::vector<std::string>{"db"});
+  EXPECT_EQ(p->user, "www-data");
+  EXPECT_EQ(p->stop_signal, SIGINT);
+  EXPECT_EQ(p->stop_timeout, 90s);
+  EXPECT_EQ(p->memory_limit_bytes, 512ull << 20);
+  EXPECT_EQ(p->log, LogMode::combined);
+  EXPECT_EQ(p->log_max_size_bytes, 1'000'000'000u);
+  EXPECT_EQ(p->log_keep, 0);
+  EXPECT_FALSE(p->log_timestamps);
+}
+
+TEST(ConfigParse, StringCommandRunsWithShell) {
+  auto r = parse(R"(
+[programs.web]
+command = "node app.js >> out 2>&1"
+)");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.programs[0].command,
+            (std::vector<std::string>{"/bin/sh", "-c", "node app.js >> out 2>&1"}));
+}
+
+TEST(ConfigParse, RelativePathsResolveAgainstTheConfigFolder) {
+  auto r = parse(R"(
+[vigil]
+log_dir = "../var/./log/"
+control_socket = "/run/vigil/control.sock"
+
+[programs.a]
+command = "true"
+cwd = "./srv/../app"
+
+[programs.b]
+command = "true"
+cwd = "/opt/b"
+
+[programs.c]
+command = "true"
+cwd = ".."
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.config.log_dir, "/etc/var/log");
+  EXPECT_EQ(r.config.control_socket, "/run/vigil/control.sock");
+  EXPECT_EQ(r.config.find("a")->cwd, "/etc/vigil/app");
+  EXPECT_EQ(r.config.find("b")->cwd, "/opt/b");
+  EXPECT_EQ(r.config.find("c")->cwd, "/etc");
+}
+
+TEST(ConfigParse, ProgramsKeepFileOrder) {
+  auto r = parse(R"(
+[programs.zeta]
+command = "true"
+[programs.alpha]
+command = "true"
+[programs.mid]
+command = "true"
+)");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r.config.programs.size(), 3u);
+  EXPECT_EQ(r.config.programs[0].name, "zeta");
+  EXPECT_EQ(r.config.programs[1].name, "alpha");
+  EXPECT_EQ(r.config.programs[2].name, "mid");
+}
+
+TEST(ConfigParse, ProgramNamesMayUseLettersDigitsDotsDashesUnderscores) {
+  auto r = parse(R"(
+[programs."api.v2"]
+command = "true"
+[programs.Worker_1-b]
+command = "true"
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_NE(r.config.find("api.v2"), nullptr);
+  EXPECT_NE(r.config.find("Worker_1-b"), nullptr);
+}
+
+TEST(ConfigParse, AfterAcceptsADiamondAndDropsDuplicates) {
+  auto r = parse(R"(
+[programs.a]
+command = "true"
+after = ["b", "c", "b"]
+[programs.b]
+command = "true"
+after = ["d"]
+[programs.c]
+command = "true"
+after = ["d"]
+[programs.d]
+command = "true"
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.config.find("a")->after, (std::vector<std::string>{"b", "c"}));
+}
+
+// --- syntax -----------------------------------------------------------------
+
+TEST(ConfigErrors, TomlSyntaxErrorIsOneErrorAtItsPosition) {
+  auto errors = parse(R"(
+[programs.web]
+command = ["node",
+restart = "always"
+)").errors;
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].line, 3);
+  EXPECT_GT(errors[0].column, 0);
+  EXPECT_FALSE(errors[0].message.empty());
+}
+
+TEST(ConfigErrors, MissingValueIsASyntaxError) {
+  auto errors = parse("[vigil]\nlog_level =\n").errors;
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].line, 2);
+  EXPECT_EQ(errors[0].column, 12);
+}
+
+TEST(ConfigErrors, DuplicateKeyIsReportedWhereItIsRepeated) {
+  auto errors = parse(R"(
+[programs.web]
+command = "a"
+command = "b"
+)").errors;
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].line, 3);
+  EXPECT_NE(errors[0].message.find("command"), std::string::npos) << errors[0].message;
+}
+
+TEST(ConfigErrors, DuplicateProgramTableIsReportedAtTheSecondHeader) {
+  auto errors = parse(R"(
+[programs.web]
+command = "a"
+
+[programs.web]
+command = "b"
+)").errors;
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].line, 4);
+  EXPECT_EQ(errors[0].column, 1);
+  EXPECT_NE(errors[0].message.find("programs.web"), std::string::npos) << errors[0].message;
+}
+
+// --- unknown and unsupported keys ---------------------------------------------
+
+TEST(ConfigErrors, UnknownKeysAtEveryLevel) {
+  EXPECT_EQ(errors_of(R"(
+colour = "blue"
+[vigil]
+log_dir = "logs"
+  loglevel = "info"
+[programs.web]
+command = "x"
+restart_dealy = "1s"
+[programz.db]
+)"),
+            (Errors{
+                R"(1:1: unknown key "colour" at the top level)",
+                R"(4:3: unknown key "loglevel" in [vigil])",
+                R"(7:1: unknown key "restart_dealy" in [programs.web])",
+                R"(8:2: unknown key "programz" at the top level)",
+            }));
+}
+
+TEST(ConfigErrors, LaterFeaturesAreNotSupportedRatherThanUnknown) {
+  EXPECT_EQ(errors_of(R"(
+[http]
+listen = "127.0.0.1:9321"
+
+[programs.web]
+command = "x"
+ready = "notify"
+sticky = { listen = "0.0.0.0:8080", port_base = 3131 }
+
+[programs.web.heartbeat]
+interval = "5s"
+
+[programs.web.probe]
+http = "http://127.0.0.1/health"
+
+[programs.api]
+command = "x"
+ready = "probe"
+
+[watch.legacy]
+http = "http://127.0.0.1:8000/"
+)"),
+            (Errors{
+                "1:2: [http] is not supported by this version of vigil",
+                R"(6:9: ready = "notify" is not supported by this version of vigil (use "uptime"))",
+                "7:1: [programs.web.sticky] is not supported by this version of vigil",
+                "9:15: [programs.web.heartbeat] is not supported by this version of vigil",
+                "12:15: [programs.web.probe] is not supported by this version of vigil",
+                R"(17:9: ready = "probe" is not supported by this version of vigil (use "uptime"))",
+                "19:8: [watch.legacy] is not supported by this version of vigil",
+            }));
+}
+
+// --- types and values ---------------------------------------------------------
+
+TEST(ConfigErrors, WrongTomlTypes) {
+  EXPECT_EQ(errors_of(R"(
+[vigil]
+log_dir = 5
+sample_interval = 1
+[programs.web]
+command = 42
+autostart = "yes"
+instances = 2.5
+env = "A=B"
+exit_codes = 0
+after = "db"
+user = false
+restart = true
+memory_limit = 1024
+)"),
+            (Errors{
+                "2:11: log_dir: expected a string, got an integer",
+                R"(3:19: sample_interval: expected a duration string such as "5s", got an integer)",
+                "5:11: command: expected an array of strings or a string, got an integer",
+                "6:13: autostart: expected a boolean, got a string",
+                "7:13: instances: expected an integer, got a float",
+                R"(8:7: env: expected a table such as { NODE_ENV = "production" }, got a string)",
+                "9:14: exit_codes: expected an array of integers, got an integer",
+                "10:9: after: expected an array of program names, got a string",
+                "11:8: user: expected a string, got a boolean",
+                "12:11: restart: expected a string, got a boolean",
+                R"(13:16: memory_limit: expected a size string such as "50MiB", got an integer)",
+            }));
+}
+
+TEST(ConfigErrors, SectionsMustBeTables) {
+  EXPECT_EQ(errors_of(R"(
+vigil = 1
+programs = { web = "node app.js" }
+)"),
+            (Errors{
+                "1:9: vigil: expected a table, got an integer",
+                "2:20: programs.web: expected a table, got a string",
+            }));
+  EXPECT_EQ(errors_of("programs = []\n"),
+            Errors{"1:12: programs: expected a table of programs, got an array"});
+}
+
+TEST(ConfigErrors, BadDurationsAndSizes) {
+  EXPECT_EQ(errors_of(R"(
+[vigil]
+sample_interval = "0s"
+[programs.web]
+command = "x"
+restart_delay = "5x"
+stop_timeout = "1.5s"
+min_uptime = ""
+memory_limit = "lots"
+log_max_size = "100B"
+)"),
+            (Errors{
+                "2:19: sample_interval: must be greater than 0s",
+                R"(5:17: restart_delay: invalid duration "5x" (expected e.g. "250ms", "5s", "1m30s"))",
+                R"(6:16: stop_timeout: invalid duration "1.5s" (expected e.g. "250ms", "5s", "1m30s"))",
+                R"(7:14: min_uptime: invalid duration "" (expected e.g. "250ms", "5s", "1m30s"))",
+                R"(8:16: memory_limit: invalid size "lots" (expected e.g. "512KiB", "50MiB", "1GB"))",
+                "9:16: log_max_size: must be at least 1KiB, got 100B",
+            }));
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+memory_limit = "0"
+)"),
+            Errors{"3:16: memory_limit: must be greater than 0 (leave it out for no limit)"});
+}
+
+TEST(ConfigErrors, IntegerRanges) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+instances = 0
+max_restarts = -1
+log_keep = 1001
+exit_codes = [0, 256, -1]
+[programs.api]
+command = "x"
+instances = 10001
+max_restarts = 3000000000
+)"),
+            (Errors{
+                "3:13: instances: must be between 1 and 10000, got 0",
+                "4:16: max_restarts: must be between 0 and 2147483647, got -1",
+                "5:12: log_keep: must be between 0 and 1000, got 1001",
+                "6:18: exit_codes[1]: must be between 0 and 255, got 256",
+                "6:23: exit_codes[2]: must be between 0 and 255, got -1",
+                "9:13: instances: must be between 1 and 10000, got 10001",
+                "10:16: max_restarts: must be between 0 and 2147483647, got 3000000000",
+            }));
+}
+
+TEST(ConfigErrors, Words) {
+  EXPECT_EQ(
+      errors_of(R"(
+[vigil]
+log_level = "verbose"
+[programs.web]
+command = "x"
+restart = "sometimes"
+ready = "later"
+log = "both"
+stop_signal = "FOO"
+)"),
+      (Errors{
+          R"(2:13: log_level: expected "trace", "debug", "info", "warn", "error", "critical" or "off", got "verbose")",
+          R"(5:11: restart: expected "always", "on-failure" or "never", got "sometimes")",
+          R"(6:9: ready: expected "uptime", "notify" or "probe", got "later")",
+          R"(7:7: log: expected "split", "combined" or "off", got "both")",
+          R"(8:15: stop_signal: unknown signal "FOO" (expected "TERM", "INT", "HUP", "QUIT", "KILL", "USR1" or "USR2"))",
+      }));
+}
+
+TEST(ConfigErrors, Commands) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = []
+[programs.b]
+command = ""
+[programs.c]
+command = ["node", ""]
+[programs.d]
+command = ["node", 1]
+[programs.e]
+cwd = "/srv"
+[programs.f]
+command = "   "
+)"),
+            (Errors{
+                "2:11: command: must not be empty",
+                "4:11: command: must not be empty",
+                "6:20: command[1]: must not be empty",
+                "8:20: command[1]: expected a string, got an integer",
+                R"(9:11: [programs.e]: command is required (e.g. command = ["node", "app.js"]))",
+                "12:11: command: must not be empty",
+            }));
+}
+
+TEST(ConfigErrors, EnvNamesAndValues) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+env = { PORT = 3000, "A=B" = "x", "" = "y" }
+)"),
+            (Errors{
+                "3:16: env.PORT: expected a string, got an integer",
+                R"(3:22: env: invalid variable name "A=B" (must be non-empty, without "="))",
+                R"(3:35: env: invalid variable name "" (must be non-empty, without "="))",
+            }));
+}
+
+TEST(ConfigErrors, RestartDelayMaxMustNotBeBelowRestartDelay) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+restart_delay = "10s"
+restart_delay_max = "5s"
+[programs.b]
+command = "x"
+restart_delay = "1m"
+[programs.c]
+command = "x"
+restart_delay = "bad"
+restart_delay_max = "5s"
+)"),
+            (Errors{
+                "4:21: restart_delay_max: must be at least restart_delay (10s), got 5s",
+                "7:17: restart_delay: must be at most restart_delay_max (30s), got 1m",
+                R"(10:17: restart_delay: invalid duration "bad" (expected e.g. "250ms", "5s", "1m30s"))",
+            }));
+}
+
+TEST(ConfigErrors, ProgramNames) {
+  EXPECT_EQ(errors_of(R"(
+[programs."web app"]
+command = "x"
+[programs."caf\u00e9"]
+command = "x"
+[programs.""]
+command = "x"
+)"),
+            (Errors{
+                R"(1:11: program name "web app" is invalid (use letters, digits, "_", "." and "-"))",
+                "3:11: program name \"caf\xc3\xa9\" is invalid (use letters, digits, \"_\", \".\" and \"-\")",
+                R"(5:11: program name "" is invalid (use letters, digits, "_", "." and "-"))",
+            }));
+}
+
+TEST(ConfigErrors, AfterMustNameOtherExistingPrograms) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+after = ["db", "web", "cache", 3]
+[programs.db]
+command = "x"
+)"),
+            (Errors{
+                R"(3:16: after: "web" is the program itself)",
+                R"(3:23: after: no program named "cache")",
+                "3:32: after[3]: expected a string, got an integer",
+            }));
+}
+
+TEST(ConfigErrors, AfterCycleIsNamedAtTheFirstProgramsAfter) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+after = ["db"]
+[programs.db]
+command = "x"
+after = ["web"]
+)"),
+            Errors{"3:9: after: cycle web -> db -> web"});
+}
+
+TEST(ConfigErrors, LongerCyclesAndSeparateCyclesAreEachReportedOnce) {
+  EXPECT_EQ(errors_of(R"(
+[programs.ok]
+command = "x"
+after = ["c"]
+[programs.c]
+command = "x"
+after = ["a"]
+[programs.a]
+command = "x"
+after = ["b"]
+[programs.b]
+command = "x"
+after = ["c"]
+[programs.x]
+command = "x"
+after = ["y"]
+[programs.y]
+command = "x"
+after = ["x"]
+)"),
+            (Errors{
+                "6:9: after: cycle c -> a -> b -> c",
+                "15:9: after: cycle x -> y -> x",
+            }));
+}
+
+// --- several at once --------------------------------------------------------
+
+TEST(ConfigErrors, EveryErrorIsReportedInFileOrder) {
+  auto r = parse(R"(
+[vigil]
+log_level = "loud"
+
+[programs.web]
+command = []
+instances = 0
+zzz = 1
+autostart = "yes"
+restart_delay = "5x"
+
+[programs.api]
+command = "x"
+after = ["nope"]
+aaa = true
+)");
+  ASSERT_EQ(r.errors.size(), 8u);
+  std::vector<std::string> lines;
+  for (const auto& e : r.errors) lines.push_back(e.to_string());
+  EXPECT_EQ(lines, (Errors{
+                       R"(/etc/vigil/vigil.toml:2:13: log_level: expected "trace", "debug", "info", "warn", "error", "critical" or "off", got "loud")",
+                       "/etc/vigil/vigil.toml:5:11: command: must not be empty",
+                       "/etc/vigil/vigil.toml:6:13: instances: must be between 1 and 10000, got 0",
+                       R"(/etc/vigil/vigil.toml:7:1: unknown key "zzz" in [programs.web])",
+                       "/etc/vigil/vigil.toml:8:13: autostart: expected a boolean, got a string",
+                       R"(/etc/vigil/vigil.toml:9:17: restart_delay: invalid duration "5x" (expected e.g. "250ms", "5s", "1m30s"))",
+                       R"(/etc/vigil/vigil.toml:13:10: after: no program named "nope")",
+                       R"(/etc/vigil/vigil.toml:14:1: unknown key "aaa" in [programs.api])",
+                   }));
+}
+
+TEST(ConfigError, ToStringWithAndWithoutPosition) {
+  EXPECT_EQ((ConfigError{"/a/b.toml", 3, 7, "oops"}).to_string(), "/a/b.toml:3:7: oops");
+  EXPECT_EQ((ConfigError{"/a/b.toml", 0, 0, "oops"}).to_string(), "/a/b.toml: oops");
+}
+
+// --- words and signals --------------------------------------------------------
+
+TEST(ConfigWords, EnumsPrintTheirConfigWords) {
+  EXPECT_STREQ(to_string(RestartMode::always), "always");
+  EXPECT_STREQ(to_string(RestartMode::on_failure), "on-failure");
+  EXPECT_STREQ(to_string(RestartMode::never), "never");
+  EXPECT_STREQ(to_string(ReadyMode::uptime), "uptime");
+  EXPECT_STREQ(to_string(ReadyMode::notify), "notify");
+  EXPECT_STREQ(to_string(ReadyMode::probe), "probe");
+  EXPECT_STREQ(to_string(LogMode::split), "split");
+  EXPECT_STREQ(to_string(LogMode::combined), "combined");
+  EXPECT_STREQ(to_string(LogMode::off), "off");
+}
+
+TEST(Signals, ParseWithAndWithoutPrefix) {
+  const std::pair<const char*, int> kNames[] = {
+      {"TERM", SIGTERM}, {"INT", SIGINT},   {"HUP", SIGHUP},   {"QUIT", SIGQUIT},
+      {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+  };
+  for (const auto& [name, sig] : kNames) {
+    EXPECT_EQ(parse_signal(name), sig) << name;
+    EXPECT_EQ(parse_signal(std::string("SIG") + name), sig) << name;
+    EXPECT_EQ(signal_name(sig), name);
+  }
+}
+
+TEST(Signals, RejectsOtherNames) {
+  for (const char* bad : {"", "SIG", "term", "sigterm", "SIGFOO", "15", "SEGV", "SIGSIGTERM",
+                          " TERM", "TERM "}) {
+    EXPECT_EQ(parse_signal(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(Signals, NamesSignalsAChildMayDieOf) {
+  EXPECT_EQ(signal_name(SIGSEGV), "SEGV");
+  EXPECT_EQ(signal_name(SIGABRT), "ABRT");
+  EXPECT_EQ(signal_name(SIGPIPE), "PIPE");
+  EXPECT_EQ(signal_name(SIGCHLD), "CHLD");
+  EXPECT_EQ(signal_name(99), "99");
+}
+
+}  // namespace
+}  // namespace vigil
