@@ -1,1 +1,45 @@
-// stub
+// RAII for fds and the pipe/flag helpers around them.
+#include "fd.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+namespace vigil {
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) {
+    // close() is never retried on EINTR on Linux: the fd is gone either way.
+    ::close(fd_);
+  }
+  fd_ = fd;
+}
+
+Pipe make_pipe(int extra_flags) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | extra_flags) != 0)
+    throw std::system_error(errno, std::generic_category(), "pipe2");
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+void set_nonblocking(int fd, bool on) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) throw std::system_error(errno, std::generic_category(), "fcntl(F_GETFL)");
+  flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (::fcntl(fd, F_SETFL, flags) < 0)
+    throw std::system_error(errno, std::generic_category(), "fcntl(F_SETFL)");
+}
+
+void ensure_std_fds_open() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    // open() returns the lowest free number, which is `fd` here. No CLOEXEC:
+    // these are the standard streams children inherit.
+    int opened = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (opened >= 0 && opened != fd) ::close(opened);
+  }
+}
+
+}  // namespace vigil

@@ -1,1 +1,360 @@
-// stub
+// Instance life cycle. The decisions come from RestartPolicy; this file
+// only carries them out with processes, signals, timers and pipes.
+#include "instance.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <spdlog/spdlog.h>
+
+#include "program.h"
+#include "spawn.h"
+#include "supervisor.h"
+
+namespace vigil {
+
+namespace {
+
+std::string seconds_text(Duration d) {
+  // "1.6s", "250ms", "2m5s"
+  if (d < std::chrono::seconds(1) || d >= std::chrono::minutes(1)) return format_duration(d);
+  return fmt::format("{:.1f}s", d.count() / 1000.0);
+}
+
+ExitKind kind_of(const ExitStatus& s, const std::vector<int>& clean_codes) {
+  if (s.signaled) return ExitKind::signal;
+  return is_clean_exit(s, clean_codes) ? ExitKind::clean : ExitKind::code;
+}
+
+// Output pipes get a larger kernel buffer than the default 64 KiB so a
+// chatty child blocks less often while vigil is busy elsewhere.
+constexpr int kPipeBytes = 1 << 20;
+
+}  // namespace
+
+Instance::Instance(EventLoop& loop, Program& program, int index)
+    : loop_(loop),
+      program_(program),
+      index_(index),
+      policy_(RestartSettings::from(program.config())),
+      ready_timer_(loop, [this] { on_ready_timer(); }),
+      backoff_timer_(loop, [this] { on_backoff_timer(); }),
+      kill_timer_(loop, [this] { on_kill_timer(); }) {}
+
+Instance::~Instance() {
+  if (pid_ > 0) {
+    // Never leave a child behind: the owner is going away without a stop.
+    signal_group(SIGKILL);
+    program_.supervisor().untrack(pid_);
+  }
+}
+
+std::string Instance::label() const {
+  if (program_.config().instances > 1) return program_.name() + "[" + std::to_string(index_) + "]";
+  return program_.name();
+}
+
+void Instance::set_state(State s) {
+  State old = state_;
+  if (old == s) return;
+  state_ = s;
+  spdlog::debug("program {}: {} -> {}", label(), to_string(old), to_string(s));
+  if (listener_) listener_(*this, old, s);
+}
+
+void Instance::open_sinks() {
+  const auto& pc = program_.config();
+  if (pc.log == LogMode::off) {
+    sinks_ = {};
+    return;
+  }
+  for (Stream s : {Stream::out, Stream::err}) {
+    auto idx = static_cast<std::size_t>(s);
+    if (sinks_[idx]) continue;
+    if (pc.log == LogMode::combined && s == Stream::err) {
+      sinks_[idx] = sinks_[0];
+      continue;
+    }
+    LogFileOptions o;
+    o.path = program_.log_path(index_, s);
+    o.max_size_bytes = pc.log_max_size_bytes;
+    o.keep = pc.log_keep;
+    o.timestamps = pc.log_timestamps;
+    sinks_[idx] = std::make_shared<LogSink>(o);
+  }
+}
+
+void Instance::start_pipe(UniqueFd read_end, Stream stream) {
+  auto idx = static_cast<std::size_t>(stream);
+  auto it = pipes_.emplace(pipes_.end());
+  *it = std::make_unique<OutputPipe>(loop_, std::move(read_end), sinks_[idx], &counters_.log[idx],
+                                     [this, it] {
+                                       // Destroyed on the next turn, not in its own callback.
+                                       loop_.defer([this, it] { pipes_.erase(it); });
+                                     });
+}
+
+void Instance::start(bool manual) {
+  switch (state_) {
+    case State::starting:
+    case State::running:
+      return;
+    case State::stopping:
+      // Start again as soon as the stop completes.
+      restart_after_stop_ = true;
+      return;
+    case State::stopped:
+    case State::exited:
+    case State::backoff:
+    case State::fatal:
+      break;
+  }
+  if (manual) policy_.reset();
+  backoff_timer_.cancel();
+  spawn_process();
+}
+
+void Instance::restart_manual() {
+  policy_.reset();
+  if (pid_ > 0 || state_ == State::stopping) {
+    restart_after_stop_ = true;
+    forced_reason_.reset();
+    if (state_ != State::stopping) stop();
+    return;
+  }
+  backoff_timer_.cancel();
+  pending_restart_reason_ = RestartReason::manual;
+  spawn_process();
+}
+
+void Instance::spawn_process() {
+  const auto& pc = program_.config();
+  if (pending_restart_reason_) {
+    counters_.restarts[static_cast<std::size_t>(*pending_restart_reason_)]++;
+    last_reason_ = pending_restart_reason_;
+    pending_restart_reason_.reset();
+  }
+  ++spawns_;
+  set_state(State::starting);
+  start_wall_ = std::chrono::system_clock::now();
+  start_steady_ = std::chrono::steady_clock::now();
+
+  SpawnSpec spec;
+  spec.argv = pc.command;
+  spec.env = program_.environment(index_);
+  spec.cwd = pc.cwd;
+
+  std::optional<SpawnError> error;
+  std::string user_error;
+  if (!pc.user.empty()) {
+    spec.credentials = lookup_user(pc.user, &user_error);
+    if (!spec.credentials) error = SpawnError{"switch user", 0};
+  }
+
+  open_sinks();
+  Pipe out, err;
+  if (pc.log != LogMode::off) {
+    out = make_pipe();
+    err = make_pipe();
+    ::fcntl(out.write.get(), F_SETPIPE_SZ, kPipeBytes);  // best effort
+    ::fcntl(err.write.get(), F_SETPIPE_SZ, kPipeBytes);
+    spec.stdout_fd = out.write.get();
+    spec.stderr_fd = err.write.get();
+  }
+
+  SpawnResult r;
+  if (!error) {
+    r = spawn(spec);
+    error = r.error;
+  }
+  out.write.reset();
+  err.write.reset();
+
+  if (error) {
+    std::string why = user_error.empty() ? error->message(spec) : user_error;
+    // A failed start is an end after zero seconds: the restart policy
+    // throttles it and eventually gives up, so it never loops hot.
+    last_exit_ = ExitStatus::exited(127);
+    counters_.exits[static_cast<std::size_t>(ExitKind::code)]++;
+    on_ended(*last_exit_, why);
+    return;
+  }
+
+  pid_ = r.pid;
+  pgid_ = r.pid;  // setsid() made it the leader of its own group
+  program_.supervisor().track(pid_, this);
+  if (pc.log != LogMode::off) {
+    start_pipe(std::move(out.read), Stream::out);
+    start_pipe(std::move(err.read), Stream::err);
+  }
+  spdlog::info("program {}: started, pid {}", label(), pid_);
+  if (pc.ready == ReadyMode::uptime) ready_timer_.arm(pc.min_uptime);
+}
+
+void Instance::on_ready_timer() {
+  if (state_ == State::starting) set_state(State::running);
+}
+
+void Instance::on_backoff_timer() {
+  if (state_ == State::backoff) spawn_process();
+}
+
+void Instance::on_process_exit(int wait_status) {
+  ExitStatus status = ExitStatus::from_wait_status(wait_status);
+  last_exit_ = status;
+  counters_.exits[static_cast<std::size_t>(kind_of(status, program_.config().exit_codes))]++;
+  pid_ = -1;
+  ready_timer_.cancel();
+  if (state_ == State::stopping) {
+    on_any_child_exit();
+    return;
+  }
+  on_ended(status, {});
+}
+
+void Instance::on_ended(const ExitStatus& status, const std::string& cause) {
+  auto now = std::chrono::steady_clock::now();
+  auto run_time = cause.empty() ? std::chrono::duration_cast<Duration>(now - start_steady_)
+                                : Duration(0);
+  // What the main process left behind in its group goes with it, so the
+  // next run starts clean (the port is free, no duplicate worker).
+  if (group_alive()) signal_group(SIGKILL);
+  pgid_ = -1;
+
+  auto forced = std::exchange(forced_reason_, std::nullopt);
+  RestartDecision d = policy_.on_end(now, run_time, status, forced);
+  std::string what = !cause.empty() ? cause
+                     : forced       ? std::string("stopped (") + to_string(*forced) + ")"
+                                    : (status.signaled ? "killed by " : "exited with ") + status.describe();
+  if (cause.empty()) what += " after " + seconds_text(run_time);
+
+  switch (d.action) {
+    case RestartDecision::Action::restart:
+      set_state(State::exited);
+      set_state(State::backoff);
+      pending_restart_reason_ = d.reason;
+      next_start_ = now + d.delay;
+      backoff_timer_.arm(d.delay);
+      spdlog::log(cause.empty() ? spdlog::level::info : spdlog::level::err,
+                  "program {}: {} (restarting in {})", label(), what, seconds_text(d.delay));
+      break;
+    case RestartDecision::Action::stay:
+      set_state(State::exited);
+      spdlog::info("program {}: {} (not restarted: restart = \"{}\")", label(), what,
+                   to_string(program_.config().restart));
+      break;
+    case RestartDecision::Action::fatal: {
+      const auto& pc = program_.config();
+      set_state(State::fatal);
+      spdlog::error(
+          "program {}: {} (giving up: more than {} restarts within {}; state fatal until a "
+          "manual start)",
+          label(), what, pc.max_restarts, format_duration(pc.restart_window));
+      break;
+    }
+  }
+}
+
+void Instance::stop(std::function<void()> done) {
+  restart_after_stop_ = false;
+  switch (state_) {
+    case State::stopping:
+      if (done) stop_waiters_.push_back(std::move(done));
+      return;
+    case State::starting:
+    case State::running:
+      break;
+    case State::backoff:
+    case State::exited:
+    case State::fatal:
+    case State::stopped:
+      backoff_timer_.cancel();
+      set_state(State::stopped);
+      if (done) done();
+      return;
+  }
+  if (done) stop_waiters_.push_back(std::move(done));
+  ready_timer_.cancel();
+  set_state(State::stopping);
+  const int sig = program_.config().stop_signal;
+  spdlog::info("program {}: stopping (SIG{} to process group {})", label(), signal_name(sig),
+               pgid_);
+  signal_group(sig);
+  // Processes of this instance that left its process group (daemonized),
+  // re-parented to vigil: they get the same signal.
+  for (pid_t stray : child_pids(::getpid()))
+    if (stray != pid_ && process_belongs_to(stray, program_.name(), index_)) ::kill(stray, sig);
+  kill_timer_.arm(program_.config().stop_timeout);
+}
+
+void Instance::terminate_for(RestartReason reason) {
+  if (state_ != State::starting && state_ != State::running) return;
+  stop();
+  forced_reason_ = reason;
+}
+
+void Instance::on_kill_timer() {
+  if (state_ != State::stopping) return;
+  spdlog::warn("program {}: still running {} after SIG{}; sending SIGKILL", label(),
+               format_duration(program_.config().stop_timeout),
+               signal_name(program_.config().stop_signal));
+  signal_group(SIGKILL);
+  for (pid_t stray : child_pids(::getpid()))
+    if (stray != pid_ && process_belongs_to(stray, program_.name(), index_)) ::kill(stray, SIGKILL);
+  // Group members that are not vigil's children are not reaped here; check
+  // again shortly in case no SIGCHLD reports their end.
+  kill_timer_.arm(std::chrono::milliseconds(100));
+}
+
+void Instance::kill_now() {
+  if (pid_ > 0 || group_alive()) signal_group(SIGKILL);
+}
+
+void Instance::on_any_child_exit() {
+  if (state_ != State::stopping || pid_ > 0) return;
+  if (group_alive()) return;
+  finish_stop();
+}
+
+void Instance::finish_stop() {
+  kill_timer_.cancel();
+  pgid_ = -1;
+  if (forced_reason_) {
+    // vigil killed it for a cause: the policy decides what comes next.
+    on_ended(last_exit_.value_or(ExitStatus::killed(SIGKILL)), {});
+  } else if (restart_after_stop_) {
+    restart_after_stop_ = false;
+    pending_restart_reason_ = RestartReason::manual;
+    spawn_process();
+  } else {
+    set_state(State::stopped);
+    spdlog::info("program {}: stopped", label());
+  }
+  auto waiters = std::move(stop_waiters_);
+  stop_waiters_.clear();
+  for (auto& w : waiters) w();
+}
+
+void Instance::signal_group(int sig) {
+  if (pgid_ > 0) ::kill(-pgid_, sig);
+  else if (pid_ > 0) ::kill(pid_, sig);
+}
+
+bool Instance::group_alive() const {
+  if (pgid_ <= 0) return false;
+  return ::kill(-pgid_, 0) == 0 || errno == EPERM;
+}
+
+void Instance::apply_config() {
+  policy_.update(RestartSettings::from(program_.config()));
+}
+
+void Instance::reopen_logs() {
+  for (auto& s : sinks_)
+    if (s) s->reopen();
+}
+
+}  // namespace vigil

@@ -1,1 +1,222 @@
-// stub
+// Supervisor: reaping, `after` ordering, shutdown order, strays.
+#include "supervisor.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "fd.h"
+
+namespace vigil {
+
+std::vector<pid_t> child_pids(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  char path[300];
+  char buf[512];
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) continue;
+    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+    if (n <= 0) continue;
+    buf[n] = '\0';
+    // "pid (comm) S ppid ...": comm may hold spaces and parens; the last ')' ends it.
+    char* close = std::strrchr(buf, ')');
+    if (!close) continue;
+    char state;
+    int ppid;
+    if (std::sscanf(close + 1, " %c %d", &state, &ppid) != 2) continue;
+    if (ppid == parent && state != 'Z') out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool process_belongs_to(pid_t pid, const std::string& program, int index) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  if (!f) return false;
+  std::string want_p = "VIGIL_PROGRAM=" + program;
+  std::string want_i = "VIGIL_INSTANCE=" + std::to_string(index);
+  bool p = false, i = false;
+  std::string kv;
+  while (std::getline(f, kv, '\0')) {
+    if (kv == want_p) p = true;
+    if (kv == want_i) i = true;
+  }
+  return p && i;
+}
+
+Supervisor::Supervisor(EventLoop& loop, Config config)
+    : loop_(loop), config_(std::move(config)), sigchld_(loop, SIGCHLD, [this] { reap(); }) {
+  // Descendants that daemonize are re-parented to vigil, so they are reaped
+  // here and can be found (and killed) when their program stops.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  for (const auto& pc : config_.programs) {
+    programs_.push_back(std::make_unique<Program>(loop_, *this, pc));
+    for (auto& inst : programs_.back()->instances())
+      inst->set_state_listener(
+          [this](Instance& i, State o, State n) { on_state_change(i, o, n); });
+  }
+}
+
+Supervisor::~Supervisor() = default;
+
+Program* Supervisor::find(std::string_view name) const {
+  for (auto& p : programs_)
+    if (p->name() == name) return p.get();
+  return nullptr;
+}
+
+void Supervisor::track(pid_t pid, Instance* instance) { by_pid_[pid] = instance; }
+void Supervisor::untrack(pid_t pid) { by_pid_.erase(pid); }
+
+void Supervisor::reap() {
+  // Signals coalesce: one SIGCHLD may stand for many exits.
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    auto it = by_pid_.find(pid);
+    if (it == by_pid_.end()) {
+      spdlog::debug("reaped process {} (not a program's main process)", pid);
+      continue;
+    }
+    Instance* inst = it->second;
+    by_pid_.erase(it);
+    inst->on_process_exit(status);
+  }
+  for (auto& p : programs_)
+    for (auto& i : p->instances())
+      if (i->state() == State::stopping) i->on_any_child_exit();
+  if (shutting_down_ && finishing_) finish_shutdown();
+}
+
+bool Supervisor::dependencies_ready(const Program& p) const {
+  for (const auto& dep : p.config().after) {
+    const Program* d = find(dep);
+    if (d && !d->all_ready()) return false;
+  }
+  return true;
+}
+
+void Supervisor::start() {
+  for (auto& p : programs_) {
+    if (!p->config().autostart) continue;
+    if (dependencies_ready(*p))
+      p->start(false);
+    else
+      waiting_.push_back(p.get());
+  }
+  for (auto* p : waiting_)
+    spdlog::info("program {}: waiting for {} to be running", p->name(),
+                 fmt::join(p->config().after, ", "));
+}
+
+void Supervisor::start_waiting() {
+  if (shutting_down_) return;
+  // A start can make another program ready only later (a timer), so one
+  // pass suffices here.
+  auto ready = std::stable_partition(waiting_.begin(), waiting_.end(),
+                                     [this](Program* p) { return !dependencies_ready(*p); });
+  std::vector<Program*> to_start(ready, waiting_.end());
+  waiting_.erase(ready, waiting_.end());
+  for (auto* p : to_start) p->start(false);
+}
+
+void Supervisor::on_state_change(Instance& instance, State old_state, State new_state) {
+  (void)old_state;
+  if (new_state == State::running && !waiting_.empty()) start_waiting();
+  if (new_state == State::fatal && instance.program().config().essential && !shutting_down_) {
+    spdlog::critical("program {}: essential program is fatal; stopping everything (exit 3)",
+                     instance.label());
+    exit_code_ = 3;
+    shutdown(nullptr);
+  }
+}
+
+void Supervisor::shutdown(std::function<void(int)> done) {
+  if (done) shutdown_done_ = std::move(done);
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  waiting_.clear();
+  spdlog::info("stopping all programs");
+  stop_next();
+}
+
+void Supervisor::stop_next() {
+  if (finishing_ || finished_) return;
+  bool all_stopped = true;
+  for (auto& p : programs_) {
+    bool requested =
+        std::find(stop_requested_.begin(), stop_requested_.end(), p.get()) != stop_requested_.end();
+    if (requested) {
+      if (!p->all_down()) all_stopped = false;
+      continue;
+    }
+    all_stopped = false;
+    // Dependents stop first: wait while a program naming this one in
+    // `after` still has a live process.
+    bool dependents_down = true;
+    for (auto& q : programs_) {
+      const auto& after = q->config().after;
+      if (q.get() != p.get() && std::find(after.begin(), after.end(), p->name()) != after.end() &&
+          !q->all_down())
+        dependents_down = false;
+    }
+    if (!dependents_down) continue;
+    stop_requested_.push_back(p.get());
+    p->stop([this] { loop_.defer([this] { stop_next(); }); });
+  }
+  if (all_stopped) {
+    finishing_ = true;
+    finish_shutdown();
+  }
+}
+
+void Supervisor::finish_shutdown() {
+  if (!finishing_) return;
+  // Children re-parented to vigil that no program stop caught (they left
+  // their process group): they go now. SIGKILL: their programs have already
+  // been given their stop_signal and stop_timeout.
+  auto strays = child_pids(::getpid());
+  if (!strays.empty()) {
+    for (pid_t pid : strays) {
+      spdlog::info("killing leftover process {}", pid);
+      ::kill(pid, SIGKILL);
+    }
+    // Reaped through SIGCHLD; come back until none is left.
+    if (!stray_timer_) stray_timer_ = std::make_unique<Timer>(loop_, [this] { reap(); finish_shutdown(); });
+    stray_timer_->arm(std::chrono::milliseconds(50));
+    return;
+  }
+  if (stray_timer_) stray_timer_->cancel();
+  finishing_ = false;
+  finished_ = true;
+  auto done = std::move(shutdown_done_);
+  shutdown_done_ = nullptr;
+  spdlog::info("all programs stopped");
+  if (done) done(exit_code_);
+}
+
+void Supervisor::kill_all_now() {
+  for (auto& p : programs_) p->kill_now();
+  for (pid_t pid : child_pids(::getpid())) ::kill(pid, SIGKILL);
+}
+
+void Supervisor::reopen_logs() {
+  for (auto& p : programs_) p->reopen_logs();
+}
+
+}  // namespace vigil

@@ -1,0 +1,28 @@
+// The command line, parsed into a value. Pure: no files, no sockets.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vigil {
+
+struct CliCommand {
+  std::string verb;                     // run, check, status, start, stop, restart, reload, logs, version, help
+  std::string config = "vigil.toml";    // -c / --config
+  bool config_given = false;
+  std::vector<std::string> names;       // NAME arguments
+  bool follow = false;                  // logs -f
+  int lines = 20;                       // logs -n N
+  bool dry_run = false;                 // reload --dry-run
+  bool json = false;                    // status --json
+};
+
+struct CliParse {
+  std::optional<CliCommand> command;
+  std::string error;  // usage error, when command is empty
+};
+
+CliParse parse_cli(const std::vector<std::string>& args);  // args without argv[0]
+std::string usage();
+
+}  // namespace vigil

@@ -1,0 +1,42 @@
+// Owners of file descriptors. Every fd vigil opens is held by a UniqueFd and
+// born O_CLOEXEC; nothing else closes fds.
+#pragma once
+#include <utility>
+
+namespace vigil {
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    if (this != &o) reset(o.release());
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1);
+
+ private:
+  int fd_ = -1;
+};
+
+struct Pipe {
+  UniqueFd read;
+  UniqueFd write;
+};
+
+// pipe2(O_CLOEXEC | extra_flags); throws std::system_error.
+Pipe make_pipe(int extra_flags = 0);
+void set_nonblocking(int fd, bool on = true);
+// Makes sure fds 0, 1 and 2 are open (on /dev/null) so that no file vigil
+// opens later lands on them.
+void ensure_std_fds_open();
+
+}  // namespace vigil

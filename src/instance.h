@@ -1,0 +1,132 @@
+// One instance of a program: at most one live process at a time, its state,
+// its restart policy, its output pipes and the timers of its life cycle
+// (readiness, backoff, stop). It turns events (exit, timer, request) into
+// calls on the pure RestartPolicy and carries out what that decides.
+#pragma once
+#include <sys/types.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config.h"
+#include "event_loop.h"
+#include "exit_status.h"
+#include "output_pipe.h"
+#include "restart_policy.h"
+#include "state.h"
+
+namespace vigil {
+
+class Program;
+
+// Counters that survive restarts of the process (per program + index).
+struct InstanceCounters {
+  std::array<std::uint64_t, kAllRestartReasons.size()> restarts{};  // by RestartReason
+  std::array<std::uint64_t, 3> exits{};                              // by ExitKind
+  std::array<StreamCounters, 2> log{};                               // by Stream
+  std::uint64_t total_restarts() const {
+    std::uint64_t n = 0;
+    for (auto r : restarts) n += r;
+    return n;
+  }
+};
+
+class Instance {
+ public:
+  Instance(EventLoop& loop, Program& program, int index);
+  ~Instance();
+  Instance(const Instance&) = delete;
+  Instance& operator=(const Instance&) = delete;
+
+  // Starts the process now (manual start clears fatal and the backoff).
+  void start(bool manual);
+  // Stops the process (stop_signal, SIGKILL after stop_timeout); `done` runs
+  // once the instance is stopped (at once if it already is).
+  void stop(std::function<void()> done = {});
+  // stop, then start again with reason `manual`.
+  void restart_manual();
+  // Kills the process group with SIGKILL at once (second Ctrl-C).
+  void kill_now();
+  // vigil killed it for a reason (hung, memory, probe, start_timeout): the
+  // stop sequence, then the restart policy decides with that reason.
+  void terminate_for(RestartReason reason);
+
+  // From the reaper: our process ended.
+  void on_process_exit(int wait_status);
+  // From the reaper: some process ended; a stopping instance re-checks
+  // whether its process group is empty.
+  void on_any_child_exit();
+
+  // Settings changed in place (reload): policy and log options.
+  void apply_config();
+  // SIGUSR2: reopen log files.
+  void reopen_logs();
+
+  State state() const { return state_; }
+  pid_t pid() const { return pid_; }
+  int index() const { return index_; }
+  Program& program() const { return program_; }
+  // "web" or "web[2]" when the program has several instances.
+  std::string label() const;
+  const InstanceCounters& counters() const { return counters_; }
+  std::optional<ExitStatus> last_exit() const { return last_exit_; }
+  std::optional<RestartReason> last_restart_reason() const { return last_reason_; }
+  std::chrono::system_clock::time_point start_time() const { return start_wall_; }
+  std::chrono::steady_clock::time_point start_steady() const { return start_steady_; }
+  std::chrono::steady_clock::time_point next_start() const { return next_start_; }
+  int spawns() const { return spawns_; }
+  bool ready() const { return state_ == State::running; }
+
+  // Called on every state change: (instance, old, new).
+  using StateListener = std::function<void(Instance&, State, State)>;
+  void set_state_listener(StateListener l) { listener_ = std::move(l); }
+
+ private:
+  void set_state(State s);
+  void spawn_process();
+  // The process is gone (or never started: `cause` says why).
+  void on_ended(const ExitStatus& status, const std::string& cause);
+  void on_ready_timer();
+  void on_backoff_timer();
+  void on_kill_timer();
+  void signal_group(int sig);
+  bool group_alive() const;
+  void finish_stop();
+  void open_sinks();
+  void start_pipe(UniqueFd read_end, Stream stream);
+
+  EventLoop& loop_;
+  Program& program_;
+  int index_;
+  State state_ = State::stopped;
+  pid_t pid_ = -1;
+  pid_t pgid_ = -1;  // kept after the leader exits, to finish the group off
+  RestartPolicy policy_;
+  InstanceCounters counters_;
+  std::optional<ExitStatus> last_exit_;
+  std::optional<RestartReason> last_reason_;
+  std::optional<RestartReason> forced_reason_;  // why vigil is stopping it, if not a stop
+  std::optional<RestartReason> pending_restart_reason_;  // restart recorded at the next spawn
+  bool restart_after_stop_ = false;
+  std::chrono::system_clock::time_point start_wall_{};
+  std::chrono::steady_clock::time_point start_steady_{};
+  std::chrono::steady_clock::time_point next_start_{};
+  int spawns_ = 0;
+
+  Timer ready_timer_;    // min_uptime (ready = "uptime")
+  Timer backoff_timer_;  // next start
+  Timer kill_timer_;     // stop_timeout → SIGKILL
+
+  std::array<std::shared_ptr<LogSink>, 2> sinks_;
+  std::list<std::unique_ptr<OutputPipe>> pipes_;  // current and still-draining ones
+  std::vector<std::function<void()>> stop_waiters_;
+  StateListener listener_;
+};
+
+}  // namespace vigil

@@ -1,0 +1,49 @@
+// The only fork() in vigil. Starts one child with exactly fds 0-3, its own
+// session, a parent-death signal, a cwd, an environment and a user, and
+// reports exec failures back through a CLOEXEC pipe. No logging here.
+#pragma once
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vigil {
+
+struct SpawnCredentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+struct SpawnSpec {
+  std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
+  std::vector<std::string> env;   // "KEY=VALUE"
+  std::filesystem::path cwd;
+  std::optional<SpawnCredentials> credentials;  // switch user when set
+  int stdin_fd = -1;      // -1: /dev/null
+  int stdout_fd = -1;     // -1: /dev/null
+  int stderr_fd = -1;     // -1: /dev/null
+  int heartbeat_fd = -1;  // becomes fd 3 when >= 0
+};
+
+struct SpawnError {
+  std::string step;  // "execute", "chdir", "setuid", ...
+  int error = 0;     // errno
+  std::string message(const SpawnSpec& spec) const;  // `cannot execute "node": No such file or directory`
+};
+
+struct SpawnResult {
+  pid_t pid = -1;  // set when a child was forked, even if its exec then failed
+  std::optional<SpawnError> error;
+};
+
+// Forks and execs. On exec failure the child has already exited (status 127)
+// and been reaped here, so the caller sees pid == -1 and an error.
+SpawnResult spawn(const SpawnSpec& spec);
+
+// Resolves a user name to credentials (uid, primary gid, supplementary groups).
+std::optional<SpawnCredentials> lookup_user(const std::string& name, std::string* error);
+
+}  // namespace vigil

@@ -1,0 +1,81 @@
+// The top of the tree: owns the programs, reaps every child (vigil is a
+// subreaper), orders starts by `after` and stops in reverse, and decides
+// when vigil itself exits. Signals reach it as loop events (see run_command).
+#pragma once
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config.h"
+#include "event_loop.h"
+#include "program.h"
+
+namespace vigil {
+
+class Supervisor {
+ public:
+  Supervisor(EventLoop& loop, Config config);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Starts every autostart program whose `after` programs are ready; the
+  // others start as their dependencies become ready.
+  void start();
+  // Stops everything (dependents before what they depend on, the rest in
+  // parallel), then every stray child; `done(exit_code)` runs at the end:
+  // 0, or 3 when an essential program went fatal.
+  // `done` replaces the exit handler when given.
+  void shutdown(std::function<void(int)> done = {});
+  // What runs when vigil decides on its own to exit (an essential program
+  // went fatal), after everything is stopped.
+  void set_exit_handler(std::function<void(int)> h) { shutdown_done_ = std::move(h); }
+  int exit_code() const { return exit_code_; }
+  // Second Ctrl-C: SIGKILL to every process group at once.
+  void kill_all_now();
+  void reopen_logs();
+  bool shutting_down() const { return shutting_down_; }
+
+  const Config& config() const { return config_; }
+  const std::vector<std::unique_ptr<Program>>& programs() const { return programs_; }
+  Program* find(std::string_view name) const;
+
+  // Reaps every child that has ended (SIGCHLD); public for the loop's
+  // signal event and for tests.
+  void reap();
+  // Instances register the pid of each process they start.
+  void track(pid_t pid, Instance* instance);
+  void untrack(pid_t pid);
+
+ private:
+  void on_state_change(Instance& instance, State old_state, State new_state);
+  void start_waiting();
+  bool dependencies_ready(const Program& p) const;
+  void stop_next();
+  void finish_shutdown();
+
+  EventLoop& loop_;
+  Config config_;
+  std::vector<std::unique_ptr<Program>> programs_;
+  std::unordered_map<pid_t, Instance*> by_pid_;
+  std::vector<Program*> waiting_;  // autostart programs waiting for `after`
+  SignalEvent sigchld_;
+  bool shutting_down_ = false;
+  bool finishing_ = false;  // programs are down; strays being killed
+  bool finished_ = false;
+  int exit_code_ = 0;
+  std::vector<Program*> stop_requested_;
+  std::function<void(int)> shutdown_done_;
+  std::unique_ptr<Timer> stray_timer_;
+};
+
+// Pids of the live children of `parent` (read from /proc).
+std::vector<pid_t> child_pids(pid_t parent);
+// Whether /proc/PID/environ holds VIGIL_PROGRAM=program and VIGIL_INSTANCE=index.
+bool process_belongs_to(pid_t pid, const std::string& program, int index);
+
+}  // namespace vigil
