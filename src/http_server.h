@@ -1,0 +1,86 @@
+// A small HTTP/1.1 server on the loop (libevent evhttp) for /metrics, the
+// API and the status page. Bounded: header and body size caps and an idle
+// timeout, so a slow or hostile client costs an fd and nothing else; the
+// handler runs synchronously and must not block.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "event_loop.h"
+#include "fd.h"
+#include "listen_address.h"
+
+struct evhttp;
+struct evhttp_request;
+
+namespace vigil {
+
+struct HttpRequest {
+  std::string method;  // "GET", "HEAD", "POST", ...
+  std::string path;    // decoded path, e.g. "/api/v1/programs/web"
+  std::string query;   // raw query string, without '?'
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  bool trusted = false;  // came through the control socket (AF_UNIX, mode 0600)
+
+  std::string header(const std::string& lower_name) const {
+    auto it = headers.find(lower_name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+  // Value of `name` in the query string ("dry_run=1"), "" when absent.
+  std::string query_param(const std::string& name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::map<std::string, std::string> headers;
+
+  static HttpResponse json(int status, std::string body);
+  static HttpResponse error(int status, const std::string& message);  // {"error": "..."}
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpLimits {
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 64 * 1024;
+  int idle_timeout_seconds = 10;
+};
+
+class HttpServer {
+ public:
+  HttpServer(EventLoop& loop, HttpHandler handler, HttpLimits limits = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds and listens; throws std::runtime_error with a readable message
+  // ("cannot listen on 127.0.0.1:9321: Address already in use").
+  void listen_tcp(const ListenAddress& address);
+  // AF_UNIX control socket, created with mode 0600 whatever the umask.
+  // A stale socket file (nobody answering) is replaced; a live one is an
+  // error ("another vigil is already running on ...").
+  void listen_unix(const std::filesystem::path& path);
+
+  std::uint16_t port() const { return port_; }  // the bound TCP port (for port 0)
+  std::uint64_t requests() const { return requests_; }
+
+ private:
+  static void on_request(evhttp_request* req, void* arg);
+  void handle(evhttp_request* req);
+
+  EventLoop& loop_;
+  HttpHandler handler_;
+  evhttp* http_ = nullptr;
+  bool trusted_ = false;
+  std::uint16_t port_ = 0;
+  std::filesystem::path unix_path_;
+  std::uint64_t requests_ = 0;
+};
+
+}  // namespace vigil
