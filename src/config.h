@@ -23,6 +23,21 @@ const char* to_string(RestartMode m);
 const char* to_string(ReadyMode m);
 const char* to_string(LogMode m);
 
+// [programs.X.heartbeat]: hang detection.
+struct HeartbeatConfig {
+  Duration interval = 5s;  // a heartbeat is expected at least this often
+  int misses = 3;          // this many missed intervals in a row: hung
+  Duration grace = 30s;    // after start, time allowed before the first heartbeat
+  bool operator==(const HeartbeatConfig&) const = default;
+};
+
+// [http]: metrics, health, API and status page over TCP.
+struct HttpConfig {
+  std::string listen = "127.0.0.1:9321";  // validated by parse_listen_address
+  std::filesystem::path token_file;       // empty: read-only on TCP
+  bool operator==(const HttpConfig&) const = default;
+};
+
 struct ProgramConfig {
   std::string name;
   // argv. A TOML string command becomes {"/bin/sh", "-c", text}.
@@ -47,6 +62,7 @@ struct ProgramConfig {
   int stop_signal = SIGTERM;
   Duration stop_timeout = 10s;
   std::optional<std::uint64_t> memory_limit_bytes;
+  std::optional<HeartbeatConfig> heartbeat;
   LogMode log = LogMode::split;
   std::uint64_t log_max_size_bytes = 50ull << 20;
   int log_keep = 5;
@@ -61,6 +77,7 @@ struct Config {
   std::filesystem::path control_socket;  // absolute; default <config dir>/vigil.sock
   std::string log_level = "info";        // trace|debug|info|warn|error|critical|off
   Duration sample_interval = 1s;
+  std::optional<HttpConfig> http;  // absent: no TCP listener
   std::vector<ProgramConfig> programs;  // in file order
 
   const ProgramConfig* find(std::string_view name) const {

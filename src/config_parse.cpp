@@ -4,6 +4,8 @@
 // a later version supports is one new handler in place of not_supported.
 #include "config_parse.h"
 
+#include "listen_address.h"
+
 #include <algorithm>
 #include <climits>
 #include <csignal>
@@ -482,10 +484,10 @@ void set_ready(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node&
   constexpr ReadyMode kModes[] = {ReadyMode::uptime, ReadyMode::notify, ReadyMode::probe};
   auto i = p.read_word(k.str(), n, {"uptime", "notify", "probe"});
   if (!i) return;
-  // notify and probe arrive with the heartbeat channel and the probe runner.
-  if (kModes[*i] != ReadyMode::uptime) {
+  // probe arrives with the probe runner.
+  if (kModes[*i] == ReadyMode::probe) {
     p.error(n.source(), "ready = " + quote(to_string(kModes[*i])) +
-                            " is not supported by this version of vigil (use \"uptime\")");
+                            " is not supported by this version of vigil (use \"uptime\" or \"notify\")");
     return;
   }
   d.config.ready = kModes[*i];
@@ -569,6 +571,37 @@ void unsupported_subtable(Parser& p, ProgramDraft& d, const toml::key& k, const 
   p.not_supported(k, section);
 }
 
+constexpr KeyHandler<HeartbeatConfig> kHeartbeatKeys[] = {
+    {"interval",
+     [](Parser& p, HeartbeatConfig& h, const toml::key& k, const toml::node& n) {
+       auto d = p.read_duration(k.str(), n);
+       if (!d) return;
+       if (*d < std::chrono::milliseconds(10)) {
+         p.error(n.source(), "interval: must be at least 10ms, got " + format_duration(*d));
+         return;
+       }
+       h.interval = *d;
+     }},
+    {"misses",
+     [](Parser& p, HeartbeatConfig& h, const toml::key& k, const toml::node& n) {
+       if (auto v = p.read_int_between(k.str(), n, 1, 1000)) h.misses = *v;
+     }},
+    {"grace",
+     [](Parser& p, HeartbeatConfig& h, const toml::key& k, const toml::node& n) {
+       if (auto d = p.read_duration(k.str(), n)) h.grace = *d;
+     }},
+};
+
+void set_heartbeat(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  const auto* table = n.as_table();
+  if (!table) return p.type_error(k.str(), n, "a table");
+  std::string section = d.section;
+  section.insert(section.size() - 1, ".heartbeat");
+  HeartbeatConfig h;
+  p.dispatch<HeartbeatConfig>(h, *table, kHeartbeatKeys, "in " + section);
+  d.config.heartbeat = h;
+}
+
 constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
     {"command", set_command},
     {"cwd", set_cwd},
@@ -595,7 +628,7 @@ constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
     {"log_max_size", set_log_max_size},
     {"log_keep", set_log_keep},
     {"log_timestamps", set_bool<&ProgramConfig::log_timestamps>},
-    {"heartbeat", unsupported_subtable},
+    {"heartbeat", set_heartbeat},
     {"probe", unsupported_subtable},
     {"sticky", unsupported_subtable},
 };
@@ -713,6 +746,27 @@ void Parser::check_after_cycles() {
 }
 
 // ---------------------------------------------------------------------------
+// [http]
+
+constexpr KeyHandler<HttpConfig> kHttpKeys[] = {
+    {"listen",
+     [](Parser& p, HttpConfig& h, const toml::key& k, const toml::node& n) {
+       auto text = p.read_string(k.str(), n);
+       if (!text) return;
+       std::string why;
+       if (!parse_listen_address(*text, &why)) {
+         p.error(n.source(), "listen: " + why + ", got " + quote(*text));
+         return;
+       }
+       h.listen = *text;
+     }},
+    {"token_file",
+     [](Parser& p, HttpConfig& h, const toml::key& k, const toml::node& n) {
+       if (auto v = p.read_path(k.str(), n)) h.token_file = *v;
+     }},
+};
+
+// ---------------------------------------------------------------------------
 // The file.
 
 constexpr KeyHandler<Parser> kSections[] = {
@@ -737,8 +791,12 @@ constexpr KeyHandler<Parser> kSections[] = {
        for (const auto& [key, node] : programs) p.parse_program(*key, *node);
      }},
     {"http",
-     [](Parser& p, Parser&, const toml::key& k, const toml::node&) {
-       p.not_supported(k, "[http]");
+     [](Parser& p, Parser&, const toml::key& k, const toml::node& n) {
+       const auto* table = n.as_table();
+       if (!table) return p.type_error(k.str(), n, "a table");
+       HttpConfig h;
+       p.dispatch<HttpConfig>(h, *table, kHttpKeys, "in [http]");
+       p.config.http = h;
      }},
     {"watch",
      [](Parser& p, Parser&, const toml::key& k, const toml::node& n) {

@@ -311,16 +311,9 @@ restart_dealy = "1s"
 
 TEST(ConfigErrors, LaterFeaturesAreNotSupportedRatherThanUnknown) {
   EXPECT_EQ(errors_of(R"(
-[http]
-listen = "127.0.0.1:9321"
-
 [programs.web]
 command = "x"
-ready = "notify"
 sticky = { listen = "0.0.0.0:8080", port_base = 3131 }
-
-[programs.web.heartbeat]
-interval = "5s"
 
 [programs.web.probe]
 http = "http://127.0.0.1/health"
@@ -333,13 +326,100 @@ ready = "probe"
 http = "http://127.0.0.1:8000/"
 )"),
             (Errors{
-                "1:2: [http] is not supported by this version of vigil",
-                R"(6:9: ready = "notify" is not supported by this version of vigil (use "uptime"))",
-                "7:1: [programs.web.sticky] is not supported by this version of vigil",
-                "9:15: [programs.web.heartbeat] is not supported by this version of vigil",
-                "12:15: [programs.web.probe] is not supported by this version of vigil",
-                R"(17:9: ready = "probe" is not supported by this version of vigil (use "uptime"))",
-                "19:8: [watch.legacy] is not supported by this version of vigil",
+                "3:1: [programs.web.sticky] is not supported by this version of vigil",
+                "5:15: [programs.web.probe] is not supported by this version of vigil",
+                R"(10:9: ready = "probe" is not supported by this version of vigil (use "uptime" or "notify"))",
+                "12:8: [watch.legacy] is not supported by this version of vigil",
+            }));
+}
+
+TEST(ConfigParse, HttpSection) {
+  auto r = parse_config(R"(
+[http]
+listen = "[::1]:0"
+token_file = "secret/token"
+)", "/etc/vigil/vigil.toml");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  ASSERT_TRUE(r.config.http);
+  EXPECT_EQ(r.config.http->listen, "[::1]:0");
+  EXPECT_EQ(r.config.http->token_file, "/etc/vigil/secret/token");
+}
+
+TEST(ConfigParse, NoHttpSectionMeansNoListener) {
+  auto r = parse_config("", "/etc/vigil/vigil.toml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.config.http);
+}
+
+TEST(ConfigParse, HttpDefaultsWhenSectionIsEmpty) {
+  auto r = parse_config("[http]\n", "/etc/vigil/vigil.toml");
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r.config.http);
+  EXPECT_EQ(r.config.http->listen, "127.0.0.1:9321");
+  EXPECT_TRUE(r.config.http->token_file.empty());
+}
+
+TEST(ConfigErrors, HttpBadListenAndUnknownKey) {
+  EXPECT_EQ(errors_of(R"(
+[http]
+listen = "localhost:80"
+port = 3
+)"),
+            (Errors{
+                R"(2:10: listen: "localhost" is not an IPv4 address (host names are not resolved), got "localhost:80")",
+                R"(3:1: unknown key "port" in [http])",
+            }));
+}
+
+TEST(ConfigParse, HeartbeatAndNotify) {
+  auto r = parse_config(R"(
+[programs.web]
+command = "x"
+ready = "notify"
+
+[programs.web.heartbeat]
+interval = "2s"
+misses = 4
+grace = "10s"
+
+[programs.db]
+command = "y"
+)", "/etc/vigil/vigil.toml");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  const auto* web = r.config.find("web");
+  ASSERT_TRUE(web && web->heartbeat);
+  EXPECT_EQ(web->ready, ReadyMode::notify);
+  EXPECT_EQ(web->heartbeat->interval, std::chrono::seconds(2));
+  EXPECT_EQ(web->heartbeat->misses, 4);
+  EXPECT_EQ(web->heartbeat->grace, std::chrono::seconds(10));
+  EXPECT_FALSE(r.config.find("db")->heartbeat);
+}
+
+TEST(ConfigParse, HeartbeatDefaults) {
+  auto r = parse_config("[programs.web]\ncommand = \"x\"\n[programs.web.heartbeat]\n",
+                        "/etc/vigil/vigil.toml");
+  ASSERT_TRUE(r.ok());
+  const auto& hb = *r.config.find("web")->heartbeat;
+  EXPECT_EQ(hb.interval, std::chrono::seconds(5));
+  EXPECT_EQ(hb.misses, 3);
+  EXPECT_EQ(hb.grace, std::chrono::seconds(30));
+}
+
+TEST(ConfigErrors, HeartbeatValues) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+[programs.web.heartbeat]
+interval = "1ms"
+misses = 0
+grace = "soon"
+every = "1s"
+)"),
+            (Errors{
+                R"(4:12: interval: must be at least 10ms, got 1ms)",
+                R"(5:10: misses: must be between 1 and 1000, got 0)",
+                R"(6:9: grace: invalid duration "soon" (expected e.g. "250ms", "5s", "1m30s"))",
+                R"(7:1: unknown key "every" in [programs.web.heartbeat])",
             }));
 }
 

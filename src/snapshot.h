@@ -1,0 +1,83 @@
+// A plain copy of what vigil knows about each instance at one moment: what
+// the metrics, the JSON API and `vigil status` show. Filled by the shells,
+// rendered by pure code.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "exit_status.h"
+#include "state.h"
+
+namespace vigil {
+
+struct ExitRecord {
+  ExitStatus status;
+  double time_seconds = 0;  // unix time
+};
+
+struct ProbeSnapshot {
+  std::optional<bool> success;  // last result, none yet when empty
+  std::vector<double> bucket_bounds;            // upper bounds in seconds
+  std::vector<std::uint64_t> bucket_counts;     // cumulative, same length
+  std::uint64_t count = 0;
+  double sum_seconds = 0;
+};
+
+struct InstanceSnapshot {
+  std::string program;
+  int index = 0;
+  int pid = 0;  // 0 when no process
+  State state = State::stopped;
+  bool up = false;  // running and ready
+  double uptime_seconds = 0;
+  double start_time_seconds = 0;  // unix time of the current process start, 0 if none
+  std::array<std::uint64_t, 7> restarts{};  // by RestartReason
+  std::array<std::uint64_t, 3> exits{};     // by ExitKind
+  std::optional<int> last_exit_code;
+  std::optional<RestartReason> last_restart_reason;
+  std::optional<double> next_restart_in_seconds;  // while in backoff
+  std::vector<ExitRecord> recent_exits;           // newest last
+  std::uint64_t heartbeats = 0;
+  std::uint64_t heartbeat_misses = 0;
+  std::optional<double> heartbeat_last_seconds;      // unix time
+  std::optional<double> heartbeat_interval_seconds;  // configured
+  std::uint64_t protocol_errors = 0;
+  std::uint64_t rss_bytes = 0;
+  double cpu_seconds = 0;
+  std::optional<std::uint64_t> reported_memory_bytes;
+  std::optional<std::uint64_t> memory_limit_bytes;
+  std::string status_text;
+  std::array<std::uint64_t, 2> log_bytes{};  // stdout, stderr
+  std::uint64_t log_dropped_bytes = 0;
+  std::optional<ProbeSnapshot> probe;
+  std::optional<std::uint64_t> sticky_connections;
+  std::optional<std::uint64_t> sticky_accepted;
+
+  std::uint64_t total_restarts() const {
+    std::uint64_t n = 0;
+    for (auto r : restarts) n += r;
+    return n;
+  }
+};
+
+struct WatchSnapshot {
+  std::string name;
+  bool up = false;
+};
+
+struct SelfSnapshot {
+  std::string version;
+  std::uint64_t rss_bytes = 0;
+  double cpu_seconds = 0;
+  int open_fds = 0;
+  std::uint64_t max_fds = 0;
+  double start_time_seconds = 0;
+  std::uint64_t reloads_success = 0;
+  std::uint64_t reloads_failure = 0;
+  bool last_reload_ok = true;
+};
+
+}  // namespace vigil
