@@ -33,6 +33,16 @@ ExitKind kind_of(const ExitStatus& s, const std::vector<int>& clean_codes) {
 // chatty child blocks less often while vigil is busy elsewhere.
 constexpr int kPipeBytes = 1 << 20;
 
+// Processes of instance `index` of `program` that left its process group
+// (daemonized) and were re-parented to vigil, the subreaper: a stop must
+// end them too, since the group signal does not reach them.
+std::vector<pid_t> daemonized_processes(const Program& program, int index, pid_t main_pid) {
+  std::vector<pid_t> out;
+  for (pid_t pid : child_pids(::getpid()))
+    if (pid != main_pid && process_belongs_to(pid, program.name(), index)) out.push_back(pid);
+  return out;
+}
+
 }  // namespace
 
 Instance::Instance(EventLoop& loop, Program& program, int index)
@@ -285,8 +295,7 @@ void Instance::stop(std::function<void()> done) {
   signal_group(sig);
   // Processes of this instance that left its process group (daemonized),
   // re-parented to vigil: they get the same signal.
-  for (pid_t stray : child_pids(::getpid()))
-    if (stray != pid_ && process_belongs_to(stray, program_.name(), index_)) ::kill(stray, sig);
+  for (pid_t stray : daemonized_processes(program_, index_, pid_)) ::kill(stray, sig);
   kill_timer_.arm(program_.config().stop_timeout);
 }
 
@@ -302,8 +311,7 @@ void Instance::on_kill_timer() {
                format_duration(program_.config().stop_timeout),
                signal_name(program_.config().stop_signal));
   signal_group(SIGKILL);
-  for (pid_t stray : child_pids(::getpid()))
-    if (stray != pid_ && process_belongs_to(stray, program_.name(), index_)) ::kill(stray, SIGKILL);
+  for (pid_t stray : daemonized_processes(program_, index_, pid_)) ::kill(stray, SIGKILL);
   // Group members that are not vigil's children are not reaped here; check
   // again shortly in case no SIGCHLD reports their end.
   kill_timer_.arm(std::chrono::milliseconds(100));
@@ -316,6 +324,10 @@ void Instance::kill_now() {
 void Instance::on_any_child_exit() {
   if (state_ != State::stopping || pid_ > 0) return;
   if (group_alive()) return;
+  // A daemonized process that ignores stop_signal must still meet the
+  // SIGKILL after stop_timeout: the stop is not over while one lives (its
+  // end reaches the reaper, which calls here again).
+  if (!daemonized_processes(program_, index_, pid_).empty()) return;
   finish_stop();
 }
 
