@@ -1,1 +1,305 @@
-int main() { return 0; }
+// The one child program the integration tests supervise. Its modes combine
+// freely and each one imitates a behaviour of a real service (crash, ignore
+// SIGTERM, daemonize, flood its output, ...). It sleeps only to imitate a
+// process's own timing, never to synchronise with the test: the test learns
+// what happened from pid files and output lines.
+//
+// Modes (in the order they take effect):
+//   --ignore-term               SIGTERM is ignored (inherited by forked children)
+//   --pidfile PATH              append "PID\n" to PATH at start
+//   --stderr TEXT               write TEXT and a newline to stderr
+//   --print-env                 write every environment variable, one a line
+//   --print-fds                 write "fds: 0 1 2" (the open fds, ascending)
+//   --print-ids                 write "ids: uid=U gid=G"
+//   --print TEXT                write TEXT and a newline to stdout (after
+//                               the prints above, so it can mark their end)
+//   --fork-grandchild           fork a child in the same process group; it
+//                               writes its pid to --grandchild-pidfile PATH
+//                               and sleeps forever
+//   --double-fork PATH          daemonize a grandchild (fork, setsid, fork)
+//                               that writes its pid to PATH and sleeps forever
+//   --daemon-ignore-term        that daemon ignores SIGTERM (whatever the
+//                               main process does)
+//   --exit-immediately CODE     exit with CODE now
+//   --flood N                   write N numbered 100-byte lines to stdout as
+//                               fast as possible, then exit 0 (--stay: live on)
+//   --no-newline BYTES          write BYTES bytes without a newline, then
+//                               exit 0 (--stay: live on)
+//   --tick MS                   write "tick N" (N = 0, 1, ...) every MS ms
+//   --crash-after MS            exit after MS ms with --exit-code N (default 1)
+//   --kill-self SIG MS          raise SIG (name or number) after MS ms
+//   (default)                   sleep until killed
+#include <fcntl.h>
+#include <dirent.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+struct Options {
+  bool ignore_term = false;
+  std::string pidfile;
+  std::vector<std::string> stderr_lines;
+  std::vector<std::string> stdout_lines;
+  bool print_env = false;
+  bool print_fds = false;
+  bool print_ids = false;
+  bool fork_grandchild = false;
+  std::string grandchild_pidfile;
+  std::string double_fork_pidfile;
+  bool daemon_ignore_term = false;
+  int exit_immediately = -1;
+  long flood = -1;
+  long long no_newline = -1;
+  bool stay = false;
+  long tick_ms = -1;
+  long crash_after_ms = -1;
+  int exit_code = 1;
+  int kill_self_signal = 0;
+  long kill_self_ms = -1;
+};
+
+[[noreturn]] void usage(const char* what) {
+  std::fprintf(stderr, "child_helper: %s\n", what);
+  std::exit(100);
+}
+
+void write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::exit(101);  // EPIPE and the like: nobody is reading any more
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+void write_line(int fd, std::string_view text) {
+  std::string line(text);
+  line += '\n';
+  write_all(fd, line.data(), line.size());
+}
+
+void append_pid(const std::string& path, pid_t pid) {
+  if (path.empty()) return;
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) usage("cannot open the pid file");
+  // One write: a reader never sees half a line it could mistake for a pid.
+  write_line(fd, std::to_string(pid));
+  ::close(fd);
+}
+
+int parse_signal(const char* text) {
+  static const struct {
+    const char* name;
+    int sig;
+  } kSignals[] = {{"TERM", SIGTERM}, {"KILL", SIGKILL}, {"SEGV", SIGSEGV}, {"ABRT", SIGABRT},
+                  {"INT", SIGINT},   {"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2},
+                  {"QUIT", SIGQUIT}};
+  std::string_view s(text);
+  if (s.starts_with("SIG")) s.remove_prefix(3);
+  for (const auto& k : kSignals)
+    if (s == k.name) return k.sig;
+  int n = std::atoi(text);
+  if (n <= 0) usage("bad signal");
+  return n;
+}
+
+long parse_number(const char* text) {
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < 0) usage("bad number");
+  return static_cast<long>(v);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  auto need = [&](int& i) -> const char* {
+    if (i + 1 >= argc) usage("missing argument");
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a(argv[i]);
+    if (a == "--ignore-term") o.ignore_term = true;
+    else if (a == "--pidfile") o.pidfile = need(i);
+    else if (a == "--stderr") o.stderr_lines.emplace_back(need(i));
+    else if (a == "--print") o.stdout_lines.emplace_back(need(i));
+    else if (a == "--print-env") o.print_env = true;
+    else if (a == "--print-fds") o.print_fds = true;
+    else if (a == "--print-ids") o.print_ids = true;
+    else if (a == "--fork-grandchild") o.fork_grandchild = true;
+    else if (a == "--grandchild-pidfile") o.grandchild_pidfile = need(i);
+    else if (a == "--double-fork") o.double_fork_pidfile = need(i);
+    else if (a == "--daemon-ignore-term") o.daemon_ignore_term = true;
+    else if (a == "--exit-immediately") o.exit_immediately = static_cast<int>(parse_number(need(i)));
+    else if (a == "--flood") o.flood = parse_number(need(i));
+    else if (a == "--no-newline") o.no_newline = parse_number(need(i));
+    else if (a == "--stay") o.stay = true;
+    else if (a == "--tick") o.tick_ms = parse_number(need(i));
+    else if (a == "--crash-after") o.crash_after_ms = parse_number(need(i));
+    else if (a == "--exit-code") o.exit_code = static_cast<int>(parse_number(need(i)));
+    else if (a == "--kill-self") {
+      o.kill_self_signal = parse_signal(need(i));
+      o.kill_self_ms = parse_number(need(i));
+    } else {
+      usage(("unknown option " + std::string(a)).c_str());
+    }
+  }
+  return o;
+}
+
+void print_fds() {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) usage("cannot list /proc/self/fd");
+  std::vector<int> fds;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = std::atoi(e->d_name);
+    if (fd != ::dirfd(d)) fds.push_back(fd);
+  }
+  ::closedir(d);
+  std::sort(fds.begin(), fds.end());
+  std::string line = "fds:";
+  for (int fd : fds) line += " " + std::to_string(fd);
+  write_line(1, line);
+}
+
+[[noreturn]] void sleep_forever() {
+  for (;;) ::pause();
+}
+
+void sleep_ms(long ms) {
+  timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+  while (::nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+void fork_grandchild(const Options& o) {
+  pid_t pid = ::fork();
+  if (pid < 0) usage("fork failed");
+  if (pid == 0) {
+    // Same process group (and SIGTERM disposition) as the parent.
+    append_pid(o.grandchild_pidfile, ::getpid());
+    sleep_forever();
+  }
+}
+
+void double_fork(const Options& o) {
+  pid_t first = ::fork();
+  if (first < 0) usage("fork failed");
+  if (first == 0) {
+    ::setsid();  // out of the supervised process group
+    pid_t second = ::fork();
+    if (second < 0) ::_exit(1);
+    if (second > 0) ::_exit(0);
+    if (o.daemon_ignore_term) ::signal(SIGTERM, SIG_IGN);
+    append_pid(o.double_fork_pidfile, ::getpid());
+    sleep_forever();
+  }
+  int status;
+  while (::waitpid(first, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+void flood(long lines) {
+  // "line 0000000 xxx...x\n": 100 bytes, numbered from 0.
+  constexpr std::size_t kLineBytes = 100;
+  std::string buffer;
+  buffer.reserve(1 << 16);
+  char head[32];
+  for (long i = 0; i < lines; ++i) {
+    int n = std::snprintf(head, sizeof head, "line %07ld ", i);
+    buffer.append(head, static_cast<std::size_t>(n));
+    buffer.append(kLineBytes - 1 - static_cast<std::size_t>(n), 'x');
+    buffer += '\n';
+    if (buffer.size() + kLineBytes > (1 << 16)) {
+      write_all(1, buffer.data(), buffer.size());
+      buffer.clear();
+    }
+  }
+  write_all(1, buffer.data(), buffer.size());
+}
+
+void no_newline(long long bytes) {
+  std::string chunk(1 << 16, 'a');
+  while (bytes > 0) {
+    std::size_t n = static_cast<std::size_t>(std::min<long long>(bytes, chunk.size()));
+    write_all(1, chunk.data(), n);
+    bytes -= static_cast<long long>(n);
+  }
+}
+
+long long now_ms() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  const long long started = now_ms();
+
+  if (o.ignore_term) ::signal(SIGTERM, SIG_IGN);
+  append_pid(o.pidfile, ::getpid());
+  for (const auto& l : o.stderr_lines) write_line(2, l);
+  if (o.print_env)
+    for (char** e = environ; e && *e; ++e) write_line(1, *e);
+  if (o.print_fds) print_fds();
+  if (o.print_ids)
+    write_line(1, "ids: uid=" + std::to_string(::getuid()) + " gid=" + std::to_string(::getgid()));
+  // After the other prints: a --print line can mark that they are complete.
+  for (const auto& l : o.stdout_lines) write_line(1, l);
+  if (o.fork_grandchild) fork_grandchild(o);
+  if (!o.double_fork_pidfile.empty()) double_fork(o);
+  if (o.exit_immediately >= 0) return o.exit_immediately;
+  if (o.flood >= 0) {
+    flood(o.flood);
+    if (!o.stay) return 0;
+  }
+  if (o.no_newline >= 0) {
+    no_newline(o.no_newline);
+    if (!o.stay) return 0;
+  }
+
+  // Timed behaviour: the earliest of crash, self-kill and the next tick.
+  long tick = 0;
+  long long next_tick = o.tick_ms >= 0 ? now_ms() : -1;
+  const long long crash_at = o.crash_after_ms >= 0 ? started + o.crash_after_ms : -1;
+  const long long kill_at = o.kill_self_ms >= 0 ? started + o.kill_self_ms : -1;
+  if (crash_at < 0 && kill_at < 0 && next_tick < 0) sleep_forever();
+  for (;;) {
+    long long now = now_ms();
+    if (kill_at >= 0 && now >= kill_at) {
+      ::signal(o.kill_self_signal, SIG_DFL);
+      ::raise(o.kill_self_signal);
+    }
+    if (crash_at >= 0 && now >= crash_at) return o.exit_code;
+    if (next_tick >= 0 && now >= next_tick) {
+      write_line(1, "tick " + std::to_string(tick++));
+      next_tick += o.tick_ms;
+    }
+    long long wake = -1;
+    for (long long t : {crash_at, kill_at, next_tick})
+      if (t >= 0 && (wake < 0 || t < wake)) wake = t;
+    sleep_ms(static_cast<long>(std::max(0LL, wake - now_ms())));
+  }
+}

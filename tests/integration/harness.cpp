@@ -1,1 +1,468 @@
-// stub
+// The shared integration-test harness (see harness.h).
+#include "harness.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "config_parse.h"
+
+namespace vigil::it {
+
+// ---------------------------------------------------------------------------
+// Binaries, TOML text
+
+std::string vigil_binary() { return VIGIL_BINARY; }
+std::string helper_binary() { return CHILD_HELPER; }
+
+std::string toml_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string toml_array(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += toml_string(items[i]);
+  }
+  return out + "]";
+}
+
+std::string helper_command(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{helper_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return toml_array(argv);
+}
+
+std::string helper_program(std::string_view name, const std::vector<std::string>& args,
+                           std::string_view extra) {
+  std::string out = "[programs." + std::string(name) + "]\ncommand = " + helper_command(args) + "\n";
+  out += extra;
+  if (!extra.empty() && extra.back() != '\n') out += '\n';
+  return out + "\n";
+}
+
+// ---------------------------------------------------------------------------
+// Files
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/vigil-it-XXXXXX";
+  if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+fs::path TempDir::write(const fs::path& rel, std::string_view text) const {
+  fs::path p = path_ / rel;
+  fs::create_directories(p.parent_path());
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(text.data(), static_cast<std::streamsize>(text.size()));
+  if (!out) throw std::runtime_error("cannot write " + p.string());
+  return p;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::string text = read_file(path);
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) break;
+    lines.emplace_back(text, start, nl - start);
+    start = nl + 1;
+  }
+  return lines;
+}
+
+std::vector<pid_t> read_pids(const fs::path& path) {
+  std::vector<pid_t> pids;
+  for (const auto& l : read_lines(path)) pids.push_back(static_cast<pid_t>(std::stol(l)));
+  return pids;
+}
+
+std::optional<std::string> strip_timestamp(std::string_view line) {
+  // "2026-11-23T12:47:07.123 " — checked by hand: std::regex is far too slow
+  // for the 200,000-line logs some tests read.
+  constexpr std::string_view kShape = "dddd-dd-ddTdd:dd:dd.ddd ";
+  if (line.size() < kShape.size()) return std::nullopt;
+  for (std::size_t i = 0; i < kShape.size(); ++i) {
+    const char c = line[i];
+    if (kShape[i] == 'd' ? (c < '0' || c > '9') : c != kShape[i]) return std::nullopt;
+  }
+  return std::string(line.substr(kShape.size()));
+}
+
+std::string flood_line(long n) {
+  char head[32];
+  int len = std::snprintf(head, sizeof head, "line %07ld ", n);
+  std::string line(head, static_cast<std::size_t>(len));
+  line.append(99 - line.size(), 'x');
+  return line;
+}
+
+ScopedEnv::ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
+  if (const char* old = ::getenv(name_.c_str())) old_ = old;
+  ::setenv(name_.c_str(), value.c_str(), 1);
+}
+
+ScopedEnv::~ScopedEnv() {
+  if (old_)
+    ::setenv(name_.c_str(), old_->c_str(), 1);
+  else
+    ::unsetenv(name_.c_str());
+}
+
+// ---------------------------------------------------------------------------
+// Waiting
+
+bool poll_until(const std::function<bool()>& pred, Duration timeout, Duration interval) {
+  const auto deadline = SteadyClock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (SteadyClock::now() >= deadline) return pred();
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+char process_state(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  // "pid (comm) S ...": comm may hold spaces and parens; the last ')' ends it.
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return 0;
+  return stat[close + 2];
+}
+
+bool process_gone(pid_t pid) { return ::kill(pid, 0) < 0 && errno == ESRCH; }
+
+bool process_dead(pid_t pid) {
+  if (process_gone(pid)) return true;
+  char s = process_state(pid);
+  return s == 0 || s == 'Z' || s == 'X';
+}
+
+std::optional<std::uint64_t> status_kib(pid_t pid, std::string_view field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string prefix = std::string(field) + ":";
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    return std::stoull(line.substr(prefix.size()));  // "   1234 kB"
+  }
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// File descriptors
+
+std::map<int, std::string> open_fds() {
+  std::map<int, std::string> fds;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return fds;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = std::atoi(e->d_name);
+    if (fd == ::dirfd(d)) continue;
+    char target[512];
+    std::string link = "/proc/self/fd/" + std::string(e->d_name);
+    ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+    fds[fd] = n > 0 ? std::string(target, static_cast<std::size_t>(n)) : "?";
+  }
+  ::closedir(d);
+  return fds;
+}
+
+FdLeakCheck::FdLeakCheck() : before_(open_fds()) {}
+
+std::string FdLeakCheck::leaks() const {
+  std::string out;
+  for (const auto& [fd, target] : open_fds()) {
+    auto it = before_.find(fd);
+    if (it == before_.end() || it->second != target)
+      out += "fd " + std::to_string(fd) + " -> " + target + "\n";
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// vigil in-process
+
+namespace {
+
+// vigil's log lines go into a string the test can search, and to stderr so
+// that a failing test shows what vigil said.
+class CaptureSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit CaptureSink(std::shared_ptr<std::string> text) : text_(std::move(text)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    text_->append(formatted.data(), formatted.size());
+    std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+
+ private:
+  std::shared_ptr<std::string> text_;
+};
+
+}  // namespace
+
+InProcessVigil::InProcessVigil(const TempDir& dir, std::string_view toml,
+                               std::string_view file_name) {
+  fs::path file = dir.write(file_name, toml);
+  ConfigParseResult parsed = parse_config(toml, file.string());
+  if (!parsed.ok()) {
+    for (const auto& e : parsed.errors) errors_ += e.to_string() + "\n";
+    return;
+  }
+  log_text_ = std::make_shared<std::string>();
+  previous_logger_ = spdlog::default_logger();
+  auto logger =
+      std::make_shared<spdlog::logger>("vigil-under-test", std::make_shared<CaptureSink>(log_text_));
+  logger->set_pattern("%H:%M:%S.%e vigil %l: %v");
+  logger->set_level(spdlog::level::debug);
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+
+  ::prctl(PR_GET_CHILD_SUBREAPER, &previous_subreaper_);
+  loop_ = std::make_unique<EventLoop>();
+  supervisor_ = std::make_unique<Supervisor>(*loop_, std::move(parsed.config));
+}
+
+InProcessVigil::~InProcessVigil() {
+  if (!supervisor_) return;
+  if (!supervisor_->shutting_down()) {
+    if (!shutdown()) std::fprintf(stderr, "harness: vigil did not shut down in time\n");
+  } else if (!shut_down_) {
+    // The test began a shutdown of its own: let it finish (bounded).
+    run_until([this] {
+      for (const auto& p : supervisor_->programs())
+        if (!p->all_down()) return false;
+      return true;
+    });
+  }
+  // Instances SIGKILL whatever still runs as they are destroyed.
+  supervisor_.reset();
+  loop_.reset();
+  ::prctl(PR_SET_CHILD_SUBREAPER, previous_subreaper_);
+  spdlog::set_default_logger(previous_logger_);
+}
+
+Program& InProcessVigil::program(std::string_view name) {
+  Program* p = supervisor_->find(name);
+  if (!p) throw std::out_of_range("no program " + std::string(name));
+  return *p;
+}
+
+Instance& InProcessVigil::instance(std::string_view name, int index) {
+  return *program(name).instances().at(static_cast<std::size_t>(index));
+}
+
+fs::path InProcessVigil::log_path(std::string_view name, int index, Stream stream) {
+  return program(name).log_path(index, stream);
+}
+
+bool InProcessVigil::run_until(const std::function<bool()>& pred, Duration timeout) {
+  return loop_->run_until(pred, timeout);
+}
+
+bool InProcessVigil::wait_state(std::string_view name, State state, int index, Duration timeout) {
+  Instance& i = instance(name, index);
+  return run_until([&] { return i.state() == state; }, timeout);
+}
+
+std::optional<int> InProcessVigil::shutdown(Duration timeout) {
+  // Shared, not on this stack: if the deadline passes, the supervisor may
+  // still call back later (from the destructor's own shutdown wait).
+  auto result = std::make_shared<std::optional<int>>();
+  supervisor_->shutdown([result](int code) { *result = code; });
+  run_until([&] { return result->has_value(); }, timeout);
+  if (result->has_value()) shut_down_ = true;
+  return *result;
+}
+
+std::string InProcessVigil::log_text() const { return log_text_ ? *log_text_ : std::string(); }
+
+bool InProcessVigil::wait_for_log(std::string_view needle, Duration timeout) {
+  return run_until([&] { return log_text_->find(needle) != std::string::npos; }, timeout);
+}
+
+// ---------------------------------------------------------------------------
+// vigil as the real binary
+
+VigilProcess::VigilProcess(const TempDir& dir, const std::vector<std::string>& args,
+                           std::string_view output_name)
+    : output_path_(dir / output_name) {
+  const std::string binary = vigil_binary();
+  std::vector<std::string> argv_text{binary};
+  argv_text.insert(argv_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_text) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const std::string cwd = dir.path().string();
+
+  int out = ::open(output_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) throw std::runtime_error("cannot create " + output_path_.string());
+  int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t parent = ::getpid();
+
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    // Whatever an earlier in-process test left in this process's signal
+    // state must not reach vigil.
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Never outlive the test.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(null_in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::close_range(3, ~0U, 0);
+    if (::chdir(cwd.c_str()) < 0) ::_exit(127);
+    ::execv(binary.c_str(), argv.data());
+    ::_exit(127);
+  }
+  ::close(out);
+  ::close(null_in);
+  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+}
+
+std::unique_ptr<VigilProcess> VigilProcess::run(const TempDir& dir, const fs::path& config) {
+  return std::make_unique<VigilProcess>(dir,
+                                        std::vector<std::string>{"run", "-c", config.string()});
+}
+
+VigilProcess::~VigilProcess() {
+  if (running()) {
+    ::kill(pid_, SIGKILL);
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+bool VigilProcess::running() {
+  if (exit_code_ || pid_ <= 0) return false;
+  int status = 0;
+  pid_t r = ::waitpid(pid_, &status, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    return false;
+  }
+  return r == 0;
+}
+
+bool VigilProcess::wait_for_output(std::string_view needle, Duration timeout) {
+  return poll_until([&] { return output().find(needle) != std::string::npos; }, timeout);
+}
+
+bool VigilProcess::wait_for_output_count(std::string_view needle, int count, Duration timeout) {
+  return poll_until(
+      [&] {
+        std::string text = output();
+        int n = 0;
+        for (auto at = text.find(needle); at != std::string::npos;
+             at = text.find(needle, at + needle.size()))
+          ++n;
+        return n >= count;
+      },
+      timeout);
+}
+
+bool VigilProcess::wait_for_output(const std::regex& re, Duration timeout) {
+  return poll_until([&] { return std::regex_search(output(), re); }, timeout);
+}
+
+void VigilProcess::signal(int sig) {
+  if (running()) ::kill(pid_, sig);
+}
+
+std::optional<int> VigilProcess::wait_exit(Duration timeout) {
+  poll_until([&] { return !running(); }, timeout);
+  return exit_code_;
+}
+
+CommandResult run_vigil(const TempDir& dir, const std::vector<std::string>& args,
+                        Duration timeout) {
+  static int counter = 0;
+  VigilProcess p(dir, args, "vigil-command-" + std::to_string(++counter) + ".output");
+  CommandResult r;
+  r.exit_code = p.wait_exit(timeout).value_or(-1);
+  r.output = p.output();
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures
+
+void InProcessTest::start_vigil(std::string_view toml) {
+  vigil_ = std::make_unique<InProcessVigil>(dir_, toml);
+  ASSERT_TRUE(vigil_->ok()) << vigil_->errors();
+  vigil_->start();
+}
+
+void InProcessTest::TearDown() {
+  vigil_.reset();
+  EXPECT_EQ(fds_.leaks(), "") << "fds opened during the test and still open";
+}
+
+VigilProcess& BinaryTest::run_vigil_with(std::string_view toml) {
+  vigil_ = VigilProcess::run(dir_, write_config(toml));
+  return *vigil_;
+}
+
+void BinaryTest::TearDown() {
+  vigil_.reset();
+  EXPECT_EQ(fds_.leaks(), "") << "fds opened during the test and still open";
+}
+
+}  // namespace vigil::it
