@@ -1,10 +1,12 @@
 # Thin wrapper: the real build is CMake. Every target installs what it needs first.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
 CONFIG     ?= config/vigil.toml
 
-.PHONY: all deps build run test test-asan asan bench clean
+.PHONY: all deps build run test test-asan asan bench fuzz clean
 
 all: build
 
@@ -22,6 +24,11 @@ run: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	FUZZ_BUILD=$(FUZZ_BUILD) bash fuzz/run.sh 10
+
+# libFuzzer on the heartbeat protocol parser (clang only; skipped without it).
+fuzz: deps
+	FUZZ_BUILD=$(FUZZ_BUILD) bash fuzz/run.sh $(FUZZ_SECONDS)
 
 $(ASAN_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DVIGIL_SANITIZE=ON
@@ -36,4 +43,4 @@ bench: build
 	bash bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

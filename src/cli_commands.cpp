@@ -65,13 +65,11 @@ int command_run(const CliCommand& cmd) {
   };
   supervisor.set_exit_handler(on_done);
 
-  int interrupts = 0;
   auto on_stop_signal = [&](const char* name) {
     if (supervisor.shutting_down()) {
-      if (++interrupts >= 1) {
-        spdlog::warn("{} again: killing every program now", name);
-        supervisor.kill_all_now();
-      }
+      // The second one: the operator will not wait for stop_timeout.
+      spdlog::warn("{} again: killing every program now", name);
+      supervisor.kill_all_now();
       return;
     }
     spdlog::info("{} received", name);

@@ -205,7 +205,7 @@ struct Parser {
                 std::set<std::string, std::less<>>* failed_keys = nullptr) {
     for (auto&& [key, node] : table) {
       auto it = std::find_if(handlers.begin(), handlers.end(),
-                             [&](const auto& h) { return h.key == key.str(); });
+                             [&, &key = key](const auto& h) { return h.key == key.str(); });
       if (it == handlers.end()) {
         error(key.source(), "unknown key " + quote(key.str()) + " " + std::string(where));
         continue;
@@ -693,7 +693,7 @@ void Parser::resolve_after() {
         continue;
       }
       bool exists = std::any_of(drafts.begin(), drafts.end(),
-                                [&](const ProgramDraft& o) { return o.config.name == name; });
+                                [&, &name = name](const ProgramDraft& o) { return o.config.name == name; });
       if (!exists) {
         error(at, "after: no program named " + quote(name));
         continue;

@@ -33,6 +33,15 @@ ExitKind kind_of(const ExitStatus& s, const std::vector<int>& clean_codes) {
 // chatty child blocks less often while vigil is busy elsewhere.
 constexpr int kPipeBytes = 1 << 20;
 
+// RSS over memory_limit this many samples in a row: restart (reason memory).
+constexpr int kMemorySamples = 3;
+// Exits kept for the API.
+constexpr std::size_t kRecentExits = 10;
+
+double unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
 // Processes of instance `index` of `program` that left its process group
 // (daemonized) and were re-parented to vigil, the subreaper: a stop must
 // end them too, since the group signal does not reach them.
@@ -52,7 +61,11 @@ Instance::Instance(EventLoop& loop, Program& program, int index)
       policy_(RestartSettings::from(program.config())),
       ready_timer_(loop, [this] { on_ready_timer(); }),
       backoff_timer_(loop, [this] { on_backoff_timer(); }),
-      kill_timer_(loop, [this] { on_kill_timer(); }) {}
+      kill_timer_(loop, [this] { on_kill_timer(); }),
+      heartbeat_timer_(loop, [this] { on_heartbeat_timer(); }),
+      start_timer_(loop, [this] { on_start_timer(); }) {
+  if (program.config().heartbeat) watch_.update(HeartbeatSettings::from(*program.config().heartbeat));
+}
 
 Instance::~Instance() {
   if (pid_ > 0) {
@@ -164,6 +177,25 @@ void Instance::spawn_process() {
     if (!spec.credentials) error = SpawnError{"switch user", 0};
   }
 
+  // The heartbeat transports: fd 3 (a pipe per process) and NOTIFY_SOCKET
+  // (one per instance), given to every child, heartbeat configured or not.
+  heartbeat_.reset();
+  Pipe hb = make_pipe();
+  spec.heartbeat_fd = hb.write.get();
+  spec.env.push_back("VIGIL_HEARTBEAT_FD=3");
+  try {
+    ensure_notify_socket(spec.credentials ? std::optional<uid_t>(spec.credentials->uid)
+                                          : std::nullopt);
+    spec.env.push_back("NOTIFY_SOCKET=" + notify_->path().string());
+  } catch (const std::exception& e) {
+    spdlog::warn("program {}: no NOTIFY_SOCKET: {}", label(), e.what());
+  }
+  if (pc.heartbeat) {
+    auto usec = std::chrono::duration_cast<std::chrono::microseconds>(pc.heartbeat->interval);
+    spec.env.push_back("WATCHDOG_USEC=" + std::to_string(usec.count()));
+    spec.pid_variable = "WATCHDOG_PID";
+  }
+
   open_sinks();
   Pipe out, err;
   if (pc.log != LogMode::off) {
@@ -182,6 +214,7 @@ void Instance::spawn_process() {
   }
   out.write.reset();
   err.write.reset();
+  hb.write.reset();
 
   if (error) {
     std::string why = user_error.empty() ? error->message(spec) : user_error;
@@ -200,8 +233,177 @@ void Instance::spawn_process() {
     start_pipe(std::move(out.read), Stream::out);
     start_pipe(std::move(err.read), Stream::err);
   }
+  heartbeat_ = std::make_unique<HeartbeatPipe>(
+      loop_, std::move(hb.read), &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
+      label());
   spdlog::info("program {}: started, pid {}", label(), pid_);
   if (pc.ready == ReadyMode::uptime) ready_timer_.arm(pc.min_uptime);
+  if (pc.ready == ReadyMode::notify) start_timer_.arm(pc.start_timeout);
+  rss_bytes_ = 0;
+  over_limit_samples_ = 0;
+  if (pc.heartbeat) {
+    watch_.start(start_steady_);
+    arm_heartbeat_timer();
+  }
+}
+
+void Instance::ensure_notify_socket(std::optional<uid_t> owner) {
+  if (notify_) return;
+  static std::uint64_t serial = 0;
+  auto path = program_.supervisor().runtime_dir() / ("n" + std::to_string(++serial) + ".sock");
+  notify_ = std::make_unique<NotifySocket>(
+      loop_, path, owner, &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
+      label());
+}
+
+const std::filesystem::path& Instance::notify_socket_path() const {
+  static const std::filesystem::path none;
+  return notify_ ? notify_->path() : none;
+}
+
+void Instance::arm_heartbeat_timer() {
+  auto deadline = watch_.deadline();
+  if (!deadline) {
+    heartbeat_timer_.cancel();
+    return;
+  }
+  auto wait = *deadline - std::chrono::steady_clock::now();
+  // Round up: firing a hair early would count nothing and re-arm at once.
+  heartbeat_timer_.arm(std::chrono::ceil<Duration>(std::max(wait, decltype(wait)::zero())));
+}
+
+void Instance::on_heartbeat_timer() {
+  if (pid_ <= 0 || (state_ != State::starting && state_ != State::running)) return;
+  auto verdict = watch_.on_deadline(std::chrono::steady_clock::now());
+  if (verdict.hung) {
+    const auto& hb = *program_.config().heartbeat;
+    spdlog::error("program {}: hung: no heartbeat for {} ({} missed intervals of {}); restarting",
+                  label(), format_duration(hb.interval * hb.misses), hb.misses,
+                  format_duration(hb.interval));
+    terminate_for(RestartReason::hung);
+    return;
+  }
+  if (verdict.misses > 0)
+    spdlog::warn("program {}: missed heartbeat ({} of {} in a row)", label(),
+                 watch_.consecutive_misses(), program_.config().heartbeat->misses);
+  arm_heartbeat_timer();
+}
+
+void Instance::on_start_timer() {
+  if (state_ != State::starting || pid_ <= 0) return;
+  spdlog::error("program {}: not ready (READY=1) within start_timeout {}; restarting", label(),
+                format_duration(program_.config().start_timeout));
+  terminate_for(RestartReason::start_timeout);
+}
+
+void Instance::on_notify(const NotifyMessage& m) {
+  // Messages from a process that already ended (a grandchild still holding
+  // the socket) or during a stop do not drive the state.
+  const bool live = pid_ > 0 && (state_ == State::starting || state_ == State::running);
+  auto now = std::chrono::steady_clock::now();
+  switch (m.kind) {
+    case NotifyKind::ready:
+      if (live && state_ == State::starting && program_.config().ready == ReadyMode::notify) {
+        start_timer_.cancel();
+        set_state(State::running);
+        spdlog::info("program {}: ready", label());
+      }
+      break;
+    case NotifyKind::watchdog:
+      ++heartbeats_;
+      last_heartbeat_wall_ = std::chrono::system_clock::now();
+      if (live && program_.config().heartbeat && watch_.active()) {
+        watch_.beat(now);
+        arm_heartbeat_timer();
+      }
+      break;
+    case NotifyKind::watchdog_trigger:
+      if (live) {
+        spdlog::error("program {}: declared itself hung (WATCHDOG=trigger); restarting", label());
+        terminate_for(RestartReason::hung);
+      }
+      break;
+    case NotifyKind::status:
+      status_text_.assign(m.text);
+      break;
+    case NotifyKind::memory:
+      reported_memory_ = m.value;
+      break;
+    case NotifyKind::stopping:
+      if (live) {
+        watch_.stop();
+        heartbeat_timer_.cancel();
+        spdlog::info("program {}: stopping on its own (STOPPING=1); hang detection off", label());
+      }
+      break;
+    case NotifyKind::extend_timeout: {
+      auto by = std::chrono::microseconds(std::min<std::uint64_t>(m.value, 86400ull * 1000000));
+      auto ms = std::chrono::duration_cast<Duration>(by);
+      if (state_ == State::starting && start_timer_.armed()) start_timer_.arm(ms);
+      if (state_ == State::stopping && kill_timer_.armed()) kill_timer_.arm(ms);
+      if (live && watch_.active()) {
+        watch_.extend(now, by);
+        arm_heartbeat_timer();
+      }
+      break;
+    }
+  }
+}
+
+bool Instance::on_sample(const ProcSampler& sampler) {
+  if (pid_ <= 0) {
+    rss_bytes_ = 0;
+    return false;
+  }
+  auto members = sampler.members(pid_);
+  TreeUsage u = sampler.tree(pid_);
+  rss_bytes_ = u.rss_bytes;
+  cpu_.update(sampler, members);
+  const auto& limit = program_.config().memory_limit_bytes;
+  if (!limit || (state_ != State::starting && state_ != State::running)) {
+    over_limit_samples_ = 0;
+    return false;
+  }
+  over_limit_samples_ = rss_bytes_ > *limit ? over_limit_samples_ + 1 : 0;
+  return over_limit_samples_ >= kMemorySamples;
+}
+
+InstanceSnapshot Instance::snapshot(std::chrono::system_clock::time_point now_wall,
+                                    std::chrono::steady_clock::time_point now) const {
+  const auto& pc = program_.config();
+  InstanceSnapshot s;
+  s.program = program_.name();
+  s.index = index_;
+  s.pid = pid_ > 0 ? pid_ : 0;
+  s.state = state_;
+  s.up = state_ == State::running;
+  if (pid_ > 0) {
+    s.uptime_seconds = std::chrono::duration<double>(now - start_steady_).count();
+    s.start_time_seconds = unix_seconds(start_wall_);
+  }
+  s.restarts = counters_.restarts;
+  s.exits = counters_.exits;
+  if (last_exit_) s.last_exit_code = last_exit_->as_code();
+  s.last_restart_reason = last_reason_;
+  if (state_ == State::backoff)
+    s.next_restart_in_seconds =
+        std::max(0.0, std::chrono::duration<double>(next_start_ - now).count());
+  s.recent_exits.assign(recent_exits_.begin(), recent_exits_.end());
+  s.heartbeats = heartbeats_;
+  s.heartbeat_misses = watch_.total_misses();
+  if (last_heartbeat_wall_) s.heartbeat_last_seconds = unix_seconds(*last_heartbeat_wall_);
+  if (pc.heartbeat)
+    s.heartbeat_interval_seconds = std::chrono::duration<double>(pc.heartbeat->interval).count();
+  s.protocol_errors = notify_counts_.protocol_errors;
+  s.rss_bytes = rss_bytes_;
+  s.cpu_seconds = static_cast<double>(cpu_.total_ticks()) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  s.reported_memory_bytes = reported_memory_;
+  s.memory_limit_bytes = pc.memory_limit_bytes;
+  s.status_text = status_text_;
+  s.log_bytes = {counters_.log[0].bytes, counters_.log[1].bytes};
+  s.log_dropped_bytes = counters_.log[0].dropped + counters_.log[1].dropped;
+  (void)now_wall;
+  return s;
 }
 
 void Instance::on_ready_timer() {
@@ -218,6 +420,11 @@ void Instance::on_process_exit(int wait_status) {
   counters_.exits[static_cast<std::size_t>(kind_of(status, program_.config().exit_codes))]++;
   pid_ = -1;
   ready_timer_.cancel();
+  start_timer_.cancel();
+  heartbeat_timer_.cancel();
+  watch_.stop();
+  recent_exits_.push_back({status, unix_seconds(std::chrono::system_clock::now())});
+  if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
   if (state_ == State::stopping) {
     on_any_child_exit();
     return;
@@ -288,6 +495,8 @@ void Instance::stop(std::function<void()> done) {
   }
   if (done) stop_waiters_.push_back(std::move(done));
   ready_timer_.cancel();
+  start_timer_.cancel();
+  heartbeat_timer_.cancel();
   set_state(State::stopping);
   const int sig = program_.config().stop_signal;
   spdlog::info("program {}: stopping (SIG{} to process group {})", label(), signal_name(sig),
@@ -312,9 +521,10 @@ void Instance::on_kill_timer() {
                signal_name(program_.config().stop_signal));
   signal_group(SIGKILL);
   for (pid_t stray : daemonized_processes(program_, index_, pid_)) ::kill(stray, SIGKILL);
-  // Group members that are not vigil's children are not reaped here; check
-  // again shortly in case no SIGCHLD reports their end.
+  // Group members that are not vigil's children are reaped by their own
+  // parents, so no SIGCHLD may tell: check now, and again shortly.
   kill_timer_.arm(std::chrono::milliseconds(100));
+  on_any_child_exit();
 }
 
 void Instance::kill_now() {
@@ -362,6 +572,7 @@ bool Instance::group_alive() const {
 
 void Instance::apply_config() {
   policy_.update(RestartSettings::from(program_.config()));
+  if (program_.config().heartbeat) watch_.update(HeartbeatSettings::from(*program_.config().heartbeat));
 }
 
 void Instance::reopen_logs() {

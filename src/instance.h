@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <list>
 #include <memory>
 #include <optional>
@@ -17,7 +18,11 @@
 #include "config.h"
 #include "event_loop.h"
 #include "exit_status.h"
+#include "heartbeat_channel.h"
+#include "heartbeat_watch.h"
 #include "output_pipe.h"
+#include "proc_sampler.h"
+#include "snapshot.h"
 #include "restart_policy.h"
 #include "state.h"
 
@@ -63,8 +68,22 @@ class Instance {
   // whether its process group is empty.
   void on_any_child_exit();
 
-  // Settings changed in place (reload): policy and log options.
+  // Settings changed in place (reload): policy, heartbeat and log options.
   void apply_config();
+  // A /proc sample of the process tree (Supervisor's sampling timer).
+  // Returns true when the tree's RSS has been over memory_limit for
+  // kMemorySamples samples in a row.
+  bool on_sample(const ProcSampler& sampler);
+  // What the metrics, API and status page show.
+  InstanceSnapshot snapshot(std::chrono::system_clock::time_point now_wall,
+                            std::chrono::steady_clock::time_point now) const;
+  const std::string& status_text() const { return status_text_; }
+  const NotifyCounts& notify_counts() const { return notify_counts_; }
+  std::uint64_t heartbeats() const { return heartbeats_; }
+  std::uint64_t heartbeat_misses() const { return watch_.total_misses(); }
+  std::optional<std::uint64_t> reported_memory() const { return reported_memory_; }
+  std::uint64_t rss_bytes() const { return rss_bytes_; }
+  const std::filesystem::path& notify_socket_path() const;
   // SIGUSR2: reopen log files.
   void reopen_logs();
 
@@ -95,6 +114,11 @@ class Instance {
   void on_ready_timer();
   void on_backoff_timer();
   void on_kill_timer();
+  void on_heartbeat_timer();
+  void on_start_timer();
+  void on_notify(const NotifyMessage& m);
+  void arm_heartbeat_timer();
+  void ensure_notify_socket(std::optional<uid_t> owner);
   void signal_group(int sig);
   bool group_alive() const;
   void finish_stop();
@@ -122,6 +146,21 @@ class Instance {
   Timer ready_timer_;    // min_uptime (ready = "uptime")
   Timer backoff_timer_;  // next start
   Timer kill_timer_;     // stop_timeout → SIGKILL
+  Timer heartbeat_timer_;  // next heartbeat deadline
+  Timer start_timer_;      // start_timeout (ready = "notify")
+
+  HeartbeatWatch watch_;
+  std::unique_ptr<NotifySocket> notify_;      // lives as long as the instance
+  std::unique_ptr<HeartbeatPipe> heartbeat_;  // fd 3 of the current process
+  NotifyCounts notify_counts_;
+  std::uint64_t heartbeats_ = 0;
+  std::optional<std::chrono::system_clock::time_point> last_heartbeat_wall_;
+  std::string status_text_;
+  std::optional<std::uint64_t> reported_memory_;
+  std::uint64_t rss_bytes_ = 0;
+  CpuAccumulator cpu_;
+  int over_limit_samples_ = 0;
+  std::deque<ExitRecord> recent_exits_;
 
   std::array<std::shared_ptr<LogSink>, 2> sinks_;
   std::list<std::unique_ptr<OutputPipe>> pipes_;  // current and still-draining ones

@@ -137,8 +137,16 @@ SpawnResult spawn(const SpawnSpec& spec) {
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  envp.reserve(spec.env.size() + 1);
+  envp.reserve(spec.env.size() + 2);
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  // Room for the pid, written by the child itself (no allocation there).
+  std::string pid_entry;
+  char* pid_digits = nullptr;
+  if (!spec.pid_variable.empty()) {
+    pid_entry = spec.pid_variable + "=" + std::string(20, '\0');
+    pid_digits = pid_entry.data() + spec.pid_variable.size() + 1;
+    envp.push_back(pid_entry.data());
+  }
   envp.push_back(nullptr);
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   const SpawnCredentials* cred = spec.credentials ? &*spec.credentials : nullptr;
@@ -199,6 +207,14 @@ SpawnResult spawn(const SpawnSpec& spec) {
     ::close_range(err_high + 1, ~0U, 0);
 
     if (cwd && ::chdir(cwd) < 0) child_fail(err_high, kStepChdir);
+    if (pid_digits) {
+      char digits[20];
+      int n = 0;
+      for (unsigned long v = static_cast<unsigned long>(::getpid()); v; v /= 10)
+        digits[n++] = static_cast<char>('0' + v % 10);
+      for (int i = 0; i < n; ++i) pid_digits[i] = digits[n - 1 - i];
+      pid_digits[n] = '\0';
+    }
     ::execve(exe.c_str(), argv.data(), envp.data());
     child_fail(err_high, kStepExec);
   }

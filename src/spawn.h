@@ -26,6 +26,9 @@ struct SpawnSpec {
   int stdout_fd = -1;     // -1: /dev/null
   int stderr_fd = -1;     // -1: /dev/null
   int heartbeat_fd = -1;  // becomes fd 3 when >= 0
+  // When set, the child's environment gets NAME=<its own pid> (as systemd
+  // sets WATCHDOG_PID), filled in between fork and exec.
+  std::string pid_variable;
 };
 
 struct SpawnError {

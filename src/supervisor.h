@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "event_loop.h"
+#include "heartbeat_channel.h"
 #include "program.h"
 
 namespace vigil {
@@ -41,6 +42,8 @@ class Supervisor {
   bool shutting_down() const { return shutting_down_; }
 
   const Config& config() const { return config_; }
+  // Private folder of the instances' notify sockets.
+  const std::filesystem::path& runtime_dir() const { return runtime_dir_.path(); }
   const std::vector<std::unique_ptr<Program>>& programs() const { return programs_; }
   Program* find(std::string_view name) const;
 
@@ -60,6 +63,7 @@ class Supervisor {
 
   EventLoop& loop_;
   Config config_;
+  RuntimeDir runtime_dir_;  // before programs_: outlives their sockets
   std::vector<std::unique_ptr<Program>> programs_;
   std::unordered_map<pid_t, Instance*> by_pid_;
   std::vector<Program*> waiting_;  // autostart programs waiting for `after`

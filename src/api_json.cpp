@@ -1,0 +1,133 @@
+// API field names are the contract's; numbers carry their unit in the name.
+#include "api_json.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "units.h"
+
+namespace vigil {
+
+using nlohmann::json;
+
+std::string format_uptime(double seconds) {
+  if (seconds < 0) seconds = 0;
+  auto s = static_cast<long long>(seconds);
+  long long d = s / 86400, h = (s / 3600) % 24, m = (s / 60) % 60, sec = s % 60;
+  char buf[48];
+  if (d > 0)
+    std::snprintf(buf, sizeof buf, "%lldd%lldh", d, h);
+  else if (h > 0)
+    std::snprintf(buf, sizeof buf, "%lldh%lldm", h, m);
+  else if (m > 0)
+    std::snprintf(buf, sizeof buf, "%lldm%llds", m, sec);
+  else
+    std::snprintf(buf, sizeof buf, "%llds", sec);
+  return buf;
+}
+
+json instance_json(const InstanceSnapshot& s, double now_seconds) {
+  json j;
+  j["name"] = s.program;
+  j["index"] = s.index;
+  j["pid"] = s.pid > 0 ? json(s.pid) : json(nullptr);
+  j["state"] = to_string(s.state);
+  j["uptime_seconds"] = s.pid > 0 ? std::round(s.uptime_seconds * 1000) / 1000 : 0.0;
+  j["restarts"] = s.total_restarts();
+  j["memory_rss_bytes"] = s.rss_bytes;
+  j["memory_reported_bytes"] = s.reported_memory_bytes ? json(*s.reported_memory_bytes) : json(nullptr);
+  j["last_heartbeat_seconds_ago"] =
+      s.heartbeat_last_seconds
+          ? json(std::round((now_seconds - *s.heartbeat_last_seconds) * 1000) / 1000)
+          : json(nullptr);
+  j["status_text"] = s.status_text;
+  j["last_exit_code"] = s.last_exit_code ? json(*s.last_exit_code) : json(nullptr);
+  j["reason"] = s.last_restart_reason ? json(to_string(*s.last_restart_reason)) : json(nullptr);
+  j["next_restart_in_seconds"] = s.next_restart_in_seconds
+                                     ? json(std::round(*s.next_restart_in_seconds * 1000) / 1000)
+                                     : json(nullptr);
+  json restarts = json::object();
+  for (RestartReason r : kAllRestartReasons)
+    restarts[to_string(r)] = s.restarts[static_cast<std::size_t>(r)];
+  j["restarts_by_reason"] = restarts;
+  json exits = json::array();
+  for (const auto& e : s.recent_exits) {
+    json x;
+    x["time"] = e.time_seconds;
+    if (e.status.signaled)
+      x["signal"] = e.status.signal;
+    else
+      x["code"] = e.status.code;
+    x["description"] = e.status.describe();
+    exits.push_back(std::move(x));
+  }
+  j["recent_exits"] = exits;
+  j["heartbeats"] = s.heartbeats;
+  j["heartbeat_misses"] = s.heartbeat_misses;
+  j["cpu_seconds"] = s.cpu_seconds;
+  j["memory_limit_bytes"] = s.memory_limit_bytes ? json(*s.memory_limit_bytes) : json(nullptr);
+  return j;
+}
+
+json programs_json(const std::vector<InstanceSnapshot>& all, double now_seconds) {
+  json arr = json::array();
+  for (const auto& s : all) arr.push_back(instance_json(s, now_seconds));
+  return arr;
+}
+
+namespace {
+
+std::string html_escape(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (char c : in) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string status_page_html(const std::vector<InstanceSnapshot>& all, const SelfSnapshot& self,
+                             double now_seconds) {
+  std::string h;
+  h += "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
+       "content=\"5\"><title>vigil</title><style>"
+       "body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
+       "table{border-collapse:collapse}th,td{padding:4px 12px;text-align:left;"
+       "border-bottom:1px solid #ddd}th{background:#f4f4f4}"
+       ".running{color:#070}.fatal,.exited{color:#b00}.backoff,.starting,.stopping{color:#a60}"
+       ".stopped{color:#777}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+       "</style></head><body>";
+  h += "<h1>vigil " + html_escape(self.version) + "</h1>";
+  h += "<p>" + std::to_string(all.size()) + " instance" + (all.size() == 1 ? "" : "s") +
+       " &middot; <a href=\"/metrics\">metrics</a> &middot; <a "
+       "href=\"/api/v1/programs\">API</a></p>";
+  h += "<table><tr><th>program</th><th>index</th><th>pid</th><th>state</th><th>uptime</th>"
+       "<th>restarts</th><th>memory</th><th>last heartbeat</th><th>status</th></tr>";
+  for (const auto& s : all) {
+    const char* st = to_string(s.state);
+    h += "<tr><td>" + html_escape(s.program) + "</td><td class=\"num\">" +
+         std::to_string(s.index) + "</td><td class=\"num\">" +
+         (s.pid > 0 ? std::to_string(s.pid) : "-") + "</td><td class=\"" + st + "\">" + st +
+         "</td><td class=\"num\">" + (s.pid > 0 ? format_uptime(s.uptime_seconds) : "-") +
+         "</td><td class=\"num\">" + std::to_string(s.total_restarts()) +
+         "</td><td class=\"num\">" + (s.rss_bytes ? format_size(s.rss_bytes) : "-") +
+         "</td><td class=\"num\">" +
+         (s.heartbeat_last_seconds
+              ? format_uptime(now_seconds - *s.heartbeat_last_seconds) + " ago"
+              : "-") +
+         "</td><td>" + html_escape(s.status_text) + "</td></tr>";
+  }
+  h += "</table></body></html>\n";
+  return h;
+}
+
+}  // namespace vigil

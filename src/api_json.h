@@ -1,0 +1,24 @@
+// The JSON shapes of the HTTP API (DESIGN.md "HTTP API") and the HTML status
+// page, rendered from snapshots. Pure.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "snapshot.h"
+
+namespace vigil {
+
+// One element of GET /api/v1/programs.
+nlohmann::json instance_json(const InstanceSnapshot& s, double now_seconds);
+nlohmann::json programs_json(const std::vector<InstanceSnapshot>& all, double now_seconds);
+
+// GET / : a self-refreshing HTML table of every instance.
+std::string status_page_html(const std::vector<InstanceSnapshot>& all, const SelfSnapshot& self,
+                             double now_seconds);
+
+// "3d4h", "2h5m", "4m10s", "12s"
+std::string format_uptime(double seconds);
+
+}  // namespace vigil

@@ -1,0 +1,152 @@
+// Heartbeat transports. Each read is bounded per wake-up, so a child beating
+// flat out shares the loop with everyone else; bad input is counted (and
+// logged at debug level, sanitized), never fatal.
+#include "heartbeat_channel.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <system_error>
+
+#include <event2/event.h>
+#include <spdlog/spdlog.h>
+
+namespace vigil {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr int kMaxReadsPerWakeup = 16;
+// A datagram larger than this is cut by the kernel (MSG_TRUNC) and counted
+// as one protocol error.
+constexpr std::size_t kMaxDatagram = 16 * 1024;
+char g_buffer[kReadChunk];
+
+}  // namespace
+
+RuntimeDir::RuntimeDir() {
+  const char* base = std::getenv("XDG_RUNTIME_DIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/vigil." +
+                     std::to_string(::getpid()) + ".XXXXXX";
+  if (!::mkdtemp(tmpl.data()))
+    throw std::system_error(errno, std::generic_category(), "mkdtemp " + tmpl);
+  // Others may pass through to a socket they were given (a program's
+  // `user`) but cannot list what is here.
+  ::chmod(tmpl.c_str(), 0711);
+  path_ = tmpl;
+}
+
+RuntimeDir::~RuntimeDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+HeartbeatPipe::HeartbeatPipe(EventLoop& loop, UniqueFd read_end, NotifyCounts* counts,
+                             NotifyHandler on_message, std::string label)
+    : fd_(std::move(read_end)),
+      counts_(counts),
+      on_message_(std::move(on_message)),
+      label_(std::move(label)) {
+  set_nonblocking(fd_.get());
+  event_ = std::make_unique<IoEvent>(loop, fd_.get(), EV_READ, [this](short) { on_readable(); });
+  event_->enable();
+}
+
+HeartbeatPipe::~HeartbeatPipe() = default;
+
+void HeartbeatPipe::deliver(std::string_view chunk, bool eof) {
+  NotifyCounts before = parser_.counts();
+  auto on_error = [this](NotifyError e, std::string_view line) {
+    spdlog::debug("program {}: heartbeat protocol error ({}): {}", label_, to_string(e),
+                  sanitize_notify_text(line));
+  };
+  if (!chunk.empty()) parser_.feed(chunk, on_message_, on_error);
+  if (eof) parser_.finish(on_message_, on_error);
+  const NotifyCounts& after = parser_.counts();
+  counts_->messages += after.messages - before.messages;
+  counts_->unknown += after.unknown - before.unknown;
+  counts_->protocol_errors += after.protocol_errors - before.protocol_errors;
+}
+
+void HeartbeatPipe::on_readable() {
+  for (int i = 0; i < kMaxReadsPerWakeup && fd_; ++i) {
+    ssize_t n = ::read(fd_.get(), g_buffer, sizeof g_buffer);
+    if (n > 0) {
+      deliver(std::string_view(g_buffer, static_cast<std::size_t>(n)), false);
+      if (static_cast<std::size_t>(n) < sizeof g_buffer) return;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    // EOF: every writer closed fd 3. Parse the last unfinished line and stop
+    // listening; the instance drops this object when its process ends.
+    event_->disable();
+    fd_.reset();
+    deliver({}, true);
+    return;
+  }
+}
+
+NotifySocket::NotifySocket(EventLoop& loop, std::filesystem::path path, std::optional<uid_t> owner,
+                           NotifyCounts* counts, NotifyHandler on_message, std::string label)
+    : path_(std::move(path)),
+      counts_(counts),
+      on_message_(std::move(on_message)),
+      label_(std::move(label)) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path_.string().size() >= sizeof sa.sun_path)
+    throw std::system_error(ENAMETOOLONG, std::generic_category(), "notify socket " + path_.string());
+  std::strncpy(sa.sun_path, path_.c_str(), sizeof sa.sun_path - 1);
+  fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd_) throw std::system_error(errno, std::generic_category(), "socket(AF_UNIX, SOCK_DGRAM)");
+  ::unlink(path_.c_str());
+  if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    throw std::system_error(errno, std::generic_category(), "bind " + path_.string());
+  ::chmod(path_.c_str(), 0600);
+  if (owner) {
+    if (::chown(path_.c_str(), *owner, static_cast<gid_t>(-1)) != 0)
+      spdlog::warn("program {}: cannot give the notify socket to uid {}: {}", label_, *owner,
+                   std::strerror(errno));
+  }
+  // Heartbeats must not be lost to a small default buffer while vigil is
+  // busy; best effort.
+  int bytes = 1 << 20;
+  ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  event_ = std::make_unique<IoEvent>(loop, fd_.get(), EV_READ, [this](short) { on_readable(); });
+  event_->enable();
+}
+
+NotifySocket::~NotifySocket() {
+  event_.reset();
+  ::unlink(path_.c_str());
+}
+
+void NotifySocket::on_readable() {
+  static char buf[kMaxDatagram];
+  auto on_error = [this](NotifyError e, std::string_view line) {
+    spdlog::debug("program {}: notify protocol error ({}): {}", label_, to_string(e),
+                  sanitize_notify_text(line));
+  };
+  for (int i = 0; i < 256; ++i) {
+    ssize_t n = ::recv(fd_.get(), buf, sizeof buf, MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN: drained
+    }
+    if (static_cast<std::size_t>(n) > sizeof buf) {
+      counts_->protocol_errors++;
+      spdlog::debug("program {}: notify datagram of {} bytes is too large; ignored", label_, n);
+      continue;
+    }
+    *counts_ += parse_notify_datagram(std::string_view(buf, static_cast<std::size_t>(n)),
+                                      on_message_, on_error);
+  }
+}
+
+}  // namespace vigil

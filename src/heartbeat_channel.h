@@ -1,0 +1,73 @@
+// The two transports of the heartbeat protocol, both feeding the one parser:
+// the fd-3 pipe of one process (a byte stream, read until EOF) and the
+// NOTIFY_SOCKET datagram socket of one instance (it outlives restarts). They
+// only read, bound and parse; the instance decides what a message means.
+#pragma once
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "event_loop.h"
+#include "fd.h"
+#include "notify_protocol.h"
+
+namespace vigil {
+
+using NotifyHandler = std::function<void(const NotifyMessage&)>;
+
+// A private folder (mode 0711) for the instances' notify sockets, removed
+// with everything in it when destroyed.
+class RuntimeDir {
+ public:
+  RuntimeDir();  // throws std::system_error
+  ~RuntimeDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Reads heartbeat lines from the read end of a process's fd-3 pipe.
+class HeartbeatPipe {
+ public:
+  HeartbeatPipe(EventLoop& loop, UniqueFd read_end, NotifyCounts* counts, NotifyHandler on_message,
+                std::string label);
+  ~HeartbeatPipe();
+
+ private:
+  void on_readable();
+  void deliver(std::string_view chunk, bool eof);
+
+  UniqueFd fd_;
+  NotifyCounts* counts_;
+  NotifyHandler on_message_;
+  std::string label_;
+  NotifyStreamParser parser_;
+  std::unique_ptr<IoEvent> event_;
+};
+
+// One instance's AF_UNIX datagram socket (systemd's NOTIFY_SOCKET protocol).
+class NotifySocket {
+ public:
+  // Binds `path` (mode 0600, owned by `owner` when the program runs as
+  // another user); throws std::system_error.
+  NotifySocket(EventLoop& loop, std::filesystem::path path, std::optional<uid_t> owner,
+               NotifyCounts* counts, NotifyHandler on_message, std::string label);
+  ~NotifySocket();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  void on_readable();
+
+  std::filesystem::path path_;
+  UniqueFd fd_;
+  NotifyCounts* counts_;
+  NotifyHandler on_message_;
+  std::string label_;
+  std::unique_ptr<IoEvent> event_;
+};
+
+}  // namespace vigil
