@@ -16,6 +16,9 @@
 #include "config_parse.h"
 #include "event_loop.h"
 #include "fd.h"
+#include "http_api.h"
+#include "http_server.h"
+#include "listen_address.h"
 #include "log.h"
 #include "supervisor.h"
 #include "version.h"
@@ -84,6 +87,31 @@ int command_run(const CliCommand& cmd) {
     spdlog::info("SIGUSR2: reopening log files");
     supervisor.reopen_logs();
   });
+
+  // The control socket always, TCP when [http] is configured. A vigil that
+  // cannot be reached would be unmanageable: failing to listen is fatal.
+  HttpApi api(supervisor);
+  auto handler = [&api](const HttpRequest& r) { return api.handle(r); };
+  std::unique_ptr<HttpServer> control, tcp;
+  try {
+    control = std::make_unique<HttpServer>(loop, handler);
+    control->listen_unix(supervisor.config().control_socket);
+    if (const auto& http = supervisor.config().http) {
+      std::string why;
+      auto address = parse_listen_address(http->listen, &why);
+      if (!address) throw std::runtime_error("[http] listen: " + why);
+      tcp = std::make_unique<HttpServer>(loop, handler);
+      tcp->listen_tcp(*address);
+      spdlog::info("serving /metrics, /api/v1 and the status page on http://{}", [&] {
+        ListenAddress shown = *address;
+        shown.port = tcp->port();
+        return shown.to_string();
+      }());
+    }
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return kExitUsage;
+  }
 
   spdlog::info("vigil {} running {} ({} program{})", kVersion, supervisor.config().file.string(),
                supervisor.programs().size(), supervisor.programs().size() == 1 ? "" : "s");

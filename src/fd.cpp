@@ -2,6 +2,7 @@
 #include "fd.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,5 +42,19 @@ void ensure_std_fds_open() {
     if (opened >= 0 && opened != fd) ::close(opened);
   }
 }
+
+namespace {
+rlim_t g_original_soft = RLIM_INFINITY;
+}
+
+void raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  if (g_original_soft == RLIM_INFINITY) g_original_soft = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+unsigned long original_fd_soft_limit() { return g_original_soft; }
 
 }  // namespace vigil

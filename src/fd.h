@@ -38,5 +38,11 @@ void set_nonblocking(int fd, bool on = true);
 // Makes sure fds 0, 1 and 2 are open (on /dev/null) so that no file vigil
 // opens later lands on them.
 void ensure_std_fds_open();
+// Raises the soft RLIMIT_NOFILE to the hard limit (each instance holds a few
+// fds; a thousand instances need more than the usual 1024). Children get the
+// original soft limit back (spawn), as programs using select() expect.
+void raise_fd_limit();
+// The soft limit before raise_fd_limit (RLIM_INFINITY if never raised).
+unsigned long original_fd_soft_limit();
 
 }  // namespace vigil

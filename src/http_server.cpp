@@ -217,6 +217,8 @@ void HttpServer::handle(evhttp_request* req) {
   HttpResponse resp = handler_(r);
   evkeyvalq* out = evhttp_request_get_output_headers(req);
   evhttp_add_header(out, "Content-Type", resp.content_type.c_str());
+  // Explicit, so a HEAD answer carries the length its GET would have.
+  evhttp_add_header(out, "Content-Length", std::to_string(resp.body.size()).c_str());
   for (const auto& [k, v] : resp.headers) evhttp_add_header(out, k.c_str(), v.c_str());
   evbuffer* buf = evbuffer_new();
   // For HEAD, evhttp sends the headers (Content-Length of this body) only.

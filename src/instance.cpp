@@ -33,8 +33,6 @@ ExitKind kind_of(const ExitStatus& s, const std::vector<int>& clean_codes) {
 // chatty child blocks less often while vigil is busy elsewhere.
 constexpr int kPipeBytes = 1 << 20;
 
-// RSS over memory_limit this many samples in a row: restart (reason memory).
-constexpr int kMemorySamples = 3;
 // Exits kept for the API.
 constexpr std::size_t kRecentExits = 10;
 
@@ -365,7 +363,7 @@ bool Instance::on_sample(const ProcSampler& sampler) {
     return false;
   }
   over_limit_samples_ = rss_bytes_ > *limit ? over_limit_samples_ + 1 : 0;
-  return over_limit_samples_ >= kMemorySamples;
+  return over_limit_samples_ >= kMemoryLimitSamples;
 }
 
 InstanceSnapshot Instance::snapshot(std::chrono::system_clock::time_point now_wall,

@@ -30,6 +30,9 @@ namespace vigil {
 
 class Program;
 
+// RSS over memory_limit this many samples in a row: restart (reason memory).
+inline constexpr int kMemoryLimitSamples = 3;
+
 // Counters that survive restarts of the process (per program + index).
 struct InstanceCounters {
   std::array<std::uint64_t, kAllRestartReasons.size()> restarts{};  // by RestartReason
@@ -72,12 +75,14 @@ class Instance {
   void apply_config();
   // A /proc sample of the process tree (Supervisor's sampling timer).
   // Returns true when the tree's RSS has been over memory_limit for
-  // kMemorySamples samples in a row.
+  // kMemoryLimitSamples samples in a row.
   bool on_sample(const ProcSampler& sampler);
   // What the metrics, API and status page show.
   InstanceSnapshot snapshot(std::chrono::system_clock::time_point now_wall,
                             std::chrono::steady_clock::time_point now) const;
   const std::string& status_text() const { return status_text_; }
+  // Being stopped by vigil for this reason (a restart follows).
+  bool stopping_for(RestartReason r) const { return state_ == State::stopping && forced_reason_ == r; }
   const NotifyCounts& notify_counts() const { return notify_counts_; }
   std::uint64_t heartbeats() const { return heartbeats_; }
   std::uint64_t heartbeat_misses() const { return watch_.total_misses(); }

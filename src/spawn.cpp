@@ -10,6 +10,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +154,10 @@ SpawnResult spawn(const SpawnSpec& spec) {
 
   Pipe errpipe = make_pipe();
   const pid_t parent = ::getpid();
+  rlimit child_nofile{};
+  const bool restore_nofile = original_fd_soft_limit() != RLIM_INFINITY &&
+                              ::getrlimit(RLIMIT_NOFILE, &child_nofile) == 0;
+  if (restore_nofile) child_nofile.rlim_cur = original_fd_soft_limit();
 
   sigset_t all, old;
   sigfillset(&all);
@@ -206,6 +211,7 @@ SpawnResult spawn(const SpawnSpec& spec) {
     if (err_high > first_closed) ::close_range(first_closed, err_high - 1, 0);
     ::close_range(err_high + 1, ~0U, 0);
 
+    if (restore_nofile) ::setrlimit(RLIMIT_NOFILE, &child_nofile);
     if (cwd && ::chdir(cwd) < 0) child_fail(err_high, kStepChdir);
     if (pid_digits) {
       char digits[20];

@@ -59,10 +59,17 @@ bool process_belongs_to(pid_t pid, const std::string& program, int index) {
 }
 
 Supervisor::Supervisor(EventLoop& loop, Config config)
-    : loop_(loop), config_(std::move(config)), sigchld_(loop, SIGCHLD, [this] { reap(); }) {
+    : loop_(loop),
+      config_(std::move(config)),
+      sigchld_(loop, SIGCHLD, [this] { reap(); }),
+      sample_timer_(loop, [this] {
+        sample();
+        sample_timer_.arm(config_.sample_interval);
+      }) {
   // Descendants that daemonize are re-parented to vigil, so they are reaped
   // here and can be found (and killed) when their program stops.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  raise_fd_limit();
   for (const auto& pc : config_.programs) {
     programs_.push_back(std::make_unique<Program>(loop_, *this, pc));
     for (auto& inst : programs_.back()->instances())
@@ -111,7 +118,36 @@ bool Supervisor::dependencies_ready(const Program& p) const {
   return true;
 }
 
+std::vector<InstanceSnapshot> Supervisor::snapshots() const {
+  auto wall = std::chrono::system_clock::now();
+  auto now = std::chrono::steady_clock::now();
+  std::vector<InstanceSnapshot> out;
+  for (const auto& p : programs_)
+    for (const auto& i : p->instances()) out.push_back(i->snapshot(wall, now));
+  return out;
+}
+
+void Supervisor::sample() {
+  sampler_.scan();
+  for (auto& p : programs_) {
+    // One memory restart at a time per program, so a leak shared by every
+    // instance never takes them all down together.
+    bool one_restarting = false;
+    for (auto& i : p->instances()) one_restarting |= i->stopping_for(RestartReason::memory);
+    for (auto& i : p->instances()) {
+      if (!i->on_sample(sampler_) || one_restarting) continue;
+      spdlog::error("program {}: memory {} over the limit of {} for {} samples; restarting",
+                    i->label(), format_size(i->rss_bytes()),
+                    format_size(*p->config().memory_limit_bytes), kMemoryLimitSamples);
+      i->terminate_for(RestartReason::memory);
+      one_restarting = true;
+    }
+  }
+}
+
 void Supervisor::start() {
+  sample();
+  sample_timer_.arm(config_.sample_interval);
   for (auto& p : programs_) {
     if (!p->config().autostart) continue;
     if (dependencies_ready(*p))

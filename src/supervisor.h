@@ -13,6 +13,8 @@
 #include "config.h"
 #include "event_loop.h"
 #include "heartbeat_channel.h"
+#include "proc_sampler.h"
+#include "snapshot.h"
 #include "program.h"
 
 namespace vigil {
@@ -47,6 +49,11 @@ class Supervisor {
   const std::vector<std::unique_ptr<Program>>& programs() const { return programs_; }
   Program* find(std::string_view name) const;
 
+  // Every instance, in config order.
+  std::vector<InstanceSnapshot> snapshots() const;
+  // One /proc sample of every instance (the sampling timer; public for tests).
+  void sample();
+
   // Reaps every child that has ended (SIGCHLD); public for the loop's
   // signal event and for tests.
   void reap();
@@ -75,6 +82,8 @@ class Supervisor {
   std::vector<Program*> stop_requested_;
   std::function<void(int)> shutdown_done_;
   std::unique_ptr<Timer> stray_timer_;
+  ProcSampler sampler_;
+  Timer sample_timer_;
 };
 
 // Pids of the live children of `parent` (read from /proc).

@@ -1,0 +1,34 @@
+// The routes of vigil's HTTP interface, served on TCP ([http] listen) and on
+// the control socket: /metrics, /healthz, the JSON API and the status page.
+// Mutations need the control socket or the bearer token of token_file.
+#pragma once
+#include <string>
+
+#include "http_server.h"
+
+namespace vigil {
+
+class Supervisor;
+
+class HttpApi {
+ public:
+  explicit HttpApi(Supervisor& supervisor);
+
+  HttpResponse handle(const HttpRequest& request);
+  // Re-reads token_file (start-up and reload). Empty: POST on TCP is 401.
+  void load_token();
+
+ private:
+  HttpResponse metrics();
+  HttpResponse programs(const HttpRequest& r, const std::string& rest);
+  HttpResponse action(const std::string& name, const std::string& verb);
+  bool authorized(const HttpRequest& r) const;
+
+  Supervisor& supervisor_;
+  std::string token_;
+};
+
+// Compares in time independent of where the strings differ.
+bool constant_time_equal(const std::string& a, const std::string& b);
+
+}  // namespace vigil
