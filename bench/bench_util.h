@@ -1,0 +1,268 @@
+// Small helpers shared by the benchmarks: clocks, temp dirs, running the
+// real vigil binary, reading /proc, statistics, and the results file that
+// bench/run.sh turns into the summary table.
+#pragma once
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace bench {
+
+inline long long now_ns() {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+inline void sleep_ms(double ms) {
+  std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long long>(ms * 1000)));
+}
+
+// A run that cannot be measured (lost lines, a vigil that does not start or
+// does not stop): the benchmark reports it and exits non-zero.
+struct Broken : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Fresh directory under $BENCH_TMPDIR (default /tmp), removed on scope exit
+// unless BENCH_KEEP is set.
+class TempDir {
+ public:
+  explicit TempDir(const char* tag) {
+    const char* base = std::getenv("BENCH_TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/vigil-bench-" + tag + "-XXXXXX";
+    std::vector<char> buf(tmpl.begin(), tmpl.end());
+    buf.push_back('\0');
+    if (!::mkdtemp(buf.data())) throw Broken("mkdtemp " + tmpl + ": " + std::strerror(errno));
+    path_ = buf.data();
+  }
+  ~TempDir() {
+    if (std::getenv("BENCH_KEEP")) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline void write_file(const std::filesystem::path& p, const std::string& text) {
+  std::ofstream f(p, std::ios::binary | std::ios::trunc);
+  f << text;
+  if (!f) throw Broken("cannot write " + p.string());
+}
+
+inline std::string read_file(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// TOML basic string with the few escapes a path may need.
+inline std::string toml_str(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The real binary: `vigil run -c CONFIG`, its stderr (vigil's own log) into
+// a file, and XDG_RUNTIME_DIR (where vigil makes its runtime dir of notify
+// sockets) set to the config's folder, so that nothing outlives the run's
+// TempDir even when vigil is killed. Killed with SIGKILL if still alive when
+// destroyed (its children go with it: PR_SET_PDEATHSIG).
+class VigilProcess {
+ public:
+  VigilProcess(const std::string& binary, const std::filesystem::path& config,
+               const std::filesystem::path& stderr_file) {
+    const std::string runtime_dir = config.parent_path().string();
+    start_ns_ = now_ns();
+    pid_ = ::fork();
+    if (pid_ < 0) throw Broken(std::string("fork: ") + std::strerror(errno));
+    if (pid_ == 0) {
+      int fd = ::open(stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) ::dup2(fd, 2);
+      int null = ::open("/dev/null", O_RDWR);
+      if (null >= 0) {
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+      }
+      ::setenv("XDG_RUNTIME_DIR", runtime_dir.c_str(), 1);
+      ::execl(binary.c_str(), binary.c_str(), "run", "-c", config.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+  }
+  ~VigilProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      int st;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+  VigilProcess(const VigilProcess&) = delete;
+  VigilProcess& operator=(const VigilProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  long long start_ns() const { return start_ns_; }
+  bool alive() {
+    if (exited_) return false;
+    int st;
+    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    if (r == pid_) {
+      exited_ = true;
+      status_ = st;
+      return false;
+    }
+    return true;
+  }
+  // SIGTERM, then wait up to `timeout_s`. Returns seconds to exit, or -1
+  // (then it is SIGKILLed).
+  double terminate(double timeout_s) {
+    if (!alive()) return 0;
+    long long t0 = now_ns();
+    ::kill(pid_, SIGTERM);
+    while (alive()) {
+      if ((now_ns() - t0) / 1e9 > timeout_s) {
+        ::kill(pid_, SIGKILL);
+        int st;
+        ::waitpid(pid_, &st, 0);
+        exited_ = true;
+        status_ = st;
+        return -1;
+      }
+      sleep_ms(1);
+    }
+    return (now_ns() - t0) / 1e9;
+  }
+  int exit_code() const { return WIFEXITED(status_) ? WEXITSTATUS(status_) : 128 + WTERMSIG(status_); }
+
+ private:
+  pid_t pid_ = -1;
+  long long start_ns_ = 0;
+  bool exited_ = false;
+  int status_ = 0;
+};
+
+// utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
+inline double cpu_seconds(pid_t pid) {
+  std::string s = read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto close = s.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream in(s.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // After ")": state(3) ppid(4) ... utime is field 14, stime 15.
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// A "Key:   N kB" line of /proc/PID/status, in KiB; -1 if absent.
+inline long status_kib(pid_t pid, const char* key) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  std::string want = std::string(key) + ":";
+  while (std::getline(f, line))
+    if (line.rfind(want, 0) == 0) return std::atol(line.c_str() + want.size());
+  return -1;
+}
+
+inline std::size_t open_fds(pid_t pid) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
+// Live children of `pid` (the kernel's list; one read, no /proc scan).
+inline std::size_t child_count(pid_t pid) {
+  std::string s = read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::size_t n = 0;
+  bool in_word = false;
+  for (char c : s) {
+    bool digit = c >= '0' && c <= '9';
+    if (digit && !in_word) ++n;
+    in_word = digit;
+  }
+  return n;
+}
+
+// Nearest-rank percentile of an unsorted copy; p in [0, 100].
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  double rank = p / 100.0 * static_cast<double>(v.size() - 1);
+  auto lo = static_cast<std::size_t>(std::floor(rank));
+  auto hi = static_cast<std::size_t>(std::ceil(rank));
+  return v[lo] + (v[hi] - v[lo]) * (rank - static_cast<double>(lo));
+}
+inline double median(const std::vector<double>& v) { return percentile(v, 50); }
+
+// One row of the summary table: appended to $BENCH_RESULTS (if set) as
+// "figure<TAB>value<TAB>target<TAB>met" and printed.
+inline void result(const std::string& figure, const std::string& value, const std::string& target,
+                   bool met) {
+  std::printf("  => %-44s %-22s target %-12s %s\n", figure.c_str(), value.c_str(), target.c_str(),
+              target == "-" ? "" : met ? "ok" : "MISSED");
+  if (const char* path = std::getenv("BENCH_RESULTS")) {
+    std::ofstream f(path, std::ios::app);
+    f << figure << '\t' << value << '\t' << target << '\t' << (target == "-" ? "" : met ? "ok" : "MISSED")
+      << '\n';
+  }
+  std::fflush(stdout);
+}
+
+inline std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+// Simple --name value options.
+inline long option(int argc, char** argv, const char* name, long def) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return std::atol(argv[i + 1]);
+  return def;
+}
+
+// The non-empty lines of vigil's own log, for a diagnosis when a run breaks.
+inline std::string tail_of(const std::filesystem::path& p, std::size_t max_lines = 5) {
+  std::string s = read_file(p);
+  std::vector<std::string> lines;
+  std::istringstream in(s);
+  std::string l;
+  while (std::getline(in, l))
+    if (!l.empty()) lines.push_back(l);
+  std::string out;
+  for (std::size_t i = lines.size() > max_lines ? lines.size() - max_lines : 0; i < lines.size(); ++i)
+    out += "    " + lines[i] + "\n";
+  return out;
+}
+
+}  // namespace bench
