@@ -9,17 +9,28 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <array>
+#include <csignal>
+#include <map>
+#include <set>
 #include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
 
+#include "api_json.h"
 #include "config_parse.h"
+#include "control_client.h"
+#include "log_tail.h"
 #include "event_loop.h"
 #include "fd.h"
 #include "http_api.h"
 #include "http_server.h"
 #include "listen_address.h"
 #include "log.h"
+#include "self_notify.h"
 #include "supervisor.h"
 #include "version.h"
 
@@ -68,6 +79,7 @@ int command_run(const CliCommand& cmd) {
   };
   supervisor.set_exit_handler(on_done);
 
+  std::function<void()> notify_stopping;
   auto on_stop_signal = [&](const char* name) {
     if (supervisor.shutting_down()) {
       // The second one: the operator will not wait for stop_timeout.
@@ -76,12 +88,14 @@ int command_run(const CliCommand& cmd) {
       return;
     }
     spdlog::info("{} received", name);
+    if (notify_stopping) notify_stopping();
     supervisor.shutdown();
   };
   SignalEvent sigterm(loop, SIGTERM, [&] { on_stop_signal("SIGTERM"); });
   SignalEvent sigint(loop, SIGINT, [&] { on_stop_signal("SIGINT"); });
   SignalEvent sighup(loop, SIGHUP, [&] {
-    spdlog::warn("SIGHUP: live reload is not available in this version; configuration unchanged");
+    spdlog::info("SIGHUP: reloading {}", supervisor.config().file.string());
+    supervisor.reload_file(false);
   });
   SignalEvent sigusr2(loop, SIGUSR2, [&] {
     spdlog::info("SIGUSR2: reopening log files");
@@ -115,7 +129,10 @@ int command_run(const CliCommand& cmd) {
 
   spdlog::info("vigil {} running {} ({} program{})", kVersion, supervisor.config().file.string(),
                supervisor.programs().size(), supervisor.programs().size() == 1 ? "" : "s");
+  SelfNotify self_notify(loop);
+  notify_stopping = [&] { self_notify.stopping(); };
   supervisor.start();
+  self_notify.ready();
   loop.run();
   return exit_code;
 }
@@ -128,6 +145,218 @@ int command_check(const CliCommand& cmd) {
   std::printf("%s: ok (%zu program%s, %zu instance%s)\n", config->file.c_str(),
               config->programs.size(), config->programs.size() == 1 ? "" : "s", instances,
               instances == 1 ? "" : "s");
+  return kExitOk;
+}
+
+// Where the running vigil listens: $VIGIL_SOCKET, else the control_socket of
+// the config (-c, or ./vigil.toml when it exists), else ./vigil.sock.
+std::filesystem::path find_socket(const CliCommand& cmd) {
+  if (const char* env = std::getenv("VIGIL_SOCKET"); env && *env && !cmd.config_given) return env;
+  std::error_code ec;
+  if (cmd.config_given || std::filesystem::exists(cmd.config, ec)) {
+    std::filesystem::path path = std::filesystem::absolute(cmd.config, ec).lexically_normal();
+    std::ifstream in(path, std::ios::binary);
+    if (in) {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      ConfigParseResult r = parse_config(ss.str(), path.string());
+      if (r.ok()) return r.config.control_socket;
+    }
+  }
+  return std::filesystem::absolute("vigil.sock", ec);
+}
+
+// One request; prints why and returns nullopt when no vigil answers.
+std::optional<ControlResponse> ask(const CliCommand& cmd, const std::string& method,
+                                   const std::string& target) {
+  std::string error;
+  auto socket = find_socket(cmd);
+  auto r = control_request(socket, method, target, &error);
+  if (!r)
+    std::fprintf(stderr, "vigil %s: cannot reach a running vigil (%s)\n", cmd.verb.c_str(),
+                 error.c_str());
+  return r;
+}
+
+std::string error_text(const ControlResponse& r) {
+  try {
+    return nlohmann::json::parse(r.body).value("error", r.body);
+  } catch (const std::exception&) {
+    return r.body;
+  }
+}
+
+std::string field_text(const nlohmann::json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  return v.dump();
+}
+
+// The status table: aligned columns, state coloured on a terminal.
+void print_table(const nlohmann::json& instances, bool colour) {
+  std::vector<std::array<std::string, 9>> rows;
+  rows.push_back({"PROGRAM", "INDEX", "PID", "STATE", "UPTIME", "RESTARTS", "MEMORY",
+                  "HEARTBEAT", "STATUS"});
+  for (const auto& i : instances) {
+    std::string mem = i["memory_rss_bytes"].is_number() && i["memory_rss_bytes"].get<std::uint64_t>()
+                          ? format_size(i["memory_rss_bytes"].get<std::uint64_t>())
+                          : "-";
+    std::string hb = i["last_heartbeat_seconds_ago"].is_number()
+                         ? format_uptime(i["last_heartbeat_seconds_ago"].get<double>()) + " ago"
+                         : "-";
+    std::string uptime = i["pid"].is_number() ? format_uptime(i["uptime_seconds"].get<double>()) : "-";
+    std::string state = i["state"].get<std::string>();
+    if (state == "backoff" && i["next_restart_in_seconds"].is_number())
+      state += " (" + format_uptime(i["next_restart_in_seconds"].get<double>()) + ")";
+    rows.push_back({i["name"].get<std::string>(), field_text(i["index"]), field_text(i["pid"]),
+                    state, uptime, field_text(i["restarts"]), mem, hb,
+                    i["status_text"].get<std::string>()});
+  }
+  std::array<std::size_t, 9> width{};
+  for (const auto& r : rows)
+    for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  for (std::size_t n = 0; n < rows.size(); ++n) {
+    std::string line;
+    for (std::size_t c = 0; c < rows[n].size(); ++c) {
+      std::string cell = rows[n][c];
+      std::string pad(c + 1 < rows[n].size() ? width[c] - cell.size() + 2 : 0, ' ');
+      if (colour && c == 3 && n > 0) {
+        const char* code = cell.rfind("running", 0) == 0 ? "32"
+                           : cell.rfind("stopped", 0) == 0 ? "2"
+                           : (cell.rfind("fatal", 0) == 0 || cell.rfind("exited", 0) == 0) ? "31"
+                                                                                            : "33";
+        cell = std::string("\033[") + code + "m" + cell + "\033[0m";
+      }
+      line += cell + pad;
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+int command_status(const CliCommand& cmd) {
+  std::string target = "/api/v1/programs";
+  if (!cmd.names.empty()) target += "/" + cmd.names[0];
+  auto r = ask(cmd, "GET", target);
+  if (!r) return kExitUnreachable;
+  if (r->status != 200) {
+    std::fprintf(stderr, "vigil status: %s\n", error_text(*r).c_str());
+    return kExitUsage;
+  }
+  if (cmd.json) {
+    std::fputs(r->body.c_str(), stdout);
+    return kExitOk;
+  }
+  print_table(nlohmann::json::parse(r->body), ::isatty(STDOUT_FILENO));
+  return kExitOk;
+}
+
+// start/stop/restart: asks, then waits (bounded) until every instance has
+// settled, and prints the result.
+int command_action(const CliCommand& cmd) {
+  std::map<std::string, std::map<int, int>> pids_before;  // program -> index -> pid
+  if (cmd.verb == "restart") {
+    auto before = ask(cmd, "GET", "/api/v1/programs");
+    if (!before) return kExitUnreachable;
+    for (const auto& i : nlohmann::json::parse(before->body))
+      pids_before[i["name"]][i["index"]] = i["pid"].is_number() ? i["pid"].get<int>() : 0;
+  }
+  std::set<std::string> names(cmd.names.begin(), cmd.names.end());
+  for (const auto& name : cmd.names) {
+    auto r = ask(cmd, "POST", "/api/v1/programs/" + name + "/" + cmd.verb);
+    if (!r) return kExitUnreachable;
+    if (r->status != 200) {
+      std::fprintf(stderr, "vigil %s %s: %s\n", cmd.verb.c_str(), name.c_str(),
+                   error_text(*r).c_str());
+      return kExitUsage;
+    }
+  }
+  auto settled = [&](const nlohmann::json& i) {
+    std::string st = i["state"];
+    if (cmd.verb == "stop") return st == "stopped" || st == "exited" || st == "fatal";
+    if (st == "starting" || st == "stopping") return false;
+    if (cmd.verb == "restart") {
+      int before = pids_before[i["name"]][i["index"]];
+      int now = i["pid"].is_number() ? i["pid"].get<int>() : 0;
+      if (before != 0 && now == before) return false;
+    }
+    return true;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  nlohmann::json shown = nlohmann::json::array();
+  for (;;) {
+    auto r = ask(cmd, "GET", "/api/v1/programs");
+    if (!r) return kExitUnreachable;
+    shown = nlohmann::json::array();
+    bool all = true;
+    for (const auto& i : nlohmann::json::parse(r->body)) {
+      if (!names.count("all") && !names.count(i["name"].get<std::string>())) continue;
+      shown.push_back(i);
+      all &= settled(i);
+    }
+    if (all || std::chrono::steady_clock::now() > deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  print_table(shown, ::isatty(STDOUT_FILENO));
+  return kExitOk;
+}
+
+int command_reload(const CliCommand& cmd) {
+  auto r = ask(cmd, "POST", std::string("/api/v1/reload") + (cmd.dry_run ? "?dry_run=1" : ""));
+  if (!r) return kExitUnreachable;
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(r->body);
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "vigil reload: %s\n", r->body.c_str());
+    return kExitUsage;
+  }
+  if (!j.value("ok", false)) {
+    for (const auto& e : j.value("errors", nlohmann::json::array()))
+      std::fprintf(stderr, "%s\n", e.get<std::string>().c_str());
+    if (j.contains("error")) std::fprintf(stderr, "vigil reload: %s\n", j["error"].get<std::string>().c_str());
+    std::fprintf(stderr, "vigil reload: the running configuration is unchanged\n");
+    return kExitUsage;
+  }
+  std::printf("%s%s", cmd.dry_run ? "plan (dry run, nothing changed):\n" : "",
+              j.value("plan", std::string()).c_str());
+  return kExitOk;
+}
+
+int command_logs(const CliCommand& cmd) {
+  auto config = load_config(cmd.config);
+  if (!config) return kExitUsage;
+  const ProgramConfig* pc = config->find(cmd.names[0]);
+  if (!pc) {
+    std::fprintf(stderr, "vigil logs: no program named \"%s\" in %s\n", cmd.names[0].c_str(),
+                 config->file.c_str());
+    return kExitUsage;
+  }
+  if (pc->log == LogMode::off) {
+    std::fprintf(stderr, "vigil logs: %s has log = \"off\"\n", pc->name.c_str());
+    return kExitUsage;
+  }
+  std::vector<TailFile> files;
+  for (int i = 0; i < pc->instances; ++i) {
+    std::string base = pc->name + (pc->instances > 1 ? "-" + std::to_string(i) : "");
+    std::string label = pc->name + (pc->instances > 1 ? "[" + std::to_string(i) + "]" : "");
+    if (pc->log == LogMode::combined) {
+      files.push_back({config->log_dir / (base + ".log"), ""});
+    } else {
+      files.push_back({config->log_dir / (base + ".out.log"), ""});
+      files.push_back({config->log_dir / (base + ".err.log"), ""});
+    }
+    // Prefixes only when lines of several files mix.
+    for (auto& f : files)
+      if (f.prefix.empty() && (files.size() > 1 || cmd.follow))
+        f.prefix = label + (f.path.string().ends_with(".err.log") ? " err | "
+                            : f.path.string().ends_with(".out.log") ? " out | "
+                                                                    : " | ");
+  }
+  static volatile std::sig_atomic_t stop = 0;
+  std::signal(SIGINT, [](int) { stop = 1; });
+  std::signal(SIGTERM, [](int) { stop = 1; });
+  tail_logs(files, static_cast<std::size_t>(cmd.lines), cmd.follow, stdout, [] { return !stop; });
   return kExitOk;
 }
 
@@ -144,10 +373,12 @@ int run_command(const CliCommand& cmd) {
   }
   if (cmd.verb == "run") return command_run(cmd);
   if (cmd.verb == "check") return command_check(cmd);
-  std::fprintf(stderr,
-               "vigil %s: cannot reach a running vigil: this version has no control socket yet\n",
-               cmd.verb.c_str());
-  return kExitUnreachable;
+  if (cmd.verb == "status") return command_status(cmd);
+  if (cmd.verb == "start" || cmd.verb == "stop" || cmd.verb == "restart") return command_action(cmd);
+  if (cmd.verb == "reload") return command_reload(cmd);
+  if (cmd.verb == "logs") return command_logs(cmd);
+  std::fprintf(stderr, "vigil: unknown command \"%s\"\n", cmd.verb.c_str());
+  return kExitUsage;
 }
 
 int run_cli(int argc, char** argv) {

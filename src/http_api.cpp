@@ -40,7 +40,10 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-HttpApi::HttpApi(Supervisor& supervisor) : supervisor_(supervisor) { load_token(); }
+HttpApi::HttpApi(Supervisor& supervisor) : supervisor_(supervisor) {
+  load_token();
+  supervisor_.set_reload_listener([this] { load_token(); });
+}
 
 void HttpApi::load_token() {
   token_.clear();
@@ -76,6 +79,9 @@ HttpResponse HttpApi::metrics() {
   self.open_fds = u.open_fds;
   self.max_fds = u.max_fds;
   self.start_time_seconds = u.start_time_seconds;
+  self.reloads_success = supervisor_.reloads_succeeded();
+  self.reloads_failure = supervisor_.reloads_failed();
+  self.last_reload_ok = supervisor_.last_reload_ok();
   HttpResponse r;
   r.content_type = kMetricsContentType;
   r.body = render_metrics(supervisor_.snapshots(), {}, self);
@@ -158,7 +164,11 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
     if (r.method != "POST") return method_not_allowed("POST");
     if (!authorized(r))
       return HttpResponse::error(401, "unauthorized: use the control socket or a bearer token");
-    return HttpResponse::error(501, "live reload is not available in this version");
+    bool dry_run = r.query_param("dry_run") == "1" || r.query_param("dry_run") == "true";
+    ReloadResult res = supervisor_.reload_file(dry_run);
+    nlohmann::json j{{"ok", res.ok}, {"dry_run", dry_run}, {"plan", res.plan},
+                     {"changes", res.changes}, {"errors", res.errors}};
+    return HttpResponse::json(res.ok ? 200 : 422, j.dump() + "\n");
   }
   return HttpResponse::error(404, "not found: " + path);
 }

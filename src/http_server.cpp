@@ -221,8 +221,10 @@ void HttpServer::handle(evhttp_request* req) {
   evhttp_add_header(out, "Content-Length", std::to_string(resp.body.size()).c_str());
   for (const auto& [k, v] : resp.headers) evhttp_add_header(out, k.c_str(), v.c_str());
   evbuffer* buf = evbuffer_new();
-  // For HEAD, evhttp sends the headers (Content-Length of this body) only.
-  evbuffer_add(buf, resp.body.data(), resp.body.size());
+  // evhttp sends whatever the buffer holds, HEAD or not: a HEAD answer gets
+  // the headers (with its GET's Content-Length, set above) and no body, or
+  // the next response on a kept-alive connection would be garbage.
+  if (r.method != "HEAD") evbuffer_add(buf, resp.body.data(), resp.body.size());
   evhttp_send_reply(req, resp.status, reason_phrase(resp.status), buf);
   evbuffer_free(buf);
 }

@@ -86,6 +86,16 @@ void Instance::set_state(State s) {
   if (listener_) listener_(*this, old, s);
 }
 
+LogFileOptions Instance::log_options(Stream s) const {
+  const auto& pc = program_.config();
+  LogFileOptions o;
+  o.path = program_.log_path(index_, s);
+  o.max_size_bytes = pc.log_max_size_bytes;
+  o.keep = pc.log_keep;
+  o.timestamps = pc.log_timestamps;
+  return o;
+}
+
 void Instance::open_sinks() {
   const auto& pc = program_.config();
   if (pc.log == LogMode::off) {
@@ -99,22 +109,20 @@ void Instance::open_sinks() {
       sinks_[idx] = sinks_[0];
       continue;
     }
-    LogFileOptions o;
-    o.path = program_.log_path(index_, s);
-    o.max_size_bytes = pc.log_max_size_bytes;
-    o.keep = pc.log_keep;
-    o.timestamps = pc.log_timestamps;
-    sinks_[idx] = std::make_shared<LogSink>(o);
+    sinks_[idx] = std::make_shared<LogSink>(log_options(s));
   }
 }
 
 void Instance::start_pipe(UniqueFd read_end, Stream stream) {
   auto idx = static_cast<std::size_t>(stream);
   auto it = pipes_.emplace(pipes_.end());
-  *it = std::make_unique<OutputPipe>(loop_, std::move(read_end), sinks_[idx], &counters_.log[idx],
+  *it = std::make_unique<OutputPipe>(loop_, std::move(read_end), stream, sinks_[idx], &counters_.log[idx],
                                      [this, it] {
                                        // Destroyed on the next turn, not in its own callback.
-                                       loop_.defer([this, it] { pipes_.erase(it); });
+                                       // The instance may be gone by then (reload).
+                                       loop_.defer([this, it, alive = std::weak_ptr<bool>(alive_)] {
+                                         if (alive.lock()) pipes_.erase(it);
+                                       });
                                      });
 }
 
@@ -141,9 +149,10 @@ void Instance::start(bool manual) {
 void Instance::restart_manual() {
   policy_.reset();
   if (pid_ > 0 || state_ == State::stopping) {
-    restart_after_stop_ = true;
     forced_reason_.reset();
     if (state_ != State::stopping) stop();
+    // After stop(), which clears it: start again once the stop completes.
+    restart_after_stop_ = true;
     return;
   }
   backoff_timer_.cancel();
@@ -417,6 +426,7 @@ void Instance::on_process_exit(int wait_status) {
   last_exit_ = status;
   counters_.exits[static_cast<std::size_t>(kind_of(status, program_.config().exit_codes))]++;
   pid_ = -1;
+  rss_bytes_ = 0;
   ready_timer_.cancel();
   start_timer_.cancel();
   heartbeat_timer_.cancel();
@@ -569,8 +579,40 @@ bool Instance::group_alive() const {
 }
 
 void Instance::apply_config() {
-  policy_.update(RestartSettings::from(program_.config()));
-  if (program_.config().heartbeat) watch_.update(HeartbeatSettings::from(*program_.config().heartbeat));
+  const auto& pc = program_.config();
+  policy_.update(RestartSettings::from(pc));
+
+  // Heartbeat: new settings keep the schedule; a heartbeat added to a live
+  // process starts its grace now, one removed stops detection.
+  const bool live = pid_ > 0 && (state_ == State::starting || state_ == State::running);
+  if (pc.heartbeat) {
+    bool was_active = watch_.active();
+    watch_.update(HeartbeatSettings::from(*pc.heartbeat));
+    if (live && !was_active) watch_.start(std::chrono::steady_clock::now());
+    if (live) arm_heartbeat_timer();
+  } else {
+    watch_.stop();
+    heartbeat_timer_.cancel();
+  }
+
+  // Logs: same files get new size/keep/timestamp settings; another mode
+  // (split/combined/off) means other files, used by the running pipes too.
+  bool same_files = true;
+  for (Stream st : {Stream::out, Stream::err}) {
+    auto idx = static_cast<std::size_t>(st);
+    auto path = program_.log_path(index_, st);
+    if ((sinks_[idx] ? sinks_[idx]->options().path : std::filesystem::path()) != path)
+      same_files = false;
+  }
+  if (same_files) {
+    for (Stream st : {Stream::out, Stream::err})
+      if (auto& sink = sinks_[static_cast<std::size_t>(st)]) sink->update(log_options(st));
+  } else {
+    sinks_ = {};
+    open_sinks();
+  }
+  // Every live pipe writes to the current sinks.
+  for (auto& p : pipes_) p->set_sink(sinks_[static_cast<std::size_t>(p->stream())]);
 }
 
 void Instance::reopen_logs() {

@@ -128,6 +128,7 @@ class Instance {
   bool group_alive() const;
   void finish_stop();
   void open_sinks();
+  LogFileOptions log_options(Stream s) const;
   void start_pipe(UniqueFd read_end, Stream stream);
 
   EventLoop& loop_;
@@ -171,6 +172,7 @@ class Instance {
   std::list<std::unique_ptr<OutputPipe>> pipes_;  // current and still-draining ones
   std::vector<std::function<void()>> stop_waiters_;
   StateListener listener_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for deferred calls
 };
 
 }  // namespace vigil

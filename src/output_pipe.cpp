@@ -19,9 +19,11 @@ char g_read_buffer[kReadChunk];
 
 const char* to_string(Stream s) { return s == Stream::out ? "stdout" : "stderr"; }
 
-OutputPipe::OutputPipe(EventLoop& loop, UniqueFd read_end, std::shared_ptr<LogSink> sink,
-                       StreamCounters* counters, std::function<void()> on_eof)
+OutputPipe::OutputPipe(EventLoop& loop, UniqueFd read_end, Stream stream,
+                       std::shared_ptr<LogSink> sink, StreamCounters* counters,
+                       std::function<void()> on_eof)
     : fd_(std::move(read_end)),
+      stream_(stream),
       sink_(std::move(sink)),
       counters_(counters),
       on_eof_(std::move(on_eof)) {

@@ -29,13 +29,14 @@ class OutputPipe {
   // `counters` must outlive this object. on_eof runs (from the loop) once
   // the pipe is closed; the owner must destroy this object later (defer),
   // never inside on_eof.
-  OutputPipe(EventLoop& loop, UniqueFd read_end, std::shared_ptr<LogSink> sink,
+  OutputPipe(EventLoop& loop, UniqueFd read_end, Stream stream, std::shared_ptr<LogSink> sink,
              StreamCounters* counters, std::function<void()> on_eof);
   ~OutputPipe();
 
   // Redirects future lines (reload of log settings, SIGUSR2 reopen).
   void set_sink(std::shared_ptr<LogSink> sink) { sink_ = std::move(sink); }
   bool open() const { return fd_.get() >= 0; }
+  Stream stream() const { return stream_; }
 
  private:
   void on_readable();
@@ -43,6 +44,7 @@ class OutputPipe {
   void write_line(std::string_view line, std::chrono::system_clock::time_point now);
 
   UniqueFd fd_;
+  Stream stream_;
   std::shared_ptr<LogSink> sink_;
   StreamCounters* counters_;
   std::function<void()> on_eof_;

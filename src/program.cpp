@@ -29,6 +29,13 @@ bool is_reserved_variable(std::string_view kv) {
 
 Program::Program(EventLoop& loop, Supervisor& supervisor, ProgramConfig config)
     : loop_(loop), supervisor_(supervisor), config_(std::move(config)) {
+  build_environment();
+  for (int i = 0; i < config_.instances; ++i)
+    instances_.push_back(std::make_unique<Instance>(loop_, *this, i));
+}
+
+void Program::build_environment() {
+  base_env_.clear();
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
     auto eq = kv.find('=');
@@ -38,8 +45,6 @@ Program::Program(EventLoop& loop, Supervisor& supervisor, ProgramConfig config)
   }
   for (const auto& [k, v] : config_.env) base_env_.push_back(k + "=" + v);
   base_env_.push_back("VIGIL_PROGRAM=" + config_.name);
-  for (int i = 0; i < config_.instances; ++i)
-    instances_.push_back(std::make_unique<Instance>(loop_, *this, i));
 }
 
 Program::~Program() = default;
@@ -84,6 +89,33 @@ void Program::kill_now() {
 
 void Program::reopen_logs() {
   for (auto& i : instances_) i->reopen_logs();
+}
+
+void Program::update_config(ProgramConfig config, bool start_new,
+                            const std::function<void(Instance&)>& on_new) {
+  config_ = std::move(config);
+  for (auto& i : instances_) i->apply_config();
+  while (static_cast<int>(instances_.size()) > config_.instances) {
+    // Highest indexes go; they stop, then are destroyed off the loop stack.
+    retiring_.push_back(std::move(instances_.back()));
+    instances_.pop_back();
+    Instance* gone = retiring_.back().get();
+    gone->stop([this, gone] {
+      loop_.defer([this, gone] {
+        for (auto it = retiring_.begin(); it != retiring_.end(); ++it)
+          if (it->get() == gone) {
+            retiring_.erase(it);
+            break;
+          }
+      });
+    });
+  }
+  while (static_cast<int>(instances_.size()) < config_.instances) {
+    instances_.push_back(
+        std::make_unique<Instance>(loop_, *this, static_cast<int>(instances_.size())));
+    if (on_new) on_new(*instances_.back());
+    if (start_new) instances_.back()->start(false);
+  }
 }
 
 bool Program::all_ready() const {

@@ -32,6 +32,12 @@ class Program {
   void kill_now();
   void reopen_logs();
 
+  // Reload: new settings applied in place (same command, cwd, env, user);
+  // instances beyond the new count are stopped and destroyed, new ones
+  // created (and started when `start_new`). `on_new` runs for each new one.
+  void update_config(ProgramConfig config, bool start_new,
+                     const std::function<void(Instance&)>& on_new);
+
   bool all_ready() const;
   bool all_down() const;  // no live process in any instance
 
@@ -43,11 +49,14 @@ class Program {
   std::filesystem::path log_path(int index, Stream stream) const;
 
  private:
+  void build_environment();
+
   EventLoop& loop_;
   Supervisor& supervisor_;
   ProgramConfig config_;
   std::vector<std::string> base_env_;
   std::vector<std::unique_ptr<Instance>> instances_;
+  std::vector<std::unique_ptr<Instance>> retiring_;  // stopping after a shrink
 };
 
 }  // namespace vigil

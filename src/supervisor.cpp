@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <sstream>
+
+#include "config_parse.h"
 
 #include <spdlog/spdlog.h>
 
@@ -70,12 +73,143 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
   // here and can be found (and killed) when their program stops.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   raise_fd_limit();
-  for (const auto& pc : config_.programs) {
-    programs_.push_back(std::make_unique<Program>(loop_, *this, pc));
-    for (auto& inst : programs_.back()->instances())
-      inst->set_state_listener(
-          [this](Instance& i, State o, State n) { on_state_change(i, o, n); });
+  for (const auto& pc : config_.programs) programs_.push_back(make_program(pc));
+}
+
+std::unique_ptr<Program> Supervisor::make_program(const ProgramConfig& pc) {
+  auto p = std::make_unique<Program>(loop_, *this, pc);
+  for (auto& inst : p->instances())
+    inst->set_state_listener([this](Instance& i, State o, State n) { on_state_change(i, o, n); });
+  return p;
+}
+
+void Supervisor::start_or_wait(Program* p) {
+  if (!p->config().autostart || shutting_down_) return;
+  if (dependencies_ready(*p))
+    p->start(false);
+  else
+    waiting_.push_back(p);
+}
+
+void Supervisor::retire(std::unique_ptr<Program> p, std::function<void()> then) {
+  Program* raw = p.get();
+  retiring_.push_back(std::move(p));
+  raw->stop([this, raw, then = std::move(then)] {
+    // Destroyed off the loop stack: this runs inside an instance's callback.
+    loop_.defer([this, raw, then] {
+      for (auto it = retiring_.begin(); it != retiring_.end(); ++it)
+        if (it->get() == raw) {
+          retiring_.erase(it);
+          break;
+        }
+      if (then) then();
+    });
+  });
+}
+
+ReloadResult Supervisor::reload_file(bool dry_run) {
+  ReloadResult result;
+  const auto& path = config_.file;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    result.errors.push_back(path.string() + ": cannot read the config: " + std::strerror(errno));
+  } else {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    ConfigParseResult parsed = parse_config(ss.str(), path.string());
+    for (const auto& e : parsed.errors) result.errors.push_back(e.to_string());
+    if (parsed.ok()) {
+      ReloadPlan plan = reload(std::move(parsed.config), dry_run);
+      result.ok = true;
+      result.plan = describe(plan);
+      result.changes = plan.changes_anything();
+      return result;
+    }
   }
+  // The running config stays; the operator reads why in the log and the reply.
+  for (const auto& e : result.errors) spdlog::error("reload: {}", e);
+  spdlog::error("reload failed: {} error{}; the running configuration is unchanged",
+                result.errors.size(), result.errors.size() == 1 ? "" : "s");
+  if (!dry_run) reload_failed();
+  return result;
+}
+
+void Supervisor::reload_failed() {
+  ++reloads_failed_;
+  last_reload_ok_ = false;
+}
+
+ReloadPlan Supervisor::reload(Config next, bool dry_run) {
+  ReloadPlan plan = diff_config(config_, next);
+  if (dry_run) return plan;
+  spdlog::info("reloading {}:\n{}", next.file.string(), describe(plan));
+
+  std::vector<std::unique_ptr<Program>> old = std::move(programs_);
+  programs_.clear();
+  auto take_old = [&old](const std::string& name) -> std::unique_ptr<Program> {
+    for (auto& p : old)
+      if (p && p->name() == name) return std::move(p);
+    return nullptr;
+  };
+  std::vector<Program*> to_start;
+  for (const auto& change : plan.programs) {
+    if (change.action == ReloadAction::stop) continue;
+    const ProgramConfig& pc = *next.find(change.name);
+    switch (change.action) {
+      case ReloadAction::start:
+        programs_.push_back(make_program(pc));
+        to_start.push_back(programs_.back().get());
+        break;
+      case ReloadAction::restart: {
+        // The old processes stop first (same ports, same files), then the
+        // new program starts.
+        programs_.push_back(make_program(pc));
+        Program* fresh = programs_.back().get();
+        retire(take_old(change.name), [this, fresh] {
+          for (auto& p : programs_)
+            if (p.get() == fresh) start_or_wait(fresh);
+        });
+        break;
+      }
+      case ReloadAction::unchanged:
+      case ReloadAction::update:
+      case ReloadAction::resize: {
+        auto p = take_old(change.name);
+        p->update_config(pc, p->config().autostart || !p->all_down(), [this](Instance& inst) {
+          inst.set_state_listener(
+              [this](Instance& i, State o, State n) { on_state_change(i, o, n); });
+        });
+        programs_.push_back(std::move(p));
+        break;
+      }
+      case ReloadAction::stop:
+        break;
+    }
+  }
+  for (auto& p : old)
+    if (p) retire(std::move(p));
+  // Programs still waiting for `after` keep waiting, if they are still here.
+  std::erase_if(waiting_, [this](Program* w) {
+    return std::none_of(programs_.begin(), programs_.end(),
+                        [w](const auto& p) { return p.get() == w; });
+  });
+
+  const bool sample_changed = next.sample_interval != config_.sample_interval;
+  if (next.log_level != config_.log_level)
+    spdlog::set_level(spdlog::level::from_str(next.log_level));
+  // What only a restart of vigil applies stays as it was.
+  next.http = config_.http ? std::optional<HttpConfig>(HttpConfig{config_.http->listen,
+                                                                  next.http ? next.http->token_file
+                                                                            : std::filesystem::path()})
+                           : std::nullopt;
+  next.control_socket = config_.control_socket;
+  config_ = std::move(next);
+  if (sample_changed) sample_timer_.arm(config_.sample_interval);
+  for (Program* p : to_start) start_or_wait(p);
+  ++reloads_ok_;
+  last_reload_ok_ = true;
+  if (reload_listener_) reload_listener_();
+  return plan;
 }
 
 Supervisor::~Supervisor() = default;
@@ -148,13 +282,7 @@ void Supervisor::sample() {
 void Supervisor::start() {
   sample();
   sample_timer_.arm(config_.sample_interval);
-  for (auto& p : programs_) {
-    if (!p->config().autostart) continue;
-    if (dependencies_ready(*p))
-      p->start(false);
-    else
-      waiting_.push_back(p.get());
-  }
+  for (auto& p : programs_) start_or_wait(p.get());
   for (auto* p : waiting_)
     spdlog::info("program {}: waiting for {} to be running", p->name(),
                  fmt::join(p->config().after, ", "));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config.h"
+#include "config_diff.h"
 #include "event_loop.h"
 #include "heartbeat_channel.h"
 #include "proc_sampler.h"
@@ -18,6 +19,13 @@
 #include "program.h"
 
 namespace vigil {
+
+struct ReloadResult {
+  bool ok = false;                  // the new file was valid (and applied unless dry run)
+  bool changes = false;             // the plan changes something
+  std::string plan;                 // describe(plan)
+  std::vector<std::string> errors;  // FILE:LINE:COL: message
+};
 
 class Supervisor {
  public:
@@ -49,6 +57,19 @@ class Supervisor {
   const std::vector<std::unique_ptr<Program>>& programs() const { return programs_; }
   Program* find(std::string_view name) const;
 
+  // Applies a new, already validated config (DESIGN.md reload rules) and
+  // returns the plan; with dry_run only returns it.
+  ReloadPlan reload(Config new_config, bool dry_run);
+  // Re-reads config().file; on any error keeps everything and counts a failure.
+  ReloadResult reload_file(bool dry_run);
+  // A reload that failed validation: counted, nothing changed.
+  void reload_failed();
+  std::uint64_t reloads_succeeded() const { return reloads_ok_; }
+  std::uint64_t reloads_failed() const { return reloads_failed_; }
+  bool last_reload_ok() const { return last_reload_ok_; }
+  // Runs after every applied reload (the HTTP API re-reads its token).
+  void set_reload_listener(std::function<void()> l) { reload_listener_ = std::move(l); }
+
   // Every instance, in config order.
   std::vector<InstanceSnapshot> snapshots() const;
   // One /proc sample of every instance (the sampling timer; public for tests).
@@ -63,6 +84,9 @@ class Supervisor {
 
  private:
   void on_state_change(Instance& instance, State old_state, State new_state);
+  std::unique_ptr<Program> make_program(const ProgramConfig& pc);
+  void start_or_wait(Program* p);
+  void retire(std::unique_ptr<Program> p, std::function<void()> then = {});
   void start_waiting();
   bool dependencies_ready(const Program& p) const;
   void stop_next();
@@ -82,6 +106,11 @@ class Supervisor {
   std::vector<Program*> stop_requested_;
   std::function<void(int)> shutdown_done_;
   std::unique_ptr<Timer> stray_timer_;
+  std::vector<std::unique_ptr<Program>> retiring_;  // removed or replaced, stopping
+  std::uint64_t reloads_ok_ = 0;
+  std::uint64_t reloads_failed_ = 0;
+  bool last_reload_ok_ = true;
+  std::function<void()> reload_listener_;
   ProcSampler sampler_;
   Timer sample_timer_;
 };
