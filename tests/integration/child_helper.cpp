@@ -26,13 +26,30 @@
 //   --no-newline BYTES          write BYTES bytes without a newline, then
 //                               exit 0 (--stay: live on)
 //   --tick MS                   write "tick N" (N = 0, 1, ...) every MS ms
+//
+// Heartbeat protocol (messages go to fd 3, or with --via-socket as one
+// datagram each to NOTIFY_SOCKET):
+//   --print-fd3                 write "fd3: pipe" (or socket, other, closed)
+//   --via-socket                send the messages below to NOTIFY_SOCKET
+//   --notify LINE               send LINE at start (before --garbage)
+//   --garbage                   send malformed input at start: a line of
+//                               binary junk, a 10 KiB line, a line with no
+//                               '=', a lower-case key (4 protocol errors);
+//                               with --via-socket also a 20 KiB datagram (5)
+//   --beat MS                   send WATCHDOG=1 now and every MS ms ...
+//   --beat-for MS               ... until MS ms after start, then go silent
+//   --notify-at MS LINE         send LINE MS ms after start
+//   --on-term LINE              on SIGTERM send LINE (on fd 3) and live on
 //   --crash-after MS            exit after MS ms with --exit-code N (default 1)
 //   --kill-self SIG MS          raise SIG (name or number) after MS ms
 //   (default)                   sleep until killed
 #include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +61,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -71,6 +89,14 @@ struct Options {
   int exit_code = 1;
   int kill_self_signal = 0;
   long kill_self_ms = -1;
+  bool print_fd3 = false;
+  bool via_socket = false;
+  std::vector<std::string> notify_lines;
+  bool garbage = false;
+  long beat_ms = -1;
+  long beat_for_ms = -1;
+  std::vector<std::pair<long, std::string>> notify_at;  // (ms after start, line)
+  std::string on_term;
 };
 
 [[noreturn]] void usage(const char* what) {
@@ -158,6 +184,16 @@ Options parse(int argc, char** argv) {
     else if (a == "--kill-self") {
       o.kill_self_signal = parse_signal(need(i));
       o.kill_self_ms = parse_number(need(i));
+    } else if (a == "--print-fd3") o.print_fd3 = true;
+    else if (a == "--via-socket") o.via_socket = true;
+    else if (a == "--notify") o.notify_lines.emplace_back(need(i));
+    else if (a == "--garbage") o.garbage = true;
+    else if (a == "--beat") o.beat_ms = parse_number(need(i));
+    else if (a == "--beat-for") o.beat_for_ms = parse_number(need(i));
+    else if (a == "--on-term") o.on_term = std::string(need(i)) + "\n";
+    else if (a == "--notify-at") {
+      long ms = parse_number(need(i));
+      o.notify_at.emplace_back(ms, need(i));
     } else {
       usage(("unknown option " + std::string(a)).c_str());
     }
@@ -179,6 +215,63 @@ void print_fds() {
   std::string line = "fds:";
   for (int fd : fds) line += " " + std::to_string(fd);
   write_line(1, line);
+}
+
+void print_fd3() {
+  struct stat st;
+  const char* kind = "closed";
+  if (::fstat(3, &st) == 0) kind = S_ISFIFO(st.st_mode) ? "pipe" : S_ISSOCK(st.st_mode) ? "socket" : "other";
+  write_line(1, std::string("fd3: ") + kind);
+}
+
+// One protocol message: a line on fd 3, or one datagram to NOTIFY_SOCKET
+// (sent as it is: a datagram needs no '\n').
+void send_message(const Options& o, std::string_view message) {
+  if (!o.via_socket) {
+    std::string line(message);
+    line += '\n';
+    write_all(3, line.data(), line.size());
+    return;
+  }
+  const char* path = std::getenv("NOTIFY_SOCKET");
+  if (!path || path[0] != '/') usage("no NOTIFY_SOCKET path");
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (std::strlen(path) >= sizeof sa.sun_path) usage("NOTIFY_SOCKET path too long");
+  std::strcpy(sa.sun_path, path);
+  static int fd = -1;
+  if (fd < 0) fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) usage("socket failed");
+  ssize_t n;
+  while ((n = ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL,
+                       reinterpret_cast<const sockaddr*>(&sa), sizeof sa)) < 0 &&
+         errno == EINTR) {
+  }
+  if (n < 0) std::exit(102);  // nobody bound: vigil is gone
+}
+
+// Malformed protocol input, each piece one protocol error.
+void send_garbage(const Options& o) {
+  std::string junk;
+  for (int b = 0; b < 256; ++b)
+    if (b != '\n' && b != '=') junk += static_cast<char>(b);
+  send_message(o, junk);                          // binary junk, no '='
+  send_message(o, std::string(10 * 1024, 'A'));  // a 10 KiB line
+  send_message(o, "no equals sign here");         // no '='
+  send_message(o, "lower=case");                  // invalid key
+  if (o.via_socket) send_message(o, std::string(20 * 1024, 'B'));  // datagram too large
+}
+
+// --on-term: the line, built before the handler can run; write(2) is
+// async-signal-safe.
+std::string g_on_term;
+
+void on_term_signal(int) {
+  int saved = errno;
+  if (::write(3, g_on_term.data(), g_on_term.size()) < 0) {
+    // vigil is gone: nothing to tell
+  }
+  errno = saved;
 }
 
 [[noreturn]] void sleep_forever() {
@@ -259,6 +352,13 @@ int main(int argc, char** argv) {
   const long long started = now_ms();
 
   if (o.ignore_term) ::signal(SIGTERM, SIG_IGN);
+  if (!o.on_term.empty()) {
+    g_on_term = o.on_term;
+    struct sigaction sa{};
+    sa.sa_handler = on_term_signal;
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGTERM, &sa, nullptr);
+  }
   append_pid(o.pidfile, ::getpid());
   for (const auto& l : o.stderr_lines) write_line(2, l);
   if (o.print_env)
@@ -266,8 +366,11 @@ int main(int argc, char** argv) {
   if (o.print_fds) print_fds();
   if (o.print_ids)
     write_line(1, "ids: uid=" + std::to_string(::getuid()) + " gid=" + std::to_string(::getgid()));
+  if (o.print_fd3) print_fd3();
   // After the other prints: a --print line can mark that they are complete.
   for (const auto& l : o.stdout_lines) write_line(1, l);
+  for (const auto& l : o.notify_lines) send_message(o, l);
+  if (o.garbage) send_garbage(o);
   if (o.fork_grandchild) fork_grandchild(o);
   if (!o.double_fork_pidfile.empty()) double_fork(o);
   if (o.exit_immediately >= 0) return o.exit_immediately;
@@ -280,12 +383,23 @@ int main(int argc, char** argv) {
     if (!o.stay) return 0;
   }
 
-  // Timed behaviour: the earliest of crash, self-kill and the next tick.
+  // Timed behaviour: the earliest of crash, self-kill, the next tick, the
+  // next beat and the next timed message.
   long tick = 0;
   long long next_tick = o.tick_ms >= 0 ? now_ms() : -1;
   const long long crash_at = o.crash_after_ms >= 0 ? started + o.crash_after_ms : -1;
   const long long kill_at = o.kill_self_ms >= 0 ? started + o.kill_self_ms : -1;
-  if (crash_at < 0 && kill_at < 0 && next_tick < 0) sleep_forever();
+  long long next_beat = o.beat_ms > 0 ? now_ms() : -1;
+  const long long beat_until = o.beat_for_ms >= 0 ? started + o.beat_for_ms : -1;
+  auto timed = o.notify_at;
+  std::stable_sort(timed.begin(), timed.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::size_t next_timed = 0;
+  auto timed_at = [&]() -> long long {
+    return next_timed < timed.size() ? started + timed[next_timed].first : -1;
+  };
+  if (crash_at < 0 && kill_at < 0 && next_tick < 0 && next_beat < 0 && timed_at() < 0)
+    sleep_forever();
   for (;;) {
     long long now = now_ms();
     if (kill_at >= 0 && now >= kill_at) {
@@ -297,9 +411,18 @@ int main(int argc, char** argv) {
       write_line(1, "tick " + std::to_string(tick++));
       next_tick += o.tick_ms;
     }
+    if (next_beat >= 0 && beat_until >= 0 && now >= beat_until) next_beat = -1;
+    if (next_beat >= 0 && now >= next_beat) {
+      send_message(o, "WATCHDOG=1");
+      next_beat += o.beat_ms;
+      // A child that fell behind (stopped, descheduled) beats once, not in a burst.
+      if (next_beat < now) next_beat = now + o.beat_ms;
+    }
+    while (timed_at() >= 0 && now >= timed_at()) send_message(o, timed[next_timed++].second);
     long long wake = -1;
-    for (long long t : {crash_at, kill_at, next_tick})
+    for (long long t : {crash_at, kill_at, next_tick, next_beat, timed_at()})
       if (t >= 0 && (wake < 0 || t < wake)) wake = t;
+    if (wake < 0) sleep_forever();
     sleep_ms(static_cast<long>(std::max(0LL, wake - now_ms())));
   }
 }

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,15 @@ namespace vigil::it {
 
 std::string vigil_binary() { return VIGIL_BINARY; }
 std::string helper_binary() { return CHILD_HELPER; }
+fs::path source_dir() { return VIGIL_SOURCE_DIR; }
+
+std::optional<std::string> sd_notify_child_binary() {
+#ifdef SD_NOTIFY_CHILD
+  return std::string(SD_NOTIFY_CHILD);
+#else
+  return std::nullopt;
+#endif
+}
 
 std::string toml_string(std::string_view text) {
   std::string out = "\"";
@@ -192,6 +203,22 @@ std::optional<std::uint64_t> status_kib(pid_t pid, std::string_view field) {
     return std::stoull(line.substr(prefix.size()));  // "   1234 kB"
   }
   return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// Sockets
+
+bool send_datagram(const fs::path& path, std::string_view message) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.string().size() >= sizeof sa.sun_path) return false;
+  std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ssize_t n = ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL,
+                       reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+  ::close(fd);
+  return n == static_cast<ssize_t>(message.size());
 }
 
 // ---------------------------------------------------------------------------

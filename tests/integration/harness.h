@@ -42,6 +42,11 @@ inline constexpr Duration kEventually = 20s;
 
 std::string vigil_binary();
 std::string helper_binary();
+// The source tree (clients/, config/demo/).
+fs::path source_dir();
+// tests/integration/sd_notify_child (libsystemd's sd_notify); nullopt when
+// the build found no libsystemd.
+std::optional<std::string> sd_notify_child_binary();
 
 // A TOML basic string: "text" with quotes, backslashes and control
 // characters escaped.
@@ -136,6 +141,14 @@ bool process_gone(pid_t pid);
 bool process_dead(pid_t pid);
 // A field of /proc/PID/status in KiB ("VmRSS", "VmHWM").
 std::optional<std::uint64_t> status_kib(pid_t pid, std::string_view field);
+
+// ---------------------------------------------------------------------------
+// Sockets
+
+// Sends `message` as one datagram to the AF_UNIX socket at `path` (an
+// instance's NOTIFY_SOCKET) from a socket of the test's own; returns
+// whether it was sent.
+bool send_datagram(const fs::path& path, std::string_view message);
 
 // ---------------------------------------------------------------------------
 // File descriptors
