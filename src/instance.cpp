@@ -43,10 +43,10 @@ double unix_seconds(std::chrono::system_clock::time_point t) {
 // Processes of instance `index` of `program` that left its process group
 // (daemonized) and were re-parented to vigil, the subreaper: a stop must
 // end them too, since the group signal does not reach them.
-std::vector<pid_t> daemonized_processes(const Program& program, int index, pid_t main_pid) {
+std::vector<pid_t> daemonized_processes(const Program& program, int index) {
   std::vector<pid_t> out;
-  for (pid_t pid : child_pids(::getpid()))
-    if (pid != main_pid && process_belongs_to(pid, program.name(), index)) out.push_back(pid);
+  for (pid_t pid : program.supervisor().stray_children())
+    if (process_belongs_to(pid, program.name(), index)) out.push_back(pid);
   return out;
 }
 
@@ -187,7 +187,20 @@ void Instance::spawn_process() {
   // The heartbeat transports: fd 3 (a pipe per process) and NOTIFY_SOCKET
   // (one per instance), given to every child, heartbeat configured or not.
   heartbeat_.reset();
-  Pipe hb = make_pipe();
+  Pipe hb, out, err;
+  try {
+    hb = make_pipe();
+    if (pc.log != LogMode::off) {
+      out = make_pipe();
+      err = make_pipe();
+    }
+  } catch (const std::system_error& e) {
+    // Out of fds: a failed start like any other, throttled by the policy.
+    last_exit_ = ExitStatus::exited(127);
+    counters_.exits[static_cast<std::size_t>(ExitKind::code)]++;
+    on_ended(*last_exit_, std::string("cannot create pipes: ") + e.what());
+    return;
+  }
   spec.heartbeat_fd = hb.write.get();
   spec.env.push_back("VIGIL_HEARTBEAT_FD=3");
   try {
@@ -204,10 +217,7 @@ void Instance::spawn_process() {
   }
 
   open_sinks();
-  Pipe out, err;
   if (pc.log != LogMode::off) {
-    out = make_pipe();
-    err = make_pipe();
     ::fcntl(out.write.get(), F_SETPIPE_SZ, kPipeBytes);  // best effort
     ::fcntl(err.write.get(), F_SETPIPE_SZ, kPipeBytes);
     spec.stdout_fd = out.write.get();
@@ -512,7 +522,7 @@ void Instance::stop(std::function<void()> done) {
   signal_group(sig);
   // Processes of this instance that left its process group (daemonized),
   // re-parented to vigil: they get the same signal.
-  for (pid_t stray : daemonized_processes(program_, index_, pid_)) ::kill(stray, sig);
+  for (pid_t stray : daemonized_processes(program_, index_)) ::kill(stray, sig);
   kill_timer_.arm(program_.config().stop_timeout);
 }
 
@@ -528,7 +538,7 @@ void Instance::on_kill_timer() {
                format_duration(program_.config().stop_timeout),
                signal_name(program_.config().stop_signal));
   signal_group(SIGKILL);
-  for (pid_t stray : daemonized_processes(program_, index_, pid_)) ::kill(stray, SIGKILL);
+  for (pid_t stray : daemonized_processes(program_, index_)) ::kill(stray, SIGKILL);
   // Group members that are not vigil's children are reaped by their own
   // parents, so no SIGCHLD may tell: check now, and again shortly.
   kill_timer_.arm(std::chrono::milliseconds(100));
@@ -545,7 +555,7 @@ void Instance::on_any_child_exit() {
   // A daemonized process that ignores stop_signal must still meet the
   // SIGKILL after stop_timeout: the stop is not over while one lives (its
   // end reaches the reaper, which calls here again).
-  if (!daemonized_processes(program_, index_, pid_).empty()) return;
+  if (!daemonized_processes(program_, index_).empty()) return;
   finish_stop();
 }
 

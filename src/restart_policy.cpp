@@ -12,9 +12,13 @@ namespace vigil {
 
 namespace {
 
+// One generator for every instance (vigil is single-threaded): a
+// std::mt19937 is 5 KB, a thousand of them would be 5 MB.
 std::function<double()> default_jitter() {
-  return [gen = std::mt19937{std::random_device{}()},
-          dist = std::uniform_real_distribution<double>(-1.0, 1.0)]() mutable { return dist(gen); };
+  return [] {
+    static std::mt19937 gen{std::random_device{}()};
+    return std::uniform_real_distribution<double>(-1.0, 1.0)(gen);
+  };
 }
 
 // base * (1 + 0.1 * jitter), rounded to whole milliseconds, within [0, max].

@@ -23,6 +23,17 @@ namespace vigil {
 
 std::vector<pid_t> child_pids(pid_t parent) {
   std::vector<pid_t> out;
+  // The kernel's own list (CONFIG_PROC_CHILDREN) costs one read; it covers
+  // the children of the thread named, and vigil is single-threaded.
+  {
+    std::string path = "/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children";
+    std::ifstream f(path);
+    if (f) {
+      pid_t pid;
+      while (f >> pid) out.push_back(pid);
+      return out;
+    }
+  }
   DIR* d = ::opendir("/proc");
   if (!d) return out;
   char path[300];
@@ -220,10 +231,28 @@ Program* Supervisor::find(std::string_view name) const {
   return nullptr;
 }
 
-void Supervisor::track(pid_t pid, Instance* instance) { by_pid_[pid] = instance; }
-void Supervisor::untrack(pid_t pid) { by_pid_.erase(pid); }
+void Supervisor::track(pid_t pid, Instance* instance) {
+  by_pid_[pid] = instance;
+  strays_valid_ = false;
+}
+
+void Supervisor::untrack(pid_t pid) {
+  by_pid_.erase(pid);
+  strays_valid_ = false;
+}
+
+const std::vector<pid_t>& Supervisor::stray_children() {
+  if (!strays_valid_) {
+    strays_.clear();
+    for (pid_t pid : child_pids(::getpid()))
+      if (!by_pid_.count(pid)) strays_.push_back(pid);
+    strays_valid_ = true;
+  }
+  return strays_;
+}
 
 void Supervisor::reap() {
+  strays_valid_ = false;
   // Signals coalesce: one SIGCHLD may stand for many exits.
   for (;;) {
     int status = 0;
@@ -236,6 +265,7 @@ void Supervisor::reap() {
     }
     Instance* inst = it->second;
     by_pid_.erase(it);
+    strays_valid_ = false;
     inst->on_process_exit(status);
   }
   for (auto& p : programs_)

@@ -78,6 +78,12 @@ class Supervisor {
   // Reaps every child that has ended (SIGCHLD); public for the loop's
   // signal event and for tests.
   void reap();
+  // vigil's children that are no program's main process: descendants that
+  // daemonized and were re-parented to vigil. Cached until the next reap
+  // or spawn, so stopping a thousand instances reads /proc once, not a
+  // thousand times.
+  const std::vector<pid_t>& stray_children();
+
   // Instances register the pid of each process they start.
   void track(pid_t pid, Instance* instance);
   void untrack(pid_t pid);
@@ -97,6 +103,8 @@ class Supervisor {
   RuntimeDir runtime_dir_;  // before programs_: outlives their sockets
   std::vector<std::unique_ptr<Program>> programs_;
   std::unordered_map<pid_t, Instance*> by_pid_;
+  std::vector<pid_t> strays_;
+  bool strays_valid_ = false;
   std::vector<Program*> waiting_;  // autostart programs waiting for `after`
   SignalEvent sigchld_;
   bool shutting_down_ = false;
