@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
 CONFIG     ?= config/vigil.toml
 
-.PHONY: all deps build run test test-asan asan bench fuzz clean
+.PHONY: all deps build run test test-asan asan bench fuzz demo-stack clean
 
 all: build
 
@@ -38,6 +38,10 @@ asan: deps $(ASAN_BUILD)/CMakeCache.txt
 
 test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+
+# The demo plus Prometheus (127.0.0.1:9090) and Alertmanager (:9093) with the shipped rules; Ctrl-C stops all.
+demo-stack: build
+	VIGIL=$(BUILD)/vigil bash scripts/demo-stack.sh
 
 bench: build
 	bash bench/run.sh $(BUILD)
