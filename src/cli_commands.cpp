@@ -150,6 +150,9 @@ int command_check(const CliCommand& cmd) {
 
 // Where the running vigil listens: $VIGIL_SOCKET, else the control_socket of
 // the config (-c, or ./vigil.toml when it exists), else ./vigil.sock.
+// A config with errors still names its socket: `vigil reload` runs right
+// after an edit, and must reach vigil to report what is wrong. When even
+// that is unknown (a TOML syntax error), the default place next to the file.
 std::filesystem::path find_socket(const CliCommand& cmd) {
   if (const char* env = std::getenv("VIGIL_SOCKET"); env && *env && !cmd.config_given) return env;
   std::error_code ec;
@@ -160,8 +163,9 @@ std::filesystem::path find_socket(const CliCommand& cmd) {
       std::stringstream ss;
       ss << in.rdbuf();
       ConfigParseResult r = parse_config(ss.str(), path.string());
-      if (r.ok()) return r.config.control_socket;
+      if (!r.config.control_socket.empty()) return r.config.control_socket;
     }
+    return path.parent_path() / "vigil.sock";
   }
   return std::filesystem::absolute("vigil.sock", ec);
 }
