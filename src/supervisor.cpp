@@ -186,7 +186,12 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
       case ReloadAction::update:
       case ReloadAction::resize: {
         auto p = take_old(change.name);
-        p->update_config(pc, p->config().autostart || !p->all_down(), [this](Instance& inst) {
+        // New instances join a program that is up. One wholly stopped (by
+        // the operator, or still waiting for its `after` programs) gains
+        // stopped instances, started with the others when it starts.
+        const bool up = std::any_of(p->instances().begin(), p->instances().end(),
+                                    [](const auto& i) { return i->state() != State::stopped; });
+        p->update_config(pc, up, [this](Instance& inst) {
           inst.set_state_listener(
               [this](Instance& i, State o, State n) { on_state_change(i, o, n); });
         });
