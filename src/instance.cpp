@@ -168,6 +168,7 @@ void Instance::spawn_process() {
     pending_restart_reason_.reset();
   }
   ++spawns_;
+  child_stopping_ = false;
   set_state(State::starting);
   start_wall_ = std::chrono::system_clock::now();
   start_steady_ = std::chrono::steady_clock::now();
@@ -348,6 +349,7 @@ void Instance::on_notify(const NotifyMessage& m) {
       break;
     case NotifyKind::stopping:
       if (live) {
+        child_stopping_ = true;
         watch_.stop();
         heartbeat_timer_.cancel();
         spdlog::info("program {}: stopping on its own (STOPPING=1); hang detection off", label());
@@ -598,7 +600,7 @@ void Instance::apply_config() {
   if (pc.heartbeat) {
     bool was_active = watch_.active();
     watch_.update(HeartbeatSettings::from(*pc.heartbeat));
-    if (live && !was_active) watch_.start(std::chrono::steady_clock::now());
+    if (live && !was_active && !child_stopping_) watch_.start(std::chrono::steady_clock::now());
     if (live) arm_heartbeat_timer();
   } else {
     watch_.stop();

@@ -160,6 +160,9 @@ class Instance {
   std::unique_ptr<HeartbeatPipe> heartbeat_;  // fd 3 of the current process
   NotifyCounts notify_counts_;
   std::uint64_t heartbeats_ = 0;
+  // The current process said STOPPING=1: no hang detection for it, even
+  // when a reload changes the heartbeat settings.
+  bool child_stopping_ = false;
   std::optional<std::chrono::system_clock::time_point> last_heartbeat_wall_;
   std::string status_text_;
   std::optional<std::uint64_t> reported_memory_;
