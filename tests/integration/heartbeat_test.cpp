@@ -201,6 +201,35 @@ TEST_F(HeartbeatTest, StoppingEndsHangDetection) {
   EXPECT_FALSE(process_dead(pid)) << "the child was killed";
 }
 
+TEST_F(HeartbeatTest, ReloadDoesNotRestartHangDetectionAfterStopping) {
+  // A child that said STOPPING=1 is shutting down cleanly; a reload that
+  // changes its heartbeat settings (updated in place, same pid) must not
+  // bring hang detection back for it.
+  const std::vector<std::string> args{"--beat", "100", "--beat-for", "450", "--notify-at", "450",
+                                      "STOPPING=1"};
+  ASSERT_NO_FATAL_FAILURE(start_vigil(helper_program("leaving", args, kQuick) +
+                                      heartbeat_section("leaving", "200ms", 3, "1s")));
+  Instance& i = vigil().instance("leaving");
+  ASSERT_TRUE(vigil().wait_for_log("program leaving: stopping on its own (STOPPING=1)"));
+  const pid_t pid = i.pid();
+
+  // New interval and grace: hung 200 ms + 2 * 250 ms after the reload, if
+  // detection came back.
+  dir_.write("vigil.toml", helper_program("leaving", args, kQuick) +
+                               heartbeat_section("leaving", "250ms", 3, "200ms"));
+  const ReloadResult r = vigil().supervisor().reload_file(false);
+  ASSERT_TRUE(r.ok) << r.plan;
+  ASSERT_TRUE(r.changes) << r.plan;
+  ASSERT_EQ(i.pid(), pid) << "a heartbeat change is applied in place";
+
+  // Bounded wait for nothing to happen: twice the time a hang would take.
+  EXPECT_FALSE(vigil().run_until(
+      [&] { return i.state() != State::running || i.pid() != pid; }, 1500ms))
+      << "state " << to_string(i.state()) << "\n" << vigil().log_text();
+  EXPECT_EQ(restarts(i, RestartReason::hung), 0u);
+  EXPECT_FALSE(process_dead(pid)) << "the child was killed";
+}
+
 // ---------------------------------------------------------------------------
 // What a child gets
 
