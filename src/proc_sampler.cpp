@@ -40,9 +40,15 @@ ProcSampler::ProcSampler()
 
 void ProcSampler::scan() {
   procs_.clear();
+  // Emptied, not erased, so their capacity is reused; a pid with no child
+  // left is erased after the pass, or every pid that was ever a parent
+  // would stay a key (and be visited by every later scan).
   for (auto& [pid, kids] : children_) kids.clear();
   DIR* d = ::opendir("/proc");
-  if (!d) return;
+  if (!d) {
+    children_.clear();
+    return;
+  }
   char path[64];
   char buf[1024];
   while (dirent* e = ::readdir(d)) {
@@ -56,6 +62,7 @@ void ProcSampler::scan() {
     procs_.emplace(st->pid, *st);
   }
   ::closedir(d);
+  std::erase_if(children_, [](const auto& entry) { return entry.second.empty(); });
 }
 
 const ProcStat* ProcSampler::find(pid_t pid) const {

@@ -30,6 +30,9 @@ class ProcSampler {
   // Pids of `root`'s tree (root first), as of the last scan.
   std::vector<pid_t> members(pid_t root) const;
   const ProcStat* find(pid_t pid) const;
+  // Pids that had at least one child in the last scan (what it keeps
+  // between scans is bounded by the live processes).
+  std::size_t parents() const { return children_.size(); }
 
   long ticks_per_second() const { return ticks_per_second_; }
   long page_bytes() const { return page_bytes_; }
