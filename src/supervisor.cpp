@@ -155,6 +155,19 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
   if (dry_run) return plan;
   spdlog::info("reloading {}:\n{}", next.file.string(), describe(plan));
 
+  const bool sample_changed = next.sample_interval != config_.sample_interval;
+  if (next.log_level != config_.log_level)
+    spdlog::set_level(spdlog::level::from_str(next.log_level));
+  // What only a restart of vigil applies stays as it was.
+  next.http = config_.http ? std::optional<HttpConfig>(HttpConfig{config_.http->listen,
+                                                                  next.http ? next.http->token_file
+                                                                            : std::filesystem::path()})
+                           : std::nullopt;
+  next.control_socket = config_.control_socket;
+  // In force before the programs are updated: what they derive from it
+  // (their log paths under log_dir) must come from the new one.
+  config_ = std::move(next);
+
   std::vector<std::unique_ptr<Program>> old = std::move(programs_);
   programs_.clear();
   auto take_old = [&old](const std::string& name) -> std::unique_ptr<Program> {
@@ -165,7 +178,7 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
   std::vector<Program*> to_start;
   for (const auto& change : plan.programs) {
     if (change.action == ReloadAction::stop) continue;
-    const ProgramConfig& pc = *next.find(change.name);
+    const ProgramConfig& pc = *config_.find(change.name);
     switch (change.action) {
       case ReloadAction::start:
         programs_.push_back(make_program(pc));
@@ -210,16 +223,6 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
                         [w](const auto& p) { return p.get() == w; });
   });
 
-  const bool sample_changed = next.sample_interval != config_.sample_interval;
-  if (next.log_level != config_.log_level)
-    spdlog::set_level(spdlog::level::from_str(next.log_level));
-  // What only a restart of vigil applies stays as it was.
-  next.http = config_.http ? std::optional<HttpConfig>(HttpConfig{config_.http->listen,
-                                                                  next.http ? next.http->token_file
-                                                                            : std::filesystem::path()})
-                           : std::nullopt;
-  next.control_socket = config_.control_socket;
-  config_ = std::move(next);
   if (sample_changed) sample_timer_.arm(config_.sample_interval);
   for (Program* p : to_start) start_or_wait(p);
   ++reloads_ok_;
