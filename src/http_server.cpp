@@ -11,10 +11,12 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <unordered_map>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -35,6 +37,13 @@ std::string method_name(evhttp_cmd_type t) {
     case EVHTTP_REQ_PATCH: return "PATCH";
   }
   return "UNKNOWN";
+}
+
+// The listener's user data is evhttp's own: its error callback finds the
+// server here (one thread, one loop: no lock).
+std::unordered_map<evconnlistener*, HttpServer*>& servers_by_listener() {
+  static std::unordered_map<evconnlistener*, HttpServer*> m;
+  return m;
 }
 
 const char* reason_phrase(int status) {
@@ -84,7 +93,9 @@ HttpResponse HttpResponse::error(int status, const std::string& message) {
 }
 
 HttpServer::HttpServer(EventLoop& loop, HttpHandler handler, HttpLimits limits)
-    : loop_(loop), handler_(std::move(handler)) {
+    : loop_(loop), handler_(std::move(handler)), resume_accept_(loop, [this] {
+        if (listener_) evconnlistener_enable(listener_);
+      }) {
   http_ = evhttp_new(loop_.base());
   if (!http_) throw std::runtime_error("cannot create the HTTP server (evhttp_new)");
   evhttp_set_max_headers_size(http_, static_cast<ev_ssize_t>(limits.max_header_bytes));
@@ -97,6 +108,7 @@ HttpServer::HttpServer(EventLoop& loop, HttpHandler handler, HttpLimits limits)
 }
 
 HttpServer::~HttpServer() {
+  if (listener_) servers_by_listener().erase(listener_);
   evhttp_free(http_);
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
 }
@@ -132,9 +144,10 @@ void HttpServer::listen_tcp(const ListenAddress& address) {
   ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &blen);
   port_ = ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                    : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  if (!evhttp_accept_socket_with_handle(http_, fd.get()))
-    throw std::runtime_error("cannot serve HTTP on " + address.to_string());
+  evhttp_bound_socket* bound_socket = evhttp_accept_socket_with_handle(http_, fd.get());
+  if (!bound_socket) throw std::runtime_error("cannot serve HTTP on " + address.to_string());
   fd.release();  // evhttp closes it when freed
+  watch_accept_errors(bound_socket);
 }
 
 void HttpServer::listen_unix(const std::filesystem::path& path) {
@@ -171,9 +184,41 @@ void HttpServer::listen_unix(const std::filesystem::path& path) {
   ::chmod(path.c_str(), 0600);
   unix_path_ = path;
   trusted_ = true;
-  if (!evhttp_accept_socket_with_handle(http_, fd.get()))
-    throw std::runtime_error("cannot serve HTTP on " + path.string());
+  evhttp_bound_socket* bound_socket = evhttp_accept_socket_with_handle(http_, fd.get());
+  if (!bound_socket) throw std::runtime_error("cannot serve HTTP on " + path.string());
   fd.release();
+  watch_accept_errors(bound_socket);
+}
+
+void HttpServer::watch_accept_errors(evhttp_bound_socket* bound_socket) {
+  listener_ = evhttp_bound_socket_get_listener(bound_socket);
+  servers_by_listener()[listener_] = this;
+  evconnlistener_set_error_cb(listener_, &HttpServer::on_accept_error);
+}
+
+void HttpServer::on_accept_error(evconnlistener* listener, void*) {
+  const int err = EVUTIL_SOCKET_ERROR();
+  auto it = servers_by_listener().find(listener);
+  if (it == servers_by_listener().end()) {
+    evconnlistener_disable(listener);  // cannot happen; never spin
+    return;
+  }
+  HttpServer& self = *it->second;
+  ++self.accept_errors_;
+  // Stop accepting for a moment: the failed connection stays in the
+  // backlog and would make the listener readable again at once.
+  evconnlistener_disable(listener);
+  self.resume_accept_.arm(kAcceptPause);
+  // One warning when a streak begins, then one a minute with the count.
+  const auto now = std::chrono::steady_clock::now();
+  const bool new_streak = now - self.last_accept_error_ > std::chrono::seconds(10);
+  self.last_accept_error_ = now;
+  if (new_streak || now - self.last_accept_warning_ >= std::chrono::minutes(1)) {
+    spdlog::warn("HTTP: cannot accept connections: {} ({} failure{} so far); pausing accepts for {}ms",
+                 std::strerror(err), self.accept_errors_, self.accept_errors_ == 1 ? "" : "s",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(kAcceptPause).count());
+    self.last_accept_warning_ = now;
+  }
 }
 
 void HttpServer::on_request(evhttp_request* req, void* arg) {

@@ -3,6 +3,7 @@
 // timeout, so a slow or hostile client costs an fd and nothing else; the
 // handler runs synchronously and must not block.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -15,6 +16,8 @@
 
 struct evhttp;
 struct evhttp_request;
+struct evconnlistener;
+struct evhttp_bound_socket;
 
 namespace vigil {
 
@@ -69,10 +72,19 @@ class HttpServer {
 
   std::uint16_t port() const { return port_; }  // the bound TCP port (for port 0)
   std::uint64_t requests() const { return requests_; }
+  // accept() failures (out of fds, ...): each one pauses accepting.
+  std::uint64_t accept_errors() const { return accept_errors_; }
+
+  // How long accepting pauses after accept() fails. Without the pause, a
+  // listener whose backlog holds a connection it cannot take (EMFILE) is
+  // readable forever: the loop would spin and libevent warn on every turn.
+  static constexpr Duration kAcceptPause = std::chrono::milliseconds(500);
 
  private:
   static void on_request(evhttp_request* req, void* arg);
+  static void on_accept_error(evconnlistener* listener, void* arg);
   void handle(evhttp_request* req);
+  void watch_accept_errors(evhttp_bound_socket* bound_socket);
 
   EventLoop& loop_;
   HttpHandler handler_;
@@ -81,6 +93,11 @@ class HttpServer {
   std::uint16_t port_ = 0;
   std::filesystem::path unix_path_;
   std::uint64_t requests_ = 0;
+  evconnlistener* listener_ = nullptr;  // owned by http_
+  std::uint64_t accept_errors_ = 0;
+  std::chrono::steady_clock::time_point last_accept_error_{};
+  std::chrono::steady_clock::time_point last_accept_warning_{};
+  Timer resume_accept_;
 };
 
 }  // namespace vigil
