@@ -120,6 +120,13 @@ void Supervisor::retire(std::unique_ptr<Program> p, std::function<void()> then) 
 
 ReloadResult Supervisor::reload_file(bool dry_run) {
   ReloadResult result;
+  if (shutting_down_ && !dry_run) {
+    // Programs are being stopped in order; a new program or instance would
+    // start behind the shutdown's back and keep it from ever ending.
+    result.errors.push_back("vigil is shutting down: the reload is not applied");
+    spdlog::warn("reload ignored: vigil is shutting down");
+    return result;
+  }
   const auto& path = config_.file;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
