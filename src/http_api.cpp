@@ -97,6 +97,10 @@ HttpResponse HttpApi::action(const std::string& name, const std::string& verb) {
   } else {
     return HttpResponse::error(404, "no program named \"" + name + "\"");
   }
+  // The shutdown stops programs in order and waits only for those: one
+  // started behind its back would keep it from ever ending.
+  if (verb != "stop" && supervisor_.shutting_down())
+    return HttpResponse::error(503, "vigil is shutting down: " + verb + " refused");
   for (Program* p : targets) {
     spdlog::info("program {}: {} requested through the API", p->name(), verb);
     if (verb == "start")
