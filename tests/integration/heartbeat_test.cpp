@@ -295,6 +295,36 @@ TEST_F(HeartbeatTest, NotifySocketsAreRemovedWithTheSupervisor) {
   for (const auto& s : sockets) EXPECT_FALSE(fs::exists(s)) << s;
 }
 
+using HeartbeatBinaryTest = BinaryTest;
+
+TEST_F(HeartbeatBinaryTest, RuntimeDirIsRemovedWhenVigilExits) {
+  // The notify sockets live in $XDG_RUNTIME_DIR/vigil.PID.XXXXXX: here, in
+  // the test's own folder.
+  const fs::path runtime_base = dir_ / "run";
+  fs::create_directories(runtime_base);
+  std::optional<ScopedEnv> xdg;
+  xdg.emplace("XDG_RUNTIME_DIR", runtime_base.string());
+  const fs::path pids = dir_ / "pids";
+  VigilProcess& vigil = run_vigil_with(
+      helper_program("a", {"--pidfile", pids.string()}, "instances = 2") +
+      helper_program("b", {"--pidfile", pids.string()}));
+  xdg.reset();
+  // Every instance has run, so every socket (made before its spawn) exists.
+  ASSERT_TRUE(poll_until([&] { return read_pids(pids).size() == 3; })) << vigil.output();
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(runtime_base)) dirs.push_back(e.path());
+  ASSERT_EQ(dirs.size(), 1u);
+  EXPECT_EQ(dirs[0].filename().string().rfind("vigil." + std::to_string(vigil.pid()) + ".", 0), 0u)
+      << dirs[0];
+  int sockets = 0;
+  for (const auto& e : fs::directory_iterator(dirs[0])) sockets += e.is_socket() ? 1 : 0;
+  EXPECT_EQ(sockets, 3) << "one notify socket per instance";
+
+  vigil.signal(SIGTERM);
+  ASSERT_EQ(vigil.wait_exit(), 0) << vigil.output();
+  EXPECT_FALSE(fs::exists(dirs[0])) << dirs[0] << " is left behind";
+}
+
 // ---------------------------------------------------------------------------
 // Readiness
 
