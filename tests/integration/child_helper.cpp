@@ -43,6 +43,15 @@
 //   --crash-after MS            exit after MS ms with --exit-code N (default 1)
 //   --kill-self SIG MS          raise SIG (name or number) after MS ms
 //   (default)                   sleep until killed
+//
+// Resource use, for the /proc sampling (before the timed behaviour above;
+// the last two never return):
+//   --alloc-mb N                allocate N MiB and touch every page, then
+//                               go on (by default: sleep until killed)
+//   --grow-mb-per-sec N         allocate and touch N MiB a second, in steps
+//                               of a tenth, until killed (stops growing at
+//                               4 GiB, in case nobody kills it)
+//   --spin                      burn CPU until killed
 #include <fcntl.h>
 #include <dirent.h>
 #include <signal.h>
@@ -97,6 +106,9 @@ struct Options {
   long beat_for_ms = -1;
   std::vector<std::pair<long, std::string>> notify_at;  // (ms after start, line)
   std::string on_term;
+  long alloc_mb = -1;
+  long grow_mb_per_sec = -1;
+  bool spin = false;
 };
 
 [[noreturn]] void usage(const char* what) {
@@ -194,7 +206,10 @@ Options parse(int argc, char** argv) {
     else if (a == "--notify-at") {
       long ms = parse_number(need(i));
       o.notify_at.emplace_back(ms, need(i));
-    } else {
+    } else if (a == "--alloc-mb") o.alloc_mb = parse_number(need(i));
+    else if (a == "--grow-mb-per-sec") o.grow_mb_per_sec = parse_number(need(i));
+    else if (a == "--spin") o.spin = true;
+    else {
       usage(("unknown option " + std::string(a)).c_str());
     }
   }
@@ -339,6 +354,37 @@ void no_newline(long long bytes) {
   }
 }
 
+// Allocates `bytes` and writes to every page, so they count in the RSS.
+// Never freed: the memory is the point.
+void allocate_touched(std::size_t bytes) {
+  if (bytes == 0) return;
+  // volatile: the stores must happen although nothing reads them back.
+  volatile char* p = static_cast<char*>(std::malloc(bytes));
+  if (!p) usage("out of memory");
+  const long page = ::sysconf(_SC_PAGESIZE);
+  for (std::size_t off = 0; off < bytes; off += static_cast<std::size_t>(page))
+    p[off] = static_cast<char>(off);
+  p[bytes - 1] = 1;
+}
+
+[[noreturn]] void grow_forever(long mb_per_sec) {
+  constexpr std::size_t kCapBytes = std::size_t{4} << 30;
+  const std::size_t step = static_cast<std::size_t>(mb_per_sec) * (1 << 20) / 10;
+  std::size_t total = 0;
+  for (;;) {
+    if (total + step <= kCapBytes) {
+      allocate_touched(step);
+      total += step;
+    }
+    sleep_ms(100);
+  }
+}
+
+[[noreturn]] void spin_forever() {
+  volatile unsigned long x = 0;
+  for (;;) x = x + 1;
+}
+
 long long now_ms() {
   timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -382,6 +428,10 @@ int main(int argc, char** argv) {
     no_newline(o.no_newline);
     if (!o.stay) return 0;
   }
+
+  if (o.alloc_mb > 0) allocate_touched(static_cast<std::size_t>(o.alloc_mb) << 20);
+  if (o.grow_mb_per_sec > 0) grow_forever(o.grow_mb_per_sec);
+  if (o.spin) spin_forever();
 
   // Timed behaviour: the earliest of crash, self-kill, the next tick, the
   // next beat and the next timed message.
