@@ -1,0 +1,204 @@
+// /proc sampling of 1,000 children at sample_interval = "1s".
+//
+// Real binary: `vigil run` with one program of 1,000 `sleep 3600`
+// instances (memory_limit set, so every sample also checks the limit).
+// Once every child runs and the start-up has settled, vigil's CPU is read
+// from /proc/<vigil>/stat over consecutive 5 s windows (~20 s in all):
+// median % of one core; then VmRSS and VmHWM from /proc/<vigil>/status.
+// With nothing else to do (no output, no heartbeats, no scrapes), that CPU
+// is the sampling.
+//
+// In-process: the same 1,000 children under a Supervisor in a fork of this
+// process; Supervisor::sample() (one pass over /proc plus the per-tree
+// sums of every instance) is timed directly: median ms per sample. The
+// pass reads every process on the machine, not only vigil's, so the
+// figure depends on how many there are (printed).
+//
+//   sampling_bench [--instances 1000] [--seconds 20] [--samples 20]
+#include <dirent.h>
+
+#include <cstdio>
+
+#include "bench_util.h"
+#include "config_parse.h"
+#include "event_loop.h"
+#include "log.h"
+#include "supervisor.h"
+
+namespace {
+
+constexpr double kTargetCpuPercent = 5.0;
+constexpr double kTargetRssMiB = 40.0;
+
+std::string config_text(const bench::TempDir& dir, int instances) {
+  return "[vigil]\n"
+         "log_dir = " + bench::toml_str((dir.path() / "logs").string()) + "\n"
+         "control_socket = " + bench::toml_str((dir.path() / "vigil.sock").string()) + "\n"
+         "log_level = \"warn\"\n"
+         "sample_interval = \"1s\"\n"
+         "\n"
+         "[programs.sleeper]\n"
+         "command = [\"sleep\", \"3600\"]\n"
+         "instances = " + std::to_string(instances) + "\n"
+         "min_uptime = \"0s\"\n"
+         "memory_limit = \"512MiB\"\n";
+}
+
+std::size_t proc_count() {
+  std::size_t n = 0;
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d))
+      if (e->d_name[0] >= '1' && e->d_name[0] <= '9') ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+struct Binary {
+  double cpu_percent, cpu_percent_max, rss_mib, hwm_mib;
+};
+
+Binary binary_run(int instances, int seconds) {
+  bench::TempDir dir("sampling");
+  auto config = dir.path() / "vigil.toml";
+  bench::write_file(config, config_text(dir, instances));
+  auto err = dir.path() / "vigil.stderr";
+  bench::VigilProcess vigil(VIGIL_BINARY, config, err);
+  while (bench::child_count(vigil.pid()) < static_cast<std::size_t>(instances)) {
+    if (!vigil.alive()) throw bench::Broken("vigil exited:\n" + bench::tail_of(err));
+    if ((bench::now_ns() - vigil.start_ns()) / 1e9 > 60)
+      throw bench::Broken("not all children spawned within 60 s:\n" + bench::tail_of(err));
+    bench::sleep_ms(5);
+  }
+  bench::sleep_ms(2000);  // the spawn burst is over; only the sampling timer runs
+  std::printf("  %zu processes on the machine while measuring\n", proc_count());
+
+  constexpr int kWindowS = 5;
+  const int windows = std::max(1, seconds / kWindowS);
+  std::vector<double> pct;
+  for (int w = 0; w < windows; ++w) {
+    const double c0 = bench::cpu_seconds(vigil.pid());
+    const long long t0 = bench::now_ns();
+    bench::sleep_ms(kWindowS * 1000);
+    const double c1 = bench::cpu_seconds(vigil.pid());
+    const double wall = (bench::now_ns() - t0) / 1e9;
+    pct.push_back((c1 - c0) / wall * 100);
+    std::printf("  window %d: vigil CPU %.2f%% of one core over %.1f s\n", w + 1, pct.back(), wall);
+    std::fflush(stdout);
+  }
+  if (!vigil.alive()) throw bench::Broken("vigil exited while measuring:\n" + bench::tail_of(err));
+  Binary r{bench::median(pct), bench::percentile(pct, 100),
+           bench::status_kib(vigil.pid(), "VmRSS") / 1024.0,
+           bench::status_kib(vigil.pid(), "VmHWM") / 1024.0};
+  if (vigil.terminate(60) < 0) throw bench::Broken("vigil did not exit within 60 s of SIGTERM");
+  return r;
+}
+
+// Runs in a fork: Supervisor::sample() timed with `instances` children.
+double in_process_measure(int instances, int samples) {
+  bench::TempDir dir("sampling-inproc");
+  auto parsed = vigil::parse_config(config_text(dir, instances), (dir.path() / "vigil.toml").string());
+  if (!parsed.ok()) throw bench::Broken("config: " + parsed.errors.front().to_string());
+  vigil::EventLoop loop;
+  vigil::Supervisor sup(loop, std::move(parsed.config));
+  auto& insts = sup.programs().front()->instances();
+  sup.start();
+  bool all = loop.run_until(
+      [&] {
+        for (auto& i : insts)
+          if (i->pid() <= 0) return false;
+        return true;
+      },
+      std::chrono::seconds(30));
+  if (!all) throw bench::Broken("not all instances spawned within 30 s");
+  // Let every child exec `sleep` before timing (a forked child still
+  // running vigil's image would skew the sums).
+  loop.run_until([] { return false; }, std::chrono::milliseconds(1000));
+  std::vector<double> ms;
+  for (int k = 0; k < samples; ++k) {
+    const long long t0 = bench::now_ns();
+    sup.sample();
+    ms.push_back((bench::now_ns() - t0) / 1e6);
+  }
+  std::uint64_t rss_sum = 0;
+  for (auto& i : insts) rss_sum += i->rss_bytes();
+  std::printf("  in-process: %d samples of %d trees (%zu processes on the machine): median %.2f ms,"
+              " p90 %.2f ms; sum of tree RSS %.0f MiB\n",
+              samples, instances, proc_count(), bench::median(ms), bench::percentile(ms, 90),
+              rss_sum / 1048576.0);
+  std::fflush(stdout);
+  sup.kill_all_now();
+  loop.run_until(
+      [&] {
+        for (auto& i : insts)
+          if (i->pid() > 0) return false;
+        return true;
+      },
+      std::chrono::seconds(30));
+  bool finished = false;
+  sup.shutdown([&](int) { finished = true; });
+  loop.run_until([&] { return finished; }, std::chrono::seconds(60));
+  if (!finished) throw bench::Broken("in-process clean-up did not finish");
+  return bench::median(ms);
+}
+
+double in_process_run(int instances, int samples) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) throw bench::Broken("pipe2 failed");
+  pid_t pid = ::fork();
+  if (pid < 0) throw bench::Broken("fork failed");
+  if (pid == 0) {
+    ::close(p[0]);
+    std::string msg;
+    try {
+      msg = "OK " + std::to_string(in_process_measure(instances, samples));
+    } catch (const std::exception& e) {
+      msg = std::string("ERR ") + e.what();
+    }
+    std::fflush(stdout);
+    (void)!::write(p[1], msg.data(), msg.size());
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) msg.append(buf, static_cast<std::size_t>(n));
+  ::close(p[0]);
+  int st;
+  ::waitpid(pid, &st, 0);
+  if (msg.rfind("OK ", 0) != 0) throw bench::Broken(msg.empty() ? "in-process run died" : msg.substr(4));
+  return std::atof(msg.c_str() + 3);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int instances = static_cast<int>(bench::option(argc, argv, "--instances", 1000));
+  const int seconds = static_cast<int>(bench::option(argc, argv, "--seconds", 20));
+  const int samples = static_cast<int>(bench::option(argc, argv, "--samples", 20));
+  const char* env_tmp = std::getenv("BENCH_TMPDIR");
+  std::string tmp = env_tmp && *env_tmp ? env_tmp : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  ::setenv("BENCH_TMPDIR", tmp.c_str(), 1);
+  vigil::init_logging("warn");
+  std::printf("/proc sampling of %d instances of `sleep 3600` every 1s\n", instances);
+  try {
+    const std::string n = std::to_string(instances);
+    auto b = binary_run(instances, seconds);
+    bench::result(n + " children, 1s sampling: vigil CPU (% core)", bench::fmt("%.2f", b.cpu_percent), "< 5 %",
+                  b.cpu_percent < kTargetCpuPercent);
+    bench::result("  worst 5 s window (% core)", bench::fmt("%.2f", b.cpu_percent_max), "-", true);
+    bench::result(n + " children, 1s sampling: vigil VmRSS (MiB)", bench::fmt("%.1f", b.rss_mib), "< 40 MiB",
+                  b.rss_mib < kTargetRssMiB);
+    bench::result("  vigil VmHWM (MiB)", bench::fmt("%.1f", b.hwm_mib), "-", true);
+    if (samples > 0) {
+      double ms = in_process_run(instances, samples);
+      bench::result("one sample of " + n + " trees (ms)", bench::fmt("%.2f", ms), "-", true);
+    }
+  } catch (const bench::Broken& e) {
+    std::fprintf(stderr, "sampling_bench: BROKEN RUN: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
