@@ -109,15 +109,18 @@ std::string render_metrics(const std::vector<InstanceSnapshot>& instances,
     for (ExitKind k : {ExitKind::clean, ExitKind::code, ExitKind::signal})
       counter(exits, with(base, "kind", to_string(k)),
               static_cast<double>(s.exits[static_cast<std::size_t>(k)]));
-    gauge(last_exit, base, s.last_exit_code.value_or(0));
-    gauge(start_time, base, s.start_time_seconds);
+    // Gauges with no value yet are absent rather than 0 (0 would read as
+    // "exited cleanly" or "started in 1970").
+    if (s.last_exit_code) gauge(last_exit, base, *s.last_exit_code);
+    if (s.start_time_seconds > 0) gauge(start_time, base, s.start_time_seconds);
     counter(heartbeats, base, static_cast<double>(s.heartbeats));
     counter(misses, base, static_cast<double>(s.heartbeat_misses));
-    gauge(hb_last, base, s.heartbeat_last_seconds.value_or(0));
+    if (s.heartbeat_last_seconds) gauge(hb_last, base, *s.heartbeat_last_seconds);
     if (s.heartbeat_interval_seconds) gauge(hb_interval, base, *s.heartbeat_interval_seconds);
     counter(proto, base, static_cast<double>(s.protocol_errors));
     gauge(rss, base, static_cast<double>(s.rss_bytes));
-    gauge(reported, base, static_cast<double>(s.reported_memory_bytes.value_or(0)));
+    if (s.reported_memory_bytes)
+      gauge(reported, base, static_cast<double>(*s.reported_memory_bytes));
     if (s.memory_limit_bytes) gauge(limit, base, static_cast<double>(*s.memory_limit_bytes));
     counter(cpu, base, s.cpu_seconds);
     if (s.probe) {

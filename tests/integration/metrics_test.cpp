@@ -225,16 +225,20 @@ TEST_F(MetricsTest, EverySeriesOfAnInstanceExistsFromItsCreation) {
     EXPECT_EQ(e.find("vigil_state", inst).size(), kStates.size());
 
     for (const char* name :
-         {"vigil_up", "vigil_last_exit_code", "vigil_start_time_seconds", "vigil_heartbeats_total",
-          "vigil_heartbeat_misses_total", "vigil_heartbeat_last_timestamp_seconds",
-          "vigil_protocol_errors_total", "vigil_memory_rss_bytes", "vigil_memory_reported_bytes",
-          "vigil_cpu_seconds_total", "vigil_log_dropped_bytes_total"})
+         {"vigil_up", "vigil_heartbeats_total", "vigil_heartbeat_misses_total",
+          "vigil_protocol_errors_total", "vigil_memory_rss_bytes", "vigil_cpu_seconds_total",
+          "vigil_log_dropped_bytes_total"})
       EXPECT_TRUE(e.value(name, inst)) << name;
     EXPECT_EQ(*e.value("vigil_up", inst), x.state == "running" ? 1 : 0);
   }
   // The running instance's start time is now-ish; a stopped one has none.
+  // Gauges with no value yet are absent, not 0 (0 would read as a clean
+  // exit, a start in 1970, a heartbeat 56 years ago).
   EXPECT_NEAR(value_or(e, "vigil_start_time_seconds", {{"program", "web"}}, 0), unix_now(), 60);
-  EXPECT_EQ(value_or(e, "vigil_start_time_seconds", {{"program", "idle"}, {"index", "0"}}, -1), 0);
+  const Labels idle{{"program", "idle"}, {"index", "0"}};
+  for (const char* absent : {"vigil_start_time_seconds", "vigil_last_exit_code",
+                             "vigil_heartbeat_last_timestamp_seconds", "vigil_memory_reported_bytes"})
+    EXPECT_FALSE(e.value(absent, idle)) << absent;
 
   // Labels: program and index, plus the one that tells series apart; never
   // a pid (it changes on every restart: a new series each time).
