@@ -403,7 +403,8 @@ InstanceSnapshot Instance::snapshot(std::chrono::system_clock::time_point now_wa
   s.restarts = counters_.restarts;
   s.exits = counters_.exits;
   if (last_exit_) s.last_exit_code = last_exit_->as_code();
-  s.last_restart_reason = last_reason_;
+  // In backoff: the reason of the restart that is coming.
+  s.last_restart_reason = pending_restart_reason_ ? pending_restart_reason_ : last_reason_;
   if (state_ == State::backoff)
     s.next_restart_in_seconds =
         std::max(0.0, std::chrono::duration<double>(next_start_ - now).count());
