@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -409,6 +410,16 @@ std::unique_ptr<VigilProcess> VigilProcess::run(const TempDir& dir, const fs::pa
 }
 
 VigilProcess::~VigilProcess() {
+  if (!running()) return;
+  // SIGTERM first: vigil stops its programs' whole trees. SIGKILL would
+  // leave grandchildren behind (only the direct children have a
+  // parent-death signal).
+  ::kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (running() && std::chrono::steady_clock::now() < deadline) {
+    pollfd none{};
+    ::poll(&none, 0, 10);
+  }
   if (running()) {
     ::kill(pid_, SIGKILL);
     int status;
