@@ -36,6 +36,8 @@ class HeartbeatPipe {
   HeartbeatPipe(EventLoop& loop, UniqueFd read_end, NotifyCounts* counts, NotifyHandler on_message,
                 std::string label);
   ~HeartbeatPipe();
+  // Reads what is waiting now (before a deadline is judged).
+  void drain() { on_readable(); }
 
  private:
   void on_readable();
@@ -58,6 +60,8 @@ class NotifySocket {
                NotifyCounts* counts, NotifyHandler on_message, std::string label);
   ~NotifySocket();
   const std::filesystem::path& path() const { return path_; }
+  // Reads what is waiting now (before a deadline is judged).
+  void drain() { on_readable(); }
 
  private:
   void on_readable();

@@ -292,6 +292,17 @@ void Instance::arm_heartbeat_timer() {
 
 void Instance::on_heartbeat_timer() {
   if (pid_ <= 0 || (state_ != State::starting && state_ != State::running)) return;
+  // Heartbeats may be waiting unread: the loop runs expired timers before
+  // reading fds after a stall (a burst of spawns, SIGSTOP, a slow disk), and
+  // then every child would look hung. Read them first; they can move the
+  // deadline, or change the state (STOPPING=1, WATCHDOG=trigger).
+  if (heartbeat_) heartbeat_->drain();
+  if (notify_) notify_->drain();
+  if (pid_ <= 0 || (state_ != State::starting && state_ != State::running)) return;
+  if (auto deadline = watch_.deadline(); !deadline || *deadline > std::chrono::steady_clock::now()) {
+    arm_heartbeat_timer();
+    return;
+  }
   auto verdict = watch_.on_deadline(std::chrono::steady_clock::now());
   if (verdict.hung) {
     const auto& hb = *program_.config().heartbeat;
