@@ -265,4 +265,39 @@ inline std::string tail_of(const std::filesystem::path& p, std::size_t max_lines
   return out;
 }
 
+// Runs fn in a fresh fork of this process (so one in-process run's heap
+// and address space do not slow the next) and returns the string it
+// returned; a throw or a crash there is Broken here.
+template <class Fn>
+std::string in_fork(Fn fn) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) throw Broken("pipe2 failed");
+  std::fflush(stdout);
+  pid_t pid = ::fork();
+  if (pid < 0) throw Broken("fork failed");
+  if (pid == 0) {
+    ::close(p[0]);
+    std::string msg;
+    try {
+      msg = "OK " + fn();
+    } catch (const std::exception& e) {
+      msg = std::string("ERR ") + e.what();
+    }
+    std::fflush(stdout);
+    (void)!::write(p[1], msg.data(), msg.size());
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  std::string msg;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) msg.append(buf, static_cast<std::size_t>(n));
+  ::close(p[0]);
+  int st;
+  ::waitpid(pid, &st, 0);
+  if (msg.rfind("OK ", 0) != 0) throw Broken(msg.empty() ? "in-process run died" : msg.substr(4));
+  return msg.substr(3);
+}
+
 }  // namespace bench

@@ -232,40 +232,8 @@ std::vector<Ingest> ingest_measure(int children, double window_s, int windows) {
 
 // In a fresh fork (as instances_bench does): a clean heap and address
 // space per run, and the children die with it.
-template <class Fn>
-std::string in_fork(Fn fn) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) < 0) throw bench::Broken("pipe2 failed");
-  std::fflush(stdout);
-  pid_t pid = ::fork();
-  if (pid < 0) throw bench::Broken("fork failed");
-  if (pid == 0) {
-    ::close(p[0]);
-    std::string msg;
-    try {
-      msg = "OK " + fn();
-    } catch (const std::exception& e) {
-      msg = std::string("ERR ") + e.what();
-    }
-    std::fflush(stdout);
-    (void)!::write(p[1], msg.data(), msg.size());
-    ::_exit(0);
-  }
-  ::close(p[1]);
-  std::string msg;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) msg.append(buf, static_cast<std::size_t>(n));
-  ::close(p[0]);
-  int st;
-  ::waitpid(pid, &st, 0);
-  if (msg.rfind("OK ", 0) != 0) throw bench::Broken(msg.empty() ? "in-process run died" : msg.substr(4));
-  return msg.substr(3);
-}
-
 std::vector<Ingest> ingest_run(int children, double window_s, int windows) {
-  std::string s = in_fork([&] {
+  std::string s = bench::in_fork([&] {
     std::string msg;
     for (const Ingest& r : ingest_measure(children, window_s, windows)) {
       char buf[128];

@@ -95,35 +95,12 @@ InProcess in_process_measure(int instances, int run) {
 // run's heap (and a bigger address space for fork to copy) does not slow
 // the next.
 InProcess in_process_run(int instances, int run) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) < 0) throw bench::Broken("pipe2 failed");
-  pid_t pid = ::fork();
-  if (pid < 0) throw bench::Broken("fork failed");
-  if (pid == 0) {
-    ::close(p[0]);
-    std::string msg;
-    try {
-      auto r = in_process_measure(instances, run);
-      msg = "OK " + std::to_string(r.spawned_s) + " " + std::to_string(r.running_s);
-    } catch (const std::exception& e) {
-      msg = std::string("ERR ") + e.what();
-    }
-    std::fflush(stdout);
-    (void)!::write(p[1], msg.data(), msg.size());
-    ::_exit(0);
-  }
-  ::close(p[1]);
-  std::string msg;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-    if (n > 0) msg.append(buf, static_cast<std::size_t>(n));
-  ::close(p[0]);
-  int st;
-  ::waitpid(pid, &st, 0);
-  if (msg.rfind("OK ", 0) != 0) throw bench::Broken(msg.empty() ? "in-process run died" : msg.substr(4));
+  std::string msg = bench::in_fork([&] {
+    auto r = in_process_measure(instances, run);
+    return std::to_string(r.spawned_s) + " " + std::to_string(r.running_s);
+  });
   InProcess r{};
-  std::sscanf(msg.c_str() + 3, "%lf %lf", &r.spawned_s, &r.running_s);
+  std::sscanf(msg.c_str(), "%lf %lf", &r.spawned_s, &r.running_s);
   return r;
 }
 
