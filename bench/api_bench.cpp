@@ -257,9 +257,7 @@ int main(int argc, char** argv) {
   const int status_runs = static_cast<int>(bench::option(argc, argv, "--status-runs", 20));
   // 1,000 instances' pipes, sockets and log files: on tmpfs, as
   // instances_bench explains, unless BENCH_TMPDIR says otherwise.
-  const char* env_tmp = std::getenv("BENCH_TMPDIR");
-  std::string tmp = env_tmp && *env_tmp ? env_tmp : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  ::setenv("BENCH_TMPDIR", tmp.c_str(), 1);
+  const std::string tmp = bench::prefer_tmpfs();
   ::signal(SIGPIPE, SIG_IGN);
   const std::string n = std::to_string(instances);
   std::printf("JSON API and `vigil status` with %d instances of `sleep 3600` (temp dirs under %s)\n", instances,

@@ -300,4 +300,15 @@ std::string in_fork(Fn fn) {
   return msg.substr(3);
 }
 
+// Where benchmarks put log files and sockets: $BENCH_TMPDIR, else /dev/shm
+// when writable (file creation on a disk slows after thousands of deletes
+// and would be measured instead of vigil), else /tmp. Exported, so every
+// helper of the run agrees.
+inline std::string prefer_tmpfs() {
+  const char* env = std::getenv("BENCH_TMPDIR");
+  std::string tmp = env && *env ? env : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  ::setenv("BENCH_TMPDIR", tmp.c_str(), 1);
+  return tmp;
+}
+
 }  // namespace bench

@@ -422,9 +422,7 @@ int main(int argc, char** argv) {
   const bool skip_soak = bench::option(argc, argv, "--skip-soak", 0) != 0;
   // Thousands of pipes, sockets and log files per run: on tmpfs, as
   // instances_bench explains, unless BENCH_TMPDIR says otherwise.
-  const char* env_tmp = std::getenv("BENCH_TMPDIR");
-  std::string tmp = env_tmp && *env_tmp ? env_tmp : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  ::setenv("BENCH_TMPDIR", tmp.c_str(), 1);
+  const std::string tmp = bench::prefer_tmpfs();
   std::printf("heartbeat ingest and soak: %d runs of %.1f s windows, %d children; temp dirs under %s\n", runs,
               window_s, children, tmp.c_str());
   vigil::init_logging("warn");

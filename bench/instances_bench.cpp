@@ -214,9 +214,7 @@ int main(int argc, char** argv) {
   // deletes ~3,000 inodes, and on an ext4 without a journal (this VM's /)
   // inode allocation skips inodes deleted in the last minutes, reading each
   // one: later runs would measure the benchmark's own churn, not vigil.
-  const char* env_tmp = std::getenv("BENCH_TMPDIR");
-  std::string tmp = env_tmp && *env_tmp ? env_tmp : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  ::setenv("BENCH_TMPDIR", tmp.c_str(), 1);
+  const std::string tmp = bench::prefer_tmpfs();
   std::printf("%d instances of `sleep 3600` (min_uptime 0s, log split; logs and runtime dir under %s)\n",
               instances, tmp.c_str());
   vigil::init_logging("warn");

@@ -154,9 +154,7 @@ int main(int argc, char** argv) {
   const int instances = static_cast<int>(bench::option(argc, argv, "--instances", 1000));
   const int seconds = static_cast<int>(bench::option(argc, argv, "--seconds", 20));
   const int samples = static_cast<int>(bench::option(argc, argv, "--samples", 20));
-  const char* env_tmp = std::getenv("BENCH_TMPDIR");
-  std::string tmp = env_tmp && *env_tmp ? env_tmp : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  ::setenv("BENCH_TMPDIR", tmp.c_str(), 1);
+  const std::string tmp = bench::prefer_tmpfs();
   vigil::init_logging("warn");
   std::printf("/proc sampling of %d instances of `sleep 3600` every 1s\n", instances);
   try {

@@ -181,9 +181,7 @@ int main(int argc, char** argv) {
   const int renders = static_cast<int>(bench::option(argc, argv, "--renders", 30));
   const int scrapes = static_cast<int>(bench::option(argc, argv, "--scrapes", 30));
   // Log files and notify sockets on tmpfs when there is one (see instances_bench).
-  const char* env_tmp = std::getenv("BENCH_TMPDIR");
-  std::string tmp = env_tmp && *env_tmp ? env_tmp : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-  ::setenv("BENCH_TMPDIR", tmp.c_str(), 1);
+  const std::string tmp = bench::prefer_tmpfs();
   vigil::init_logging("warn");
   std::printf("/metrics with %d instances\n", instances);
   try {
