@@ -78,6 +78,10 @@ struct SelfSnapshot {
   std::uint64_t reloads_success = 0;
   std::uint64_t reloads_failure = 0;
   bool last_reload_ok = true;
+  // HTTP connections open now (TCP and control socket), and those vigil
+  // closed itself because its connection cap was reached.
+  std::uint64_t http_connections = 0;
+  std::uint64_t http_connections_dropped = 0;
 };
 
 }  // namespace vigil
