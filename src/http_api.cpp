@@ -84,7 +84,7 @@ HttpResponse HttpApi::metrics() {
   self.last_reload_ok = supervisor_.last_reload_ok();
   HttpResponse r;
   r.content_type = kMetricsContentType;
-  r.body = render_metrics(supervisor_.snapshots(), {}, self);
+  r.body = metrics_.render(supervisor_.snapshots(), {}, self);
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "http_server.h"
+#include "metrics.h"
 
 namespace vigil {
 
@@ -26,6 +27,7 @@ class HttpApi {
 
   Supervisor& supervisor_;
   std::string token_;
+  MetricsRenderer metrics_;  // reuses the text of what did not change since the last scrape
 };
 
 // Compares in time independent of where the strings differ.

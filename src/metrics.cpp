@@ -6,9 +6,12 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
-#include <deque>
+#include <algorithm>
+#include <bit>
+#include <cstring>
 #include <limits>
-#include <sstream>
+#include <ostream>
+#include <streambuf>
 
 namespace vigil {
 
@@ -18,166 +21,316 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-struct Families {
-  std::deque<MetricFamily> list;  // deque: references stay valid as it grows
-  MetricFamily& add(const char* name, const char* help, MetricType type) {
-    list.push_back(MetricFamily{name, help, type, {}});
-    return list.back();
+// Appends to a std::string through a put area of its own. TextSerializer
+// writes through std::ostream one small piece at a time; with
+// std::ostringstream's buffer the stream alone was a fifth of a render.
+class StringAppender : public std::streambuf {
+ public:
+  explicit StringAppender(std::string& out) : out_(out) {
+    const std::size_t used = out_.size();
+    out_.resize(std::max<std::size_t>(out_.capacity(), used + 4096));
+    setp(out_.data() + used, out_.data() + out_.size());
   }
+  StringAppender(const StringAppender&) = delete;
+  StringAppender& operator=(const StringAppender&) = delete;
+  // Cuts the string to what was written.
+  ~StringAppender() override { out_.resize(static_cast<std::size_t>(pptr() - out_.data())); }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    reserve(1);
+    *pptr() = traits_type::to_char_type(c);
+    pbump(1);
+    return c;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    reserve(static_cast<std::size_t>(n));
+    std::memcpy(pptr(), s, static_cast<std::size_t>(n));
+    pbump(static_cast<int>(n));
+    return n;
+  }
+
+ private:
+  void reserve(std::size_t n) {
+    if (static_cast<std::size_t>(epptr() - pptr()) >= n) return;
+    const std::size_t used = static_cast<std::size_t>(pptr() - out_.data());
+    out_.resize(std::max(out_.size() * 2, used + n));
+    setp(out_.data() + used, out_.data() + out_.size());
+  }
+
+  std::string& out_;
 };
 
-ClientMetric labelled(const InstanceSnapshot& s) {
-  ClientMetric m;
-  m.label = {{"index", std::to_string(s.index)}, {"program", s.program}};
-  return m;
+void serialize(std::string& out, const std::vector<MetricFamily>& families) {
+  StringAppender buf(out);
+  std::ostream os(&buf);
+  prometheus::TextSerializer().Serialize(os, families);
 }
 
-void gauge(MetricFamily& f, ClientMetric m, double v) {
-  m.gauge.value = v;
-  f.metric.push_back(std::move(m));
-}
+// An absent series (a gauge with no value yet) in a family's values: a NaN
+// no counter or gauge of vigil produces.
+constexpr std::uint64_t kAbsent = 0x7ff4'0000'dead'beefULL;
 
-void counter(MetricFamily& f, ClientMetric m, double v) {
-  m.counter.value = v;
-  f.metric.push_back(std::move(m));
-}
+// The series of one family, for one instance at a time. Always records the
+// values (to compare with the last render); builds the ClientMetrics only
+// when given a family to fill.
+class Series {
+ public:
+  Series(std::vector<std::uint64_t>& values, MetricFamily* family)
+      : values_(values), family_(family) {}
 
-ClientMetric with(ClientMetric m, const char* name, std::string value) {
-  m.label.push_back({name, std::move(value)});
-  return m;
+  void instance(const InstanceSnapshot& s) {
+    if (!family_) return;
+    program_ = &s.program;
+    index_ = std::to_string(s.index);
+  }
+
+  void value(double v, const char* label = nullptr, const char* label_value = nullptr) {
+    values_.push_back(std::bit_cast<std::uint64_t>(v));
+    if (!family_) return;
+    ClientMetric m = labelled(label, label_value);
+    if (family_->type == MetricType::Counter)
+      m.counter.value = v;
+    else
+      m.gauge.value = v;
+    family_->metric.push_back(std::move(m));
+  }
+  template <typename T>
+  void value_if(const std::optional<T>& v) {
+    if (v)
+      value(static_cast<double>(*v));
+    else
+      values_.push_back(kAbsent);
+  }
+
+  void histogram(const std::optional<ProbeSnapshot>& p) {
+    if (!p) {
+      values_.push_back(kAbsent);
+      return;
+    }
+    values_.push_back(p->count);
+    values_.push_back(std::bit_cast<std::uint64_t>(p->sum_seconds));
+    values_.push_back(p->bucket_bounds.size());
+    for (std::size_t i = 0; i < p->bucket_bounds.size(); ++i) {
+      values_.push_back(std::bit_cast<std::uint64_t>(p->bucket_bounds[i]));
+      values_.push_back(p->bucket_counts[i]);
+    }
+    if (!family_) return;
+    ClientMetric h = labelled(nullptr, nullptr);
+    h.histogram.sample_count = p->count;
+    h.histogram.sample_sum = p->sum_seconds;
+    for (std::size_t i = 0; i < p->bucket_bounds.size(); ++i)
+      h.histogram.bucket.push_back({p->bucket_counts[i], p->bucket_bounds[i]});
+    h.histogram.bucket.push_back({p->count, std::numeric_limits<double>::infinity()});
+    family_->metric.push_back(std::move(h));
+  }
+
+ private:
+  ClientMetric labelled(const char* label, const char* label_value) const {
+    ClientMetric m;
+    m.label.reserve(label ? 3 : 2);
+    m.label.push_back({"index", index_});
+    m.label.push_back({"program", *program_});
+    if (label) m.label.push_back({label, label_value});
+    return m;
+  }
+
+  std::vector<std::uint64_t>& values_;
+  MetricFamily* family_;
+  const std::string* program_ = nullptr;
+  std::string index_;
+};
+
+double count(std::uint64_t n) { return static_cast<double>(n); }
+
+struct InstanceFamily {
+  const char* name;
+  const char* help;
+  MetricType type;
+  void (*series)(const InstanceSnapshot&, Series&);
+};
+
+// In the order they are served. Gauges with no value yet are absent rather
+// than 0 (0 would read as "exited cleanly" or "started in 1970").
+const InstanceFamily kInstanceFamilies[] = {
+    {"vigil_up", "1 while the instance is running and ready.", MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) { out.value(s.up ? 1 : 0); }},
+    {"vigil_state", "Current state of the instance: 1 for the current state.", MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) {
+       for (State st : kAllStates) out.value(st == s.state, "state", to_string(st));
+     }},
+    {"vigil_restarts_total", "Restarts of the instance, by reason.", MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) {
+       for (RestartReason r : kAllRestartReasons)
+         out.value(count(s.restarts[static_cast<std::size_t>(r)]), "reason", to_string(r));
+     }},
+    {"vigil_exits_total", "Exits of the instance's process, by kind.", MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) {
+       for (ExitKind k : {ExitKind::clean, ExitKind::code, ExitKind::signal})
+         out.value(count(s.exits[static_cast<std::size_t>(k)]), "kind", to_string(k));
+     }},
+    {"vigil_last_exit_code", "Last exit status of the instance's process (128+signal when killed).",
+     MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.last_exit_code); }},
+    {"vigil_start_time_seconds", "Unix time the current process of the instance started.",
+     MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) {
+       out.value_if(s.start_time_seconds > 0 ? std::optional(s.start_time_seconds) : std::nullopt);
+     }},
+    {"vigil_heartbeats_total", "Heartbeat messages received.", MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) { out.value(count(s.heartbeats)); }},
+    {"vigil_heartbeat_misses_total", "Heartbeat intervals that passed with no heartbeat.",
+     MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) { out.value(count(s.heartbeat_misses)); }},
+    {"vigil_heartbeat_last_timestamp_seconds", "Unix time of the last heartbeat.",
+     MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.heartbeat_last_seconds); }},
+    {"vigil_heartbeat_interval_seconds", "Configured heartbeat interval.", MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.heartbeat_interval_seconds); }},
+    {"vigil_protocol_errors_total", "Malformed heartbeat protocol input.", MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) { out.value(count(s.protocol_errors)); }},
+    {"vigil_memory_rss_bytes", "Resident memory of the instance's whole process tree, from /proc.",
+     MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) { out.value(count(s.rss_bytes)); }},
+    {"vigil_memory_reported_bytes", "Memory the instance reported about itself (MEMORY=).",
+     MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.reported_memory_bytes); }},
+    {"vigil_memory_limit_bytes", "Configured memory limit.", MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.memory_limit_bytes); }},
+    {"vigil_cpu_seconds_total", "User and system CPU time of the instance's process tree.",
+     MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) { out.value(s.cpu_seconds); }},
+    {"vigil_probe_success", "Result of the last liveness probe.", MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) {
+       out.value_if(s.probe ? std::optional(s.probe->success.value_or(false) ? 1 : 0)
+                            : std::nullopt);
+     }},
+    {"vigil_probe_duration_seconds", "Liveness probe latency.", MetricType::Histogram,
+     [](const InstanceSnapshot& s, Series& out) { out.histogram(s.probe); }},
+    {"vigil_log_bytes_total", "Bytes of output written to the logs, by stream.",
+     MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) {
+       out.value(count(s.log_bytes[0]), "stream", "stdout");
+       out.value(count(s.log_bytes[1]), "stream", "stderr");
+     }},
+    {"vigil_log_dropped_bytes_total", "Bytes of output dropped because the log could not keep up.",
+     MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) { out.value(count(s.log_dropped_bytes)); }},
+    {"vigil_sticky_connections", "Open proxied connections per instance.", MetricType::Gauge,
+     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.sticky_connections); }},
+    {"vigil_sticky_connections_accepted_total", "Proxied connections accepted per instance.",
+     MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.sticky_accepted); }},
+};
+constexpr std::size_t kInstanceFamilyCount = std::size(kInstanceFamilies);
+
+// vigil's own families: a handful of series, serialized on every render.
+std::vector<MetricFamily> self_families(const std::vector<WatchSnapshot>& watches,
+                                        const SelfSnapshot& self) {
+  std::vector<MetricFamily> out;
+  auto add = [&out](const char* name, const char* help, MetricType type) -> MetricFamily& {
+    out.push_back(MetricFamily{name, help, type, {}});
+    return out.back();
+  };
+  auto series = [](MetricFamily& f, double v, std::vector<ClientMetric::Label> labels = {}) {
+    ClientMetric m;
+    m.label = std::move(labels);
+    if (f.type == MetricType::Counter)
+      m.counter.value = v;
+    else
+      m.gauge.value = v;
+    f.metric.push_back(std::move(m));
+  };
+  if (!watches.empty()) {
+    auto& up = add("vigil_watch_up", "Last result of each [watch.*] check.", MetricType::Gauge);
+    for (const auto& w : watches) series(up, w.up ? 1 : 0, {{"watch", w.name}});
+  }
+  auto& reloads = add("vigil_config_reloads_total", "Configuration reloads, by result.",
+                      MetricType::Counter);
+  series(reloads, count(self.reloads_failure), {{"result", "failure"}});
+  series(reloads, count(self.reloads_success), {{"result", "success"}});
+  series(add("vigil_config_last_reload_successful", "1 if the last configuration reload applied.",
+             MetricType::Gauge),
+         self.last_reload_ok ? 1 : 0);
+  series(add("vigil_build_info", "Build information of vigil.", MetricType::Gauge), 1,
+         {{"version", self.version}});
+  series(add("vigil_process_resident_memory_bytes", "Resident memory of vigil itself.",
+             MetricType::Gauge),
+         count(self.rss_bytes));
+  series(add("vigil_process_cpu_seconds_total", "User and system CPU time of vigil itself.",
+             MetricType::Counter),
+         self.cpu_seconds);
+  series(add("vigil_process_open_fds", "Open file descriptors of vigil.", MetricType::Gauge),
+         self.open_fds);
+  series(add("vigil_process_max_fds", "File descriptor limit of vigil.", MetricType::Gauge),
+         count(self.max_fds));
+  series(add("vigil_process_start_time_seconds", "Unix time vigil started.", MetricType::Gauge),
+         self.start_time_seconds);
+  series(add("vigil_http_connections", "Open connections to vigil's HTTP server.",
+             MetricType::Gauge),
+         count(self.http_connections));
+  series(add("vigil_http_connections_dropped_total",
+             "HTTP connections vigil closed because its connection cap was reached.",
+             MetricType::Counter),
+         count(self.http_connections_dropped));
+  return out;
 }
 
 }  // namespace
 
+std::string MetricsRenderer::render(const std::vector<InstanceSnapshot>& instances,
+                                    const std::vector<WatchSnapshot>& watches,
+                                    const SelfSnapshot& self) {
+  // The cached text names instances: another set of them invalidates it all.
+  const bool same_instances =
+      std::equal(instances_.begin(), instances_.end(), instances.begin(), instances.end(),
+                 [](const auto& known, const InstanceSnapshot& s) {
+                   return known.second == s.index && known.first == s.program;
+                 });
+  if (!same_instances || families_.size() != kInstanceFamilyCount) {
+    instances_.clear();
+    instances_.reserve(instances.size());
+    for (const auto& s : instances) instances_.emplace_back(s.program, s.index);
+    families_.assign(kInstanceFamilyCount, Family{});
+  }
+
+  std::string out;
+  out.reserve(last_size_ + last_size_ / 8 + 4096);
+  serialized_ = 0;
+  for (std::size_t i = 0; i < kInstanceFamilyCount; ++i) {
+    const InstanceFamily& spec = kInstanceFamilies[i];
+    Family& cached = families_[i];
+    scratch_.clear();
+    Series values(scratch_, nullptr);
+    for (const auto& s : instances) spec.series(s, values);
+    if (!cached.valid || scratch_ != cached.values) {
+      std::vector<MetricFamily> family{MetricFamily{spec.name, spec.help, spec.type, {}}};
+      family[0].metric.reserve(instances.size());
+      std::vector<std::uint64_t> rebuilt;
+      rebuilt.reserve(scratch_.size());
+      Series build(rebuilt, &family[0]);
+      for (const auto& s : instances) {
+        build.instance(s);
+        spec.series(s, build);
+      }
+      cached.text.clear();
+      // A family with no series would print HELP and TYPE only: left out.
+      if (!family[0].metric.empty()) serialize(cached.text, family);
+      cached.values.swap(scratch_);
+      cached.valid = true;
+      ++serialized_;
+    }
+    out += cached.text;
+  }
+  serialize(out, self_families(watches, self));
+  last_size_ = out.size();
+  return out;
+}
+
 std::string render_metrics(const std::vector<InstanceSnapshot>& instances,
                            const std::vector<WatchSnapshot>& watches, const SelfSnapshot& self) {
-  Families f;
-  auto& up = f.add("vigil_up", "1 while the instance is running and ready.", MetricType::Gauge);
-  auto& state = f.add("vigil_state", "Current state of the instance: 1 for the current state.",
-                      MetricType::Gauge);
-  auto& restarts = f.add("vigil_restarts_total", "Restarts of the instance, by reason.",
-                         MetricType::Counter);
-  auto& exits = f.add("vigil_exits_total", "Exits of the instance's process, by kind.",
-                      MetricType::Counter);
-  auto& last_exit = f.add("vigil_last_exit_code",
-                          "Last exit status of the instance's process (128+signal when killed).",
-                          MetricType::Gauge);
-  auto& start_time = f.add("vigil_start_time_seconds",
-                           "Unix time the current process of the instance started.",
-                           MetricType::Gauge);
-  auto& heartbeats = f.add("vigil_heartbeats_total", "Heartbeat messages received.",
-                           MetricType::Counter);
-  auto& misses = f.add("vigil_heartbeat_misses_total",
-                       "Heartbeat intervals that passed with no heartbeat.", MetricType::Counter);
-  auto& hb_last = f.add("vigil_heartbeat_last_timestamp_seconds",
-                        "Unix time of the last heartbeat.", MetricType::Gauge);
-  auto& hb_interval = f.add("vigil_heartbeat_interval_seconds",
-                            "Configured heartbeat interval.", MetricType::Gauge);
-  auto& proto = f.add("vigil_protocol_errors_total", "Malformed heartbeat protocol input.",
-                      MetricType::Counter);
-  auto& rss = f.add("vigil_memory_rss_bytes",
-                    "Resident memory of the instance's whole process tree, from /proc.",
-                    MetricType::Gauge);
-  auto& reported = f.add("vigil_memory_reported_bytes",
-                         "Memory the instance reported about itself (MEMORY=).",
-                         MetricType::Gauge);
-  auto& limit = f.add("vigil_memory_limit_bytes", "Configured memory limit.", MetricType::Gauge);
-  auto& cpu = f.add("vigil_cpu_seconds_total",
-                    "User and system CPU time of the instance's process tree.",
-                    MetricType::Counter);
-  auto& probe_ok = f.add("vigil_probe_success", "Result of the last liveness probe.",
-                         MetricType::Gauge);
-  auto& probe_dur = f.add("vigil_probe_duration_seconds", "Liveness probe latency.",
-                          MetricType::Histogram);
-  auto& log_bytes = f.add("vigil_log_bytes_total", "Bytes of output written to the logs, by stream.",
-                          MetricType::Counter);
-  auto& log_dropped = f.add("vigil_log_dropped_bytes_total",
-                            "Bytes of output dropped because the log could not keep up.",
-                            MetricType::Counter);
-  auto& sticky = f.add("vigil_sticky_connections", "Open proxied connections per instance.",
-                       MetricType::Gauge);
-  auto& sticky_acc = f.add("vigil_sticky_connections_accepted_total",
-                           "Proxied connections accepted per instance.", MetricType::Counter);
-
-  for (const auto& s : instances) {
-    ClientMetric base = labelled(s);
-    gauge(up, base, s.up ? 1 : 0);
-    for (State st : kAllStates) gauge(state, with(base, "state", to_string(st)), st == s.state);
-    for (RestartReason r : kAllRestartReasons)
-      counter(restarts, with(base, "reason", to_string(r)),
-              static_cast<double>(s.restarts[static_cast<std::size_t>(r)]));
-    for (ExitKind k : {ExitKind::clean, ExitKind::code, ExitKind::signal})
-      counter(exits, with(base, "kind", to_string(k)),
-              static_cast<double>(s.exits[static_cast<std::size_t>(k)]));
-    // Gauges with no value yet are absent rather than 0 (0 would read as
-    // "exited cleanly" or "started in 1970").
-    if (s.last_exit_code) gauge(last_exit, base, *s.last_exit_code);
-    if (s.start_time_seconds > 0) gauge(start_time, base, s.start_time_seconds);
-    counter(heartbeats, base, static_cast<double>(s.heartbeats));
-    counter(misses, base, static_cast<double>(s.heartbeat_misses));
-    if (s.heartbeat_last_seconds) gauge(hb_last, base, *s.heartbeat_last_seconds);
-    if (s.heartbeat_interval_seconds) gauge(hb_interval, base, *s.heartbeat_interval_seconds);
-    counter(proto, base, static_cast<double>(s.protocol_errors));
-    gauge(rss, base, static_cast<double>(s.rss_bytes));
-    if (s.reported_memory_bytes)
-      gauge(reported, base, static_cast<double>(*s.reported_memory_bytes));
-    if (s.memory_limit_bytes) gauge(limit, base, static_cast<double>(*s.memory_limit_bytes));
-    counter(cpu, base, s.cpu_seconds);
-    if (s.probe) {
-      gauge(probe_ok, base, s.probe->success.value_or(false) ? 1 : 0);
-      ClientMetric h = base;
-      h.histogram.sample_count = s.probe->count;
-      h.histogram.sample_sum = s.probe->sum_seconds;
-      for (std::size_t i = 0; i < s.probe->bucket_bounds.size(); ++i)
-        h.histogram.bucket.push_back({s.probe->bucket_counts[i], s.probe->bucket_bounds[i]});
-      h.histogram.bucket.push_back({s.probe->count, std::numeric_limits<double>::infinity()});
-      probe_dur.metric.push_back(std::move(h));
-    }
-    counter(log_bytes, with(base, "stream", "stdout"), static_cast<double>(s.log_bytes[0]));
-    counter(log_bytes, with(base, "stream", "stderr"), static_cast<double>(s.log_bytes[1]));
-    counter(log_dropped, base, static_cast<double>(s.log_dropped_bytes));
-    if (s.sticky_connections) gauge(sticky, base, static_cast<double>(*s.sticky_connections));
-    if (s.sticky_accepted) counter(sticky_acc, base, static_cast<double>(*s.sticky_accepted));
-  }
-
-  auto& watch_up = f.add("vigil_watch_up", "Last result of each [watch.*] check.",
-                         MetricType::Gauge);
-  for (const auto& w : watches) {
-    ClientMetric m;
-    m.label = {{"watch", w.name}};
-    gauge(watch_up, m, w.up ? 1 : 0);
-  }
-
-  auto& reloads = f.add("vigil_config_reloads_total", "Configuration reloads, by result.",
-                        MetricType::Counter);
-  counter(reloads, with({}, "result", "failure"), static_cast<double>(self.reloads_failure));
-  counter(reloads, with({}, "result", "success"), static_cast<double>(self.reloads_success));
-  gauge(f.add("vigil_config_last_reload_successful", "1 if the last configuration reload applied.",
-              MetricType::Gauge),
-        {}, self.last_reload_ok ? 1 : 0);
-  gauge(f.add("vigil_build_info", "Build information of vigil.", MetricType::Gauge),
-        with({}, "version", self.version), 1);
-  gauge(f.add("vigil_process_resident_memory_bytes", "Resident memory of vigil itself.",
-              MetricType::Gauge),
-        {}, static_cast<double>(self.rss_bytes));
-  counter(f.add("vigil_process_cpu_seconds_total", "User and system CPU time of vigil itself.",
-                MetricType::Counter),
-          {}, self.cpu_seconds);
-  gauge(f.add("vigil_process_open_fds", "Open file descriptors of vigil.", MetricType::Gauge), {},
-        self.open_fds);
-  gauge(f.add("vigil_process_max_fds", "File descriptor limit of vigil.", MetricType::Gauge), {},
-        static_cast<double>(self.max_fds));
-  gauge(f.add("vigil_process_start_time_seconds", "Unix time vigil started.", MetricType::Gauge),
-        {}, self.start_time_seconds);
-
-  // Families with no series would print HELP/TYPE only; leave them out.
-  std::vector<MetricFamily> out;
-  out.reserve(f.list.size());
-  for (auto& fam : f.list)
-    if (!fam.metric.empty()) out.push_back(std::move(fam));
-  std::ostringstream os;
-  prometheus::TextSerializer().Serialize(os, out);
-  return os.str();
+  return MetricsRenderer().render(instances, watches, self);
 }
 
 }  // namespace vigil

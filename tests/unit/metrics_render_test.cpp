@@ -1,0 +1,153 @@
+// The exposition text, and MetricsRenderer's reuse of what did not change:
+// whatever it reuses, its text must be exactly that of a fresh render.
+#include "metrics.h"
+
+#include <gtest/gtest.h>
+
+namespace vigil {
+namespace {
+
+InstanceSnapshot instance(const std::string& program, int index) {
+  InstanceSnapshot s;
+  s.program = program;
+  s.index = index;
+  s.state = State::running;
+  s.up = true;
+  s.start_time_seconds = 1.7e9 + index;
+  s.rss_bytes = 1000u * static_cast<unsigned>(index + 1);
+  return s;
+}
+
+SelfSnapshot self() {
+  SelfSnapshot s;
+  s.version = "1.2.3";
+  s.rss_bytes = 4096;
+  s.open_fds = 12;
+  s.max_fds = 1024;
+  return s;
+}
+
+std::vector<InstanceSnapshot> three() {
+  return {instance("web", 0), instance("web", 1), instance("worker", 0)};
+}
+
+// Renders with `r` and checks the text against a render from scratch.
+std::string render_checked(MetricsRenderer& r, const std::vector<InstanceSnapshot>& snaps,
+                           const SelfSnapshot& me = self()) {
+  std::string text = r.render(snaps, {}, me);
+  EXPECT_EQ(text, render_metrics(snaps, {}, me));
+  return text;
+}
+
+TEST(MetricsRender, SeriesCarryProgramAndIndexAndEveryStateExists) {
+  const std::string text = render_metrics(three(), {}, self());
+  EXPECT_NE(text.find("# TYPE vigil_up gauge\nvigil_up{index=\"0\",program=\"web\"} 1"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vigil_state{index=\"1\",program=\"web\",state=\"running\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("vigil_state{index=\"1\",program=\"web\",state=\"fatal\"} 0"),
+            std::string::npos);
+  EXPECT_NE(text.find("vigil_restarts_total{index=\"0\",program=\"worker\",reason=\"hung\"} 0"),
+            std::string::npos);
+  EXPECT_NE(text.find("vigil_build_info{version=\"1.2.3\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("vigil_http_connections_dropped_total 0"), std::string::npos);
+}
+
+TEST(MetricsRender, GaugesWithoutAValueAndFamiliesWithoutSeriesAreAbsent) {
+  const std::string text = render_metrics(three(), {}, self());
+  EXPECT_EQ(text.find("vigil_last_exit_code"), std::string::npos) << text;
+  EXPECT_EQ(text.find("vigil_probe_success"), std::string::npos);
+  EXPECT_EQ(text.find("vigil_watch_up"), std::string::npos);
+  EXPECT_EQ(text.find("vigil_memory_limit_bytes"), std::string::npos);
+}
+
+TEST(MetricsRender, AnUnchangedScrapeSerializesNoInstanceFamilyAgain) {
+  MetricsRenderer r;
+  const std::string first = render_checked(r, three());
+  EXPECT_GT(r.families_serialized(), 10u);
+  const std::string second = render_checked(r, three());
+  EXPECT_EQ(r.families_serialized(), 0u);
+  EXPECT_EQ(first, second);
+}
+
+TEST(MetricsRender, AChangedValueSerializesItsFamilyOnly) {
+  MetricsRenderer r;
+  auto snaps = three();
+  render_checked(r, snaps);
+  snaps[1].heartbeats = 7;
+  const std::string text = render_checked(r, snaps);
+  EXPECT_EQ(r.families_serialized(), 1u);
+  EXPECT_NE(text.find("vigil_heartbeats_total{index=\"1\",program=\"web\"} 7"), std::string::npos);
+
+  snaps[2].state = State::backoff;
+  snaps[2].up = false;
+  render_checked(r, snaps);
+  EXPECT_EQ(r.families_serialized(), 2u);  // vigil_up and vigil_state
+}
+
+TEST(MetricsRender, VigilsOwnFiguresAreFreshOnEveryRender) {
+  MetricsRenderer r;
+  SelfSnapshot me = self();
+  render_checked(r, three(), me);
+  me.http_connections_dropped = 3;
+  const std::string text = render_checked(r, three(), me);
+  EXPECT_NE(text.find("vigil_http_connections_dropped_total 3"), std::string::npos) << text;
+}
+
+// A gauge absent on one instance and present on another, then the other way
+// round with the same value: the same values in the same order, yet other
+// text.
+TEST(MetricsRender, WhichInstanceHasAValueIsPartOfWhatChanged) {
+  MetricsRenderer r;
+  auto snaps = three();
+  snaps[0].last_exit_code = 1;
+  render_checked(r, snaps);
+  snaps[0].last_exit_code.reset();
+  snaps[1].last_exit_code = 1;
+  const std::string text = render_checked(r, snaps);
+  EXPECT_EQ(text.find("vigil_last_exit_code{index=\"0\",program=\"web\"}"), std::string::npos);
+  EXPECT_NE(text.find("vigil_last_exit_code{index=\"1\",program=\"web\"} 1"), std::string::npos);
+}
+
+TEST(MetricsRender, AnotherSetOfInstancesIsRenderedAfresh) {
+  MetricsRenderer r;
+  auto snaps = three();
+  render_checked(r, snaps);
+  snaps.pop_back();  // worker removed by a reload
+  std::string text = render_checked(r, snaps);
+  EXPECT_EQ(text.find("program=\"worker\""), std::string::npos) << text;
+
+  snaps[1].program = "api";  // same count, same values, another name
+  text = render_checked(r, snaps);
+  EXPECT_NE(text.find("vigil_up{index=\"1\",program=\"api\"} 1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("index=\"1\",program=\"web\""), std::string::npos);
+
+  snaps.clear();
+  text = render_checked(r, snaps);
+  EXPECT_EQ(text.find("vigil_up"), std::string::npos);
+  EXPECT_NE(text.find("vigil_build_info"), std::string::npos);
+}
+
+TEST(MetricsRender, AProbeIsAHistogramWithAnInfBucket) {
+  MetricsRenderer r;
+  auto snaps = three();
+  ProbeSnapshot p;
+  p.success = true;
+  p.bucket_bounds = {0.1, 1};
+  p.bucket_counts = {2, 3};
+  p.count = 4;
+  p.sum_seconds = 1.5;
+  snaps[0].probe = p;
+  std::string text = render_checked(r, snaps);
+  EXPECT_NE(text.find("vigil_probe_duration_seconds_bucket{index=\"0\",program=\"web\",le=\"+Inf\"} 4"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vigil_probe_success{index=\"0\",program=\"web\"} 1"), std::string::npos);
+  snaps[0].probe->bucket_counts = {3, 3};
+  text = render_checked(r, snaps);
+  EXPECT_EQ(r.families_serialized(), 1u);
+}
+
+}  // namespace
+}  // namespace vigil
