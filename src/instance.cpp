@@ -534,6 +534,8 @@ void Instance::stop(std::function<void()> done) {
   spdlog::info("program {}: stopping (SIG{} to process group {})", label(), signal_name(sig),
                pgid_);
   signal_group(sig);
+  stop_signalled_ = std::chrono::steady_clock::now();
+  killed_ = false;
   // Processes of this instance that left its process group (daemonized),
   // re-parented to vigil: they get the same signal.
   for (pid_t stray : daemonized_processes(program_, index_)) ::kill(stray, sig);
@@ -548,9 +550,12 @@ void Instance::terminate_for(RestartReason reason) {
 
 void Instance::on_kill_timer() {
   if (state_ != State::stopping) return;
-  spdlog::warn("program {}: still running {} after SIG{}; sending SIGKILL", label(),
-               format_duration(program_.config().stop_timeout),
-               signal_name(program_.config().stop_signal));
+  if (!killed_) {
+    killed_ = true;
+    const std::chrono::duration<double> waited = std::chrono::steady_clock::now() - stop_signalled_;
+    spdlog::warn("program {}: still running {:.1f}s after SIG{}; sending SIGKILL", label(),
+                 waited.count(), signal_name(program_.config().stop_signal));
+  }
   signal_group(SIGKILL);
   for (pid_t stray : daemonized_processes(program_, index_)) ::kill(stray, SIGKILL);
   // Group members that are not vigil's children are reaped by their own

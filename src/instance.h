@@ -147,6 +147,10 @@ class Instance {
   std::chrono::system_clock::time_point start_wall_{};
   std::chrono::steady_clock::time_point start_steady_{};
   std::chrono::steady_clock::time_point next_start_{};
+  // When stop_signal went out, and whether SIGKILL followed: the kill is
+  // logged once, with the time it really took (EXTEND_TIMEOUT_USEC moves it).
+  std::chrono::steady_clock::time_point stop_signalled_{};
+  bool killed_ = false;
   int spawns_ = 0;
 
   Timer ready_timer_;    // min_uptime (ready = "uptime")

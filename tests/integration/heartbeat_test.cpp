@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <string>
 
@@ -437,6 +438,13 @@ TEST_F(HeartbeatTest, ExtendTimeoutUsecExtendsTheStop) {
   EXPECT_TRUE(i.last_exit()->signaled);
   EXPECT_EQ(i.last_exit()->signal, SIGKILL);
   EXPECT_TRUE(process_gone(pid));
+  // The kill is logged with the time it really waited, not stop_timeout.
+  const std::string log = vigil().log_text();
+  const auto at = log.find("still running ");
+  ASSERT_NE(at, std::string::npos) << log;
+  const double waited = std::stod(log.substr(at + std::strlen("still running ")));
+  EXPECT_GE(waited, 1.4) << log;
+  EXPECT_LE(waited, 1.5 + 1.0) << log;
 }
 
 // ---------------------------------------------------------------------------
