@@ -110,12 +110,14 @@ int command_run(const CliCommand& cmd) {
   try {
     control = std::make_unique<HttpServer>(loop, handler);
     control->listen_unix(supervisor.config().control_socket);
+    api.add_server(*control);
     if (const auto& http = supervisor.config().http) {
       std::string why;
       auto address = parse_listen_address(http->listen, &why);
       if (!address) throw std::runtime_error("[http] listen: " + why);
       tcp = std::make_unique<HttpServer>(loop, handler);
       tcp->listen_tcp(*address);
+      api.add_server(*tcp);
       spdlog::info("serving /metrics, /api/v1 and the status page on http://{}", [&] {
         ListenAddress shown = *address;
         shown.port = tcp->port();

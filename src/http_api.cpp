@@ -82,6 +82,10 @@ HttpResponse HttpApi::metrics() {
   self.reloads_success = supervisor_.reloads_succeeded();
   self.reloads_failure = supervisor_.reloads_failed();
   self.last_reload_ok = supervisor_.last_reload_ok();
+  for (const HttpServer* server : servers_) {
+    self.http_connections += server->connections();
+    self.http_connections_dropped += server->dropped();
+  }
   HttpResponse r;
   r.content_type = kMetricsContentType;
   r.body = metrics_.render(supervisor_.snapshots(), {}, self);

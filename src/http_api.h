@@ -3,6 +3,7 @@
 // Mutations need the control socket or the bearer token of token_file.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "http_server.h"
 #include "metrics.h"
@@ -18,6 +19,9 @@ class HttpApi {
   HttpResponse handle(const HttpRequest& request);
   // Re-reads token_file (start-up and reload). Empty: POST on TCP is 401.
   void load_token();
+  // A server whose connection figures /metrics shows (summed over all);
+  // it must outlive this API's last request.
+  void add_server(const HttpServer& server) { servers_.push_back(&server); }
 
  private:
   HttpResponse metrics();
@@ -27,6 +31,7 @@ class HttpApi {
 
   Supervisor& supervisor_;
   std::string token_;
+  std::vector<const HttpServer*> servers_;
   MetricsRenderer metrics_;  // reuses the text of what did not change since the last scrape
 };
 

@@ -10,10 +10,13 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <unordered_map>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
@@ -67,6 +70,132 @@ const char* reason_phrase(int status) {
 
 }  // namespace
 
+// What evhttp holds for one connection is a filter bufferevent over a socket
+// bufferevent (made by HttpServer::on_new_connection): the filter's
+// free_context, HttpServer::on_connection_freed, runs when evhttp has freed
+// the connection, however it ended. Reading goes through the filter as
+// through a socket bufferevent. Writing cannot: in libevent 2.1.12 a filter
+// (1) moves output only while its EV_WRITE is enabled, and evhttp adds a
+// response first and enables EV_WRITE after, so the response would sit
+// there until the idle timeout; and (2) reports "written" once the output is
+// in the socket bufferevent's buffer, not in the kernel, so evhttp, closing a
+// "Connection: close" connection at once (shutdown(SHUT_WR) first), would
+// lose the response. So the filter's output function writes to the socket
+// itself (evbuffer_write), only from `writable`, an EV_WRITE event of ours on
+// the socket armed whenever output is added or the kernel buffer is full:
+// "written" then means in the kernel, as with a socket bufferevent.
+struct HttpConnection {
+  HttpServer* server = nullptr;   // null once the server is gone
+  bufferevent* filter = nullptr;  // evhttp's
+  bufferevent* socket = nullptr;  // the filter's underlying one; owns the fd
+  event* writable = nullptr;      // made on first use
+  bool armed = false;             // writable pending: holds a reference on filter
+  bool writing = false;           // inside on_writable's flush
+  bool evicted = false;           // in server->closing_, else in server->open_
+  timeval wait{};                 // how long writable waits at most
+  HttpConnection* prev = nullptr;
+  HttpConnection* next = nullptr;
+
+  static void on_output_added(evbuffer*, const evbuffer_cb_info* info, void* arg);
+  static void on_writable(evutil_socket_t, short, void* arg);
+  static bufferevent_filter_result write_output(evbuffer* src, evbuffer* dst, ev_ssize_t limit,
+                                                bufferevent_flush_mode mode, void* arg);
+  void arm();
+  // Drops the reference `armed` holds. Last thing to do: the connection may
+  // end with it.
+  void disarm();
+};
+
+void HttpConnection::arm() {
+  if (armed) return;
+  const evutil_socket_t fd = bufferevent_getfd(socket);
+  if (fd < 0) return;
+  if (!writable)
+    writable = event_new(bufferevent_get_base(filter), fd, EV_WRITE, &on_writable, this);
+  if (!writable) return;
+  // The reference keeps filter (and this) alive while the event is pending,
+  // even if evhttp frees the connection meanwhile.
+  bufferevent_incref(filter);
+  armed = true;
+  // Bounded: a socket nobody reads that evhttp has given up on (after its
+  // own timeout) must not be kept forever.
+  event_add(writable, &wait);
+}
+
+void HttpConnection::disarm() {
+  if (!armed) return;
+  armed = false;
+  event_del(writable);
+  bufferevent_decref(filter);
+}
+
+void HttpConnection::on_output_added(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+  if (info->n_added > 0) static_cast<HttpConnection*>(arg)->arm();
+}
+
+void HttpConnection::on_writable(evutil_socket_t, short, void* arg) {
+  auto* c = static_cast<HttpConnection*>(arg);
+  // Still evhttp's? bufferevent_free clears the callbacks, and evhttp always
+  // sets an event callback.
+  bufferevent_event_cb eventcb = nullptr;
+  bufferevent_getcb(c->filter, nullptr, nullptr, &eventcb, nullptr);
+  if (eventcb && (bufferevent_get_enabled(c->filter) & EV_WRITE)) {
+    // Dropped before flushing: write_output may arm again.
+    c->armed = false;
+    c->writing = true;
+    bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);  // runs write_output
+    c->writing = false;
+    bufferevent_decref(c->filter);
+    return;
+  }
+  c->disarm();
+}
+
+bufferevent_filter_result HttpConnection::write_output(evbuffer* src, evbuffer*, ev_ssize_t,
+                                                       bufferevent_flush_mode, void* arg) {
+  auto* c = static_cast<HttpConnection*>(arg);
+  // Added output arms `writable`; only its flush writes.
+  if (!c->writing) return BEV_NEED_MORE;
+  const evutil_socket_t fd = bufferevent_getfd(c->socket);
+  bool wrote = false;
+  while (evbuffer_get_length(src) > 0) {
+    const int n = evbuffer_write(src, fd);
+    if (n > 0) {
+      wrote = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      c->arm();
+      // BEV_OK resets the write timeout; the filter reports "written" only
+      // once src is empty.
+      return wrote ? BEV_OK : BEV_NEED_MORE;
+    }
+    // The peer is gone (EPIPE, ECONNRESET): evhttp hears it as from a socket
+    // bufferevent, on a later turn.
+    evbuffer_drain(src, evbuffer_get_length(src));
+    bufferevent_trigger_event(c->filter, BEV_EVENT_WRITING | BEV_EVENT_ERROR,
+                              BEV_TRIG_DEFER_CALLBACKS);
+    return BEV_ERROR;
+  }
+  return BEV_OK;
+}
+
+void HttpConnectionList::push_back(HttpConnection* c) {
+  c->prev = tail_;
+  c->next = nullptr;
+  (tail_ ? tail_->next : head_) = c;
+  tail_ = c;
+  ++size_;
+}
+
+void HttpConnectionList::remove(HttpConnection* c) {
+  (c->prev ? c->prev->next : head_) = c->next;
+  (c->next ? c->next->prev : tail_) = c->prev;
+  c->prev = c->next = nullptr;
+  --size_;
+}
+
 std::string HttpRequest::query_param(const std::string& name) const {
   std::size_t pos = 0;
   while (pos <= query.size()) {
@@ -93,9 +222,12 @@ HttpResponse HttpResponse::error(int status, const std::string& message) {
 }
 
 HttpServer::HttpServer(EventLoop& loop, HttpHandler handler, HttpLimits limits)
-    : loop_(loop), handler_(std::move(handler)), resume_accept_(loop, [this] {
+    : loop_(loop),
+      handler_(std::move(handler)),
+      resume_accept_(loop, [this] {
         if (listener_) evconnlistener_enable(listener_);
-      }) {
+      }),
+      limits_(limits) {
   http_ = evhttp_new(loop_.base());
   if (!http_) throw std::runtime_error("cannot create the HTTP server (evhttp_new)");
   evhttp_set_max_headers_size(http_, static_cast<ev_ssize_t>(limits.max_header_bytes));
@@ -105,10 +237,23 @@ HttpServer::HttpServer(EventLoop& loop, HttpHandler handler, HttpLimits limits)
                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
                                         EVHTTP_REQ_PATCH);
   evhttp_set_gencb(http_, &HttpServer::on_request, this);
+  evhttp_set_bevcb(http_, &HttpServer::on_new_connection, this);
 }
 
 HttpServer::~HttpServer() {
   if (listener_) servers_by_listener().erase(listener_);
+  // libevent frees a connection's bufferevents a loop turn after evhttp
+  // lets go of them (or in event_base_free): the connections forget the
+  // server, and a pending write wait ends now.
+  for (HttpConnectionList* list : {&open_, &closing_}) {
+    for (HttpConnection* c = list->front(); c;) {
+      HttpConnection* next = c->next;
+      c->server = nullptr;
+      c->prev = c->next = nullptr;
+      c->disarm();
+      c = next;
+    }
+  }
   evhttp_free(http_);
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
 }
@@ -218,6 +363,60 @@ void HttpServer::on_accept_error(evconnlistener* listener, void*) {
                  std::strerror(err), self.accept_errors_, self.accept_errors_ == 1 ? "" : "s",
                  std::chrono::duration_cast<std::chrono::milliseconds>(kAcceptPause).count());
     self.last_accept_warning_ = now;
+  }
+}
+
+bufferevent* HttpServer::on_new_connection(event_base* base, void* arg) {
+  auto& self = *static_cast<HttpServer*>(arg);
+  if (self.limits_.max_connections > 0)
+    while (self.open_.size() >= self.limits_.max_connections) self.evict_oldest();
+  // On failure evhttp makes a bufferevent of its own: served, not counted.
+  auto c = std::make_unique<HttpConnection>();
+  c->socket = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+  if (!c->socket) return nullptr;
+  // evhttp sets the fd on the filter, which passes it to the socket
+  // bufferevent; evhttp's free closes it through both (BEV_OPT_CLOSE_ON_FREE).
+  c->filter = bufferevent_filter_new(c->socket, nullptr, &HttpConnection::write_output,
+                                     BEV_OPT_CLOSE_ON_FREE, &HttpServer::on_connection_freed,
+                                     c.get());
+  if (!c->filter) {
+    bufferevent_free(c->socket);
+    return nullptr;
+  }
+  evbuffer_add_cb(bufferevent_get_output(c->filter), &HttpConnection::on_output_added, c.get());
+  c->server = &self;
+  c->wait.tv_sec = self.limits_.idle_timeout_seconds + 1;
+  self.open_.push_back(c.get());
+  return c.release()->filter;
+}
+
+void HttpServer::on_connection_freed(void* arg) {
+  std::unique_ptr<HttpConnection> c(static_cast<HttpConnection*>(arg));
+  if (c->writable) event_free(c->writable);  // not pending: it would hold a reference
+  if (HttpServer* self = c->server) (c->evicted ? self->closing_ : self->open_).remove(c.get());
+}
+
+void HttpServer::evict_oldest() {
+  HttpConnection* c = open_.front();
+  open_.remove(c);
+  c->evicted = true;
+  closing_.push_back(c);
+  // Both ways: evhttp reads EOF (or fails a write) and frees the
+  // connection, as when a client leaves; the client reads EOF.
+  const evutil_socket_t fd = bufferevent_getfd(c->socket);
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  ++dropped_;
+  // One warning when a streak begins, then one a minute with the count.
+  const auto now = std::chrono::steady_clock::now();
+  const bool new_streak = now - last_drop_ > std::chrono::seconds(10);
+  last_drop_ = now;
+  if (new_streak || now - last_drop_warning_ >= std::chrono::minutes(1)) {
+    const std::string where =
+        unix_path_.empty() ? "port " + std::to_string(port_) : unix_path_.string();
+    spdlog::warn("HTTP on {}: {} connections open, the most allowed: closing the oldest ({} "
+                 "closed so far)",
+                 where, limits_.max_connections, dropped_);
+    last_drop_warning_ = now;
   }
 }
 

@@ -2,6 +2,18 @@
 // API and the status page. Bounded: header and body size caps and an idle
 // timeout, so a slow or hostile client costs an fd and nothing else; the
 // handler runs synchronously and must not block.
+//
+// And a cap on open connections (HttpLimits::max_connections, 256 per
+// server): a connection beyond it closes the oldest one, so a flood of idle
+// clients cannot take every fd and shut out the scrape or the CLI. Evicting
+// is a shutdown() of the oldest socket: evhttp sees EOF and frees the
+// connection itself, as for a client that left; each one is counted
+// (dropped()) and logged, once when a streak starts and then at most once a
+// minute. libevent 2.1 evhttp keeps no count and has no such setting: each
+// accepted connection gets its bufferevent from HttpServer
+// (evhttp_set_bevcb), a filter over a socket bufferevent whose free callback
+// tells the server evhttp let go of it (and whose output path HttpServer
+// supplies: see HttpConnection in http_server.cpp).
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -18,6 +30,8 @@ struct evhttp;
 struct evhttp_request;
 struct evconnlistener;
 struct evhttp_bound_socket;
+struct event_base;
+struct bufferevent;
 
 namespace vigil {
 
@@ -53,6 +67,26 @@ struct HttpLimits {
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_body_bytes = 64 * 1024;
   int idle_timeout_seconds = 10;
+  // Open connections at most; one more closes the oldest. 0: no cap.
+  std::size_t max_connections = 256;
+};
+
+// One accepted connection (defined in http_server.cpp).
+struct HttpConnection;
+
+// Connections in accept order, oldest first; intrusive, so adding, removing
+// any one and finding the oldest are O(1).
+class HttpConnectionList {
+ public:
+  void push_back(HttpConnection* c);
+  void remove(HttpConnection* c);
+  HttpConnection* front() const { return head_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  HttpConnection* head_ = nullptr;
+  HttpConnection* tail_ = nullptr;
+  std::size_t size_ = 0;
 };
 
 class HttpServer {
@@ -74,6 +108,11 @@ class HttpServer {
   std::uint64_t requests() const { return requests_; }
   // accept() failures (out of fds, ...): each one pauses accepting.
   std::uint64_t accept_errors() const { return accept_errors_; }
+  // Connections open now. An evicted one counts until evhttp has freed it
+  // (the same loop turn, or the next), so this can pass the cap briefly.
+  std::uint64_t connections() const { return open_.size() + closing_.size(); }
+  // Connections closed because a new one came with the cap reached.
+  std::uint64_t dropped() const { return dropped_; }
 
   // How long accepting pauses after accept() fails. Without the pause, a
   // listener whose backlog holds a connection it cannot take (EMFILE) is
@@ -83,8 +122,11 @@ class HttpServer {
  private:
   static void on_request(evhttp_request* req, void* arg);
   static void on_accept_error(evconnlistener* listener, void* arg);
+  static bufferevent* on_new_connection(event_base* base, void* arg);
+  static void on_connection_freed(void* arg);
   void handle(evhttp_request* req);
   void watch_accept_errors(evhttp_bound_socket* bound_socket);
+  void evict_oldest();
 
   EventLoop& loop_;
   HttpHandler handler_;
@@ -98,6 +140,12 @@ class HttpServer {
   std::chrono::steady_clock::time_point last_accept_error_{};
   std::chrono::steady_clock::time_point last_accept_warning_{};
   Timer resume_accept_;
+  HttpLimits limits_;
+  HttpConnectionList open_;     // oldest first
+  HttpConnectionList closing_;  // evicted, until evhttp frees them
+  std::uint64_t dropped_ = 0;
+  std::chrono::steady_clock::time_point last_drop_{};
+  std::chrono::steady_clock::time_point last_drop_warning_{};
 };
 
 }  // namespace vigil

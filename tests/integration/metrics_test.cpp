@@ -463,6 +463,7 @@ TEST(ProcSamplerTest, ForgetsParentsThatAreGone) {
 
 TEST_F(MetricsTest, ManySilentConnectionsDoNotDelayAScrape) {
   constexpr int kSilent = 500;
+  constexpr int kCap = 256;  // HttpLimits::max_connections
   // This process holds the client ends: make room for them (restored at the end).
   rlimit rl{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
@@ -494,16 +495,38 @@ TEST_F(MetricsTest, ManySilentConnectionsDoNotDelayAScrape) {
     ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << k;
     silent.push_back(std::move(fd));
   }
-  // vigil has taken them (they hold its fds) and still answers at once.
-  EXPECT_TRUE(poll_until([&] {
-    return value_or(scrape(), "vigil_process_open_fds", {}, -1) >= fds_before + kSilent;
-  })) << vigil_->output();
+  // vigil has taken them all, and kept no more than its cap: each one
+  // beyond it closed the oldest (a scrape is a connection too, and closes
+  // one more).
+  auto settled = scrape_until([&](const Exposition& e) {
+    return value_or(e, "vigil_http_connections_dropped_total", {}, -1) >= kSilent - kCap &&
+           value_or(e, "vigil_process_open_fds", {}, 1e9) <= fds_before + kCap + 5;
+  });
+  ASSERT_TRUE(settled) << vigil_->output();
+  EXPECT_LE(value_or(*settled, "vigil_http_connections", {}, 1e9), kCap + 1);
   const auto t0 = SteadyClock::now();
   auto reply = http_get(port_, "/metrics", 2000ms);
   const auto took = SteadyClock::now() - t0;
   ASSERT_TRUE(reply) << "no answer within 2s";
   EXPECT_EQ(reply->status, 200);
   EXPECT_LT(took, 2s);
+
+  // The closed ones are the oldest, and each reads EOF; the rest stay open.
+  const double dropped =
+      value_or(parse_exposition(reply->body), "vigil_http_connections_dropped_total", {}, -1);
+  ASSERT_GE(dropped, kSilent - kCap);
+  auto closed_by_vigil = [&](const UniqueFd& fd) {
+    char c;
+    return ::recv(fd.get(), &c, 1, MSG_DONTWAIT) == 0;
+  };
+  int oldest_closed = 0;
+  EXPECT_TRUE(poll_until([&] {
+    while (oldest_closed < kSilent && closed_by_vigil(silent[oldest_closed])) ++oldest_closed;
+    return oldest_closed >= dropped;
+  })) << oldest_closed << " of the oldest read EOF; vigil dropped " << dropped;
+  EXPECT_EQ(oldest_closed, dropped);
+  for (int k = oldest_closed; k < kSilent; ++k)
+    ASSERT_FALSE(closed_by_vigil(silent[k])) << "connection " << k << " of " << kSilent;
 
   // Closed by the client: vigil lets go of every one of them.
   silent.clear();

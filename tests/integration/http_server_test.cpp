@@ -1,0 +1,310 @@
+// HttpServer in-process on a real loop, with real loopback clients: the cap
+// on open connections (the oldest is closed, and counted), the count itself
+// (a kept-alive client is one connection however many requests it makes;
+// closed ones are forgotten), and responses that still arrive whole through
+// the per-connection bufferevents the count needs ("Connection: close", a
+// slow reader). The loop runs in the test thread: clients are non-blocking
+// and every wait is the loop run until a condition, bounded.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fd.h"
+#include "harness.h"
+#include "http_server.h"
+#include "listen_address.h"
+
+namespace vigil::it {
+namespace {
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // A client that leaves mid-response must not kill the test (vigil
+    // itself ignores SIGPIPE).
+    old_sigpipe_ = ::signal(SIGPIPE, SIG_IGN);
+  }
+  void TearDown() override {
+    clients_.clear();
+    server_.reset();
+    loop_.reset();  // frees what libevent still finalizes
+    EXPECT_EQ(fds_.leaks(), "") << "fds opened during the test and still open";
+    ::signal(SIGPIPE, old_sigpipe_);
+  }
+
+  // Serves "hello PATH\n", or `body_size` bytes of 'x' for /big.
+  void start(std::size_t max_connections) {
+    HttpLimits limits;
+    limits.max_connections = max_connections;
+    server_ = std::make_unique<HttpServer>(
+        *loop_,
+        [this](const HttpRequest& r) {
+          HttpResponse resp;
+          resp.body = r.path == "/big" ? std::string(body_size_, 'x') : "hello " + r.path + "\n";
+          return resp;
+        },
+        limits);
+    server_->listen_tcp(*parse_listen_address("127.0.0.1:0", nullptr));
+  }
+
+  // A connected, non-blocking client (the handshake completes in the
+  // kernel's backlog, whether or not the server accepted yet).
+  int connect_client() {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    EXPECT_TRUE(fd);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(server_->port());
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0)
+        << std::strerror(errno);
+    set_nonblocking(fd.get());
+    clients_.push_back(std::move(fd));
+    return clients_.back().get();
+  }
+
+  bool run_until(const std::function<bool()>& pred) { return loop_->run_until(pred, kEventually); }
+
+  // What one non-blocking read says: data appended to `in`, EOF, or nothing yet.
+  enum class Read { data, eof, nothing };
+  static Read read_some(int fd, std::string& in, std::size_t at_most = 65536) {
+    std::string buf(at_most, '\0');
+    ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n > 0) {
+      in.append(buf.data(), static_cast<std::size_t>(n));
+      return Read::data;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return Read::eof;
+    return Read::nothing;
+  }
+
+  bool send_all(int fd, const std::string& data) {
+    std::size_t sent = 0;
+    return run_until([&] {
+      ssize_t n = ::send(fd, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n > 0) sent += static_cast<std::size_t>(n);
+      return sent == data.size();
+    });
+  }
+
+  // The response read whole (by its Content-Length) from a kept-alive
+  // connection: status line and headers, then body. nullopt on EOF first or
+  // timeout.
+  struct Reply {
+    std::string head;
+    std::string body;
+  };
+  std::optional<Reply> get(int fd, const std::string& path) {
+    if (!send_all(fd, "GET " + path + " HTTP/1.1\r\nHost: test\r\n\r\n")) return std::nullopt;
+    std::string in;
+    bool eof = false;
+    std::optional<Reply> reply;
+    run_until([&] {
+      while (!eof) {
+        Read r = read_some(fd, in);
+        if (r == Read::eof) eof = true;
+        if (r != Read::data) break;
+      }
+      auto end = in.find("\r\n\r\n");
+      if (end == std::string::npos) return eof;
+      auto at = in.find("Content-Length: ");
+      if (at == std::string::npos || at > end) return true;
+      std::size_t length = std::stoul(in.substr(at + 16));
+      if (in.size() < end + 4 + length) return eof;
+      reply = Reply{in.substr(0, end), in.substr(end + 4, length)};
+      return true;
+    });
+    return reply;
+  }
+
+  // Everything until EOF (nullopt at the deadline), reading at most
+  // `per_turn` bytes a loop turn.
+  std::optional<std::string> read_to_eof(int fd, std::size_t per_turn = 1 << 20) {
+    std::string in;
+    bool eof = run_until([&] {
+      for (std::size_t got = 0; got < per_turn;) {
+        std::size_t before = in.size();
+        Read r = read_some(fd, in, std::min<std::size_t>(65536, per_turn - got));
+        if (r == Read::eof) return true;
+        if (r == Read::nothing) return false;
+        got += in.size() - before;
+      }
+      return false;
+    });
+    if (!eof) return std::nullopt;
+    return in;
+  }
+
+  // Reads (and drops) what the client has; true when the server closed it.
+  static bool at_eof(int fd) {
+    std::string ignored;
+    for (;;) {
+      Read r = read_some(fd, ignored);
+      if (r != Read::data) return r == Read::eof;
+    }
+  }
+
+  FdLeakCheck fds_;
+  std::unique_ptr<EventLoop> loop_ = std::make_unique<EventLoop>();
+  std::unique_ptr<HttpServer> server_;
+  std::vector<UniqueFd> clients_;
+  std::size_t body_size_ = 0;
+  sighandler_t old_sigpipe_ = SIG_DFL;
+};
+
+TEST_F(HttpServerTest, NewConnectionBeyondTheCapClosesTheOldest) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  std::vector<int> fds;
+  for (int k = 0; k < 4; ++k) {
+    fds.push_back(connect_client());
+    // One at a time: the server takes them in this order.
+    ASSERT_TRUE(run_until([&] { return server_->connections() == fds.size(); }))
+        << server_->connections();
+  }
+  EXPECT_EQ(server_->dropped(), 0u);
+
+  const int newest = connect_client();
+  ASSERT_TRUE(run_until([&] { return server_->dropped() == 1 && at_eof(fds[0]); }))
+      << "the oldest was not closed; dropped " << server_->dropped();
+  // evhttp has freed the evicted one: the count is back at the cap.
+  ASSERT_TRUE(run_until([&] { return server_->connections() == 4; })) << server_->connections();
+  for (int k = 1; k < 4; ++k)
+    EXPECT_FALSE(at_eof(fds[k])) << "connection " << k << " was closed too";
+
+  auto reply = get(newest, "/newest");
+  ASSERT_TRUE(reply) << "no answer on the newest connection";
+  EXPECT_EQ(reply->head.substr(0, 12), "HTTP/1.1 200") << reply->head;
+  EXPECT_EQ(reply->body, "hello /newest\n");
+  EXPECT_EQ(server_->connections(), 4u);
+  EXPECT_EQ(server_->dropped(), 1u);
+
+  // Closed by the clients: the server forgets each one (its bufferevents
+  // were freed, which is what the count hangs on).
+  clients_.clear();
+  EXPECT_TRUE(run_until([&] { return server_->connections() == 0; })) << server_->connections();
+  EXPECT_EQ(server_->dropped(), 1u);
+}
+
+TEST_F(HttpServerTest, EachNewConnectionBeyondTheCapClosesOneMore) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  // Twelve at once: the server may take several in one loop turn, before
+  // evhttp has freed the ones it evicted.
+  std::vector<int> fds;
+  for (int k = 0; k < 12; ++k) fds.push_back(connect_client());
+  ASSERT_TRUE(run_until([&] { return server_->dropped() == 8 && server_->connections() == 4; }))
+      << "dropped " << server_->dropped() << ", open " << server_->connections();
+  for (int k = 0; k < 8; ++k) EXPECT_TRUE(run_until([&] { return at_eof(fds[k]); })) << k;
+  for (int k = 8; k < 12; ++k) EXPECT_FALSE(at_eof(fds[k])) << k;
+  for (int k = 8; k < 12; ++k) {
+    auto reply = get(fds[k], "/" + std::to_string(k));
+    ASSERT_TRUE(reply) << k;
+    EXPECT_EQ(reply->body, "hello /" + std::to_string(k) + "\n");
+  }
+}
+
+TEST_F(HttpServerTest, KeptAliveClientIsOneConnection) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  const int fd = connect_client();
+  for (int k = 0; k < 5; ++k) {
+    auto reply = get(fd, "/" + std::to_string(k));
+    ASSERT_TRUE(reply) << "request " << k;
+    EXPECT_EQ(reply->body, "hello /" + std::to_string(k) + "\n");
+    EXPECT_EQ(server_->connections(), 1u) << "after request " << k;
+  }
+  EXPECT_EQ(server_->requests(), 5u);
+  EXPECT_EQ(server_->dropped(), 0u);
+  clients_.clear();
+  EXPECT_TRUE(run_until([&] { return server_->connections() == 0; }));
+}
+
+// The server closes right after answering "Connection: close" (and HTTP/1.0):
+// the response must be in the kernel by then, not in a buffer of libevent's.
+TEST_F(HttpServerTest, ResponseBeforeCloseArrivesWhole) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  body_size_ = 4 << 20;
+  for (const char* request : {"GET /big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+                              "GET /big HTTP/1.0\r\n\r\n"}) {
+    const int fd = connect_client();
+    ASSERT_TRUE(send_all(fd, request));
+    auto in = read_to_eof(fd);
+    ASSERT_TRUE(in) << request;
+    auto end = in->find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos) << request;
+    EXPECT_EQ(in->size() - end - 4, body_size_) << request;
+    EXPECT_EQ(in->find_first_not_of('x', end + 4), std::string::npos) << request;
+  }
+  EXPECT_TRUE(run_until([&] { return server_->connections() == 0; }));
+}
+
+TEST_F(HttpServerTest, SlowReaderGetsAWholeLargeResponse) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  body_size_ = 16 << 20;  // far more than the socket buffers hold
+  const int fd = connect_client();
+  ASSERT_TRUE(send_all(fd, "GET /big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"));
+  auto in = read_to_eof(fd, 256 * 1024);
+  ASSERT_TRUE(in);
+  auto end = in->find("\r\n\r\n");
+  ASSERT_NE(end, std::string::npos);
+  EXPECT_EQ(in->size() - end - 4, body_size_);
+}
+
+TEST_F(HttpServerTest, ClientLeavingMidResponseIsForgotten) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  body_size_ = 32 << 20;
+  const int fd = connect_client();
+  ASSERT_TRUE(send_all(fd, "GET /big HTTP/1.1\r\nHost: test\r\n\r\n"));
+  std::string in;
+  ASSERT_TRUE(run_until([&] {
+    read_some(fd, in);
+    return in.size() > 100000;
+  }));
+  // A reset, not a FIN: the server's next write fails.
+  linger hard{1, 0};
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard), 0);
+  clients_.clear();
+  EXPECT_TRUE(run_until([&] { return server_->connections() == 0; })) << server_->connections();
+}
+
+// The oldest connection is evicted while its large response waits for the
+// client to read: its socket is shut down under the pending write, and evhttp
+// still frees it.
+TEST_F(HttpServerTest, ConnectionEvictedMidResponseIsFreed) {
+  ASSERT_NO_FATAL_FAILURE(start(1));
+  body_size_ = 32 << 20;
+  const int busy = connect_client();
+  ASSERT_TRUE(send_all(busy, "GET /big HTTP/1.1\r\nHost: test\r\n\r\n"));
+  ASSERT_TRUE(run_until([&] { return server_->requests() == 1; }));
+  const int newest = connect_client();
+  ASSERT_TRUE(run_until([&] { return server_->dropped() == 1 && server_->connections() == 1; }))
+      << "dropped " << server_->dropped() << ", open " << server_->connections();
+  auto reply = get(newest, "/after");
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->body, "hello /after\n");
+}
+
+// The server goes first, with connections open and one mid-response: no fd
+// and no memory stays behind (TearDown checks fds; ASan checks leaks).
+TEST_F(HttpServerTest, ServerDestroyedWithConnectionsOpen) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  body_size_ = 32 << 20;
+  const int idle = connect_client();
+  const int busy = connect_client();
+  ASSERT_TRUE(send_all(busy, "GET /big HTTP/1.1\r\nHost: test\r\n\r\n"));
+  ASSERT_TRUE(run_until([&] { return server_->requests() == 1 && server_->connections() == 2; }));
+  server_.reset();
+  EXPECT_TRUE(run_until([&] { return at_eof(idle); }));
+}
+
+}  // namespace
+}  // namespace vigil::it
