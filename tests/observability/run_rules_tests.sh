@@ -58,7 +58,8 @@ for name, b in alerts.items():
             continue
         text = m.group(1)
         wanted = ["$labels.instance"]
-        if name not in ("VigilWatchDown", "VigilConfigReloadFailed", "VigilTargetDown"):
+        if name not in ("VigilWatchDown", "VigilConfigReloadFailed", "VigilTargetDown",
+                        "VigilHttpConnectionsDropped"):
             wanted += ["$labels.program", "$labels.index"]
         for w in wanted:
             if w not in text:
