@@ -497,13 +497,14 @@ TEST_F(MetricsTest, ManySilentConnectionsDoNotDelayAScrape) {
   }
   // vigil has taken them all, and kept no more than its cap: each one
   // beyond it closed the oldest (a scrape is a connection too, and closes
-  // one more).
+  // one more). An evicted connection counts until evhttp has freed it, a
+  // loop turn or two later: a burst of them passes the cap for that long.
   auto settled = scrape_until([&](const Exposition& e) {
     return value_or(e, "vigil_http_connections_dropped_total", {}, -1) >= kSilent - kCap &&
-           value_or(e, "vigil_process_open_fds", {}, 1e9) <= fds_before + kCap + 5;
+           value_or(e, "vigil_process_open_fds", {}, 1e9) <= fds_before + kCap + 5 &&
+           value_or(e, "vigil_http_connections", {}, 1e9) <= kCap + 1;
   });
   ASSERT_TRUE(settled) << vigil_->output();
-  EXPECT_LE(value_or(*settled, "vigil_http_connections", {}, 1e9), kCap + 1);
   const auto t0 = SteadyClock::now();
   auto reply = http_get(port_, "/metrics", 2000ms);
   const auto took = SteadyClock::now() - t0;
