@@ -1,8 +1,9 @@
-// fork/exec with the checklist: signals blocked around fork, dispositions
-// reset and mask restored in the child, setsid, credentials, PDEATHSIG then a
-// getppid() check, fds 0-3 placed and every other fd closed, chdir, execve.
-// Between fork and exec the child only makes async-signal-safe calls and
-// never allocates: everything it needs is prepared before fork.
+// Child start and exec with the checklist: signals blocked around the start,
+// dispositions reset and mask restored in the child, setsid, credentials,
+// PDEATHSIG then a getppid() check, fds 0-3 placed and every other fd
+// closed, chdir, execve. Between start and exec the child only makes
+// async-signal-safe calls and never allocates: everything it needs is
+// prepared before.
 #include "spawn.h"
 
 #include <fcntl.h>
@@ -10,7 +11,10 @@
 #include <pwd.h>
 #include <signal.h>
 #include <linux/close_range.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -56,6 +60,128 @@ const char* step_name(int step) {
   while (n < 0 && errno == EINTR);
   ::_exit(127);
 }
+
+// What the child needs, prepared by the parent: between the start of the
+// child and its exec nothing is allocated.
+struct ChildArgs {
+  const char* exe = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* cwd = nullptr;          // null: stay
+  const SpawnCredentials* cred = nullptr;
+  int fds[4] = {-1, -1, -1, -1};      // become 0-3; -1: /dev/null (0-2) or none (3)
+  int error_fd = -1;                  // CLOEXEC write end of the error pipe
+  pid_t parent = 0;
+  bool restore_nofile = false;
+  rlimit nofile{};
+  char* pid_digits = nullptr;         // where the child writes its own pid, if wanted
+};
+
+// The child, from its start to execve. With CLONE_VM it runs in vigil's
+// memory, on a stack of its own, while vigil waits: it writes nothing of
+// vigil's but *pid_digits and errno, and changes credentials with raw
+// syscalls (glibc's setuid() would try to reach every thread of the
+// memory's owner, vigil's, with a signal).
+int child_main(void* arg) {
+  const ChildArgs& a = *static_cast<const ChildArgs*>(arg);
+  // Reset every disposition before unblocking, so no handler of vigil's
+  // (libevent's signal pipe writer) ever runs here.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    ::signal(sig, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  const int efd = a.error_fd;
+
+  if (::setsid() < 0) child_fail(efd, kStepSetsid);
+  if (a.cred) {
+    if (::syscall(SYS_setgroups, a.cred->groups.size(), a.cred->groups.data()) < 0)
+      child_fail(efd, kStepSetgroups);
+    if (::syscall(SYS_setgid, a.cred->gid) < 0) child_fail(efd, kStepSetgid);
+    if (::syscall(SYS_setuid, a.cred->uid) < 0) child_fail(efd, kStepSetuid);
+  }
+  // After the change of user (which clears it), then check the parent did
+  // not die before the signal was armed.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(efd, kStepPdeathsig);
+  if (::getppid() != a.parent) ::_exit(127);
+
+  // Move every source fd above 3 first so that placing one cannot clobber
+  // another, then dup2 into 0-3 (dup2 clears CLOEXEC on the copy).
+  int src[4] = {a.fds[0], a.fds[1], a.fds[2], a.fds[3]};
+  for (int i = 0; i < 4; ++i) {
+    if (src[i] < 0 && i < 3) {
+      src[i] = ::open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
+      if (src[i] < 0) child_fail(efd, kStepDevNull);
+    }
+    if (src[i] >= 0) {
+      int moved = ::fcntl(src[i], F_DUPFD_CLOEXEC, 10);
+      if (moved < 0) child_fail(efd, kStepDup);
+      src[i] = moved;
+    }
+  }
+  int err_high = ::fcntl(efd, F_DUPFD_CLOEXEC, 10);
+  if (err_high < 0) child_fail(efd, kStepDup);
+  for (int i = 0; i < 4; ++i) {
+    if (src[i] >= 0 && ::dup2(src[i], i) < 0) child_fail(err_high, kStepDup);
+  }
+  // Exactly 0-3 survive exec: close everything from 4 up except the error
+  // pipe, which is CLOEXEC and closes itself on success.
+  // Marking them close-on-exec is one pass over the fd table; exec then
+  // closes them once (closing here and again at exec doubled the cost
+  // for a vigil holding thousands of fds). Plain close as a fallback.
+  int first_closed = a.fds[3] >= 0 ? 4 : 3;
+  if (::close_range(first_closed, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    if (err_high > first_closed) ::close_range(first_closed, err_high - 1, 0);
+    ::close_range(err_high + 1, ~0U, 0);
+  }
+
+  if (a.restore_nofile) ::setrlimit(RLIMIT_NOFILE, &a.nofile);
+  if (a.cwd && ::chdir(a.cwd) < 0) child_fail(err_high, kStepChdir);
+  if (a.pid_digits) {
+    char digits[20];
+    int n = 0;
+    for (unsigned long v = static_cast<unsigned long>(::getpid()); v; v /= 10)
+      digits[n++] = static_cast<char>('0' + v % 10);
+    for (int i = 0; i < n; ++i) a.pid_digits[i] = digits[n - 1 - i];
+    a.pid_digits[n] = '\0';
+  }
+  ::execve(a.exe, a.argv, a.envp);
+  child_fail(err_high, kStepExec);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer keeps its own account of the stack it runs on; a child
+// on a borrowed one, in vigil's memory, would confuse it. Sanitized builds
+// fork: slower, same child.
+pid_t start_child(ChildArgs& args) {
+  const pid_t pid = ::fork();
+  if (pid == 0) child_main(&args);
+  return pid;
+}
+#else
+// clone(CLONE_VM | CLONE_VFORK), as posix_spawn does: no copy of vigil's
+// page tables to make (fork's cost grows with vigil's memory) and none for
+// exec to tear down; vigil sleeps until the child has exec'd or exited,
+// which it waited for anyway. The child's stack is reused: only one child
+// runs on it at a time, and never after its exec.
+pid_t start_child(ChildArgs& args) {
+  constexpr std::size_t kStackSize = 64 * 1024;
+  static void* stack = [] {
+    void* p = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+  }();
+  if (!stack) {
+    const pid_t pid = ::fork();
+    if (pid == 0) child_main(&args);
+    return pid;
+  }
+  return ::clone(&child_main, static_cast<char*>(stack) + kStackSize,
+                 CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+}
+#endif
 
 // PATH lookup done in the parent (no allocation is allowed after fork).
 std::string resolve_executable(const std::string& name, const std::vector<std::string>& env,
@@ -143,101 +269,43 @@ SpawnResult spawn(const SpawnSpec& spec) {
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   // Room for the pid, written by the child itself (no allocation there).
   std::string pid_entry;
-  char* pid_digits = nullptr;
+  ChildArgs args;
   if (!spec.pid_variable.empty()) {
     pid_entry = spec.pid_variable + "=" + std::string(20, '\0');
-    pid_digits = pid_entry.data() + spec.pid_variable.size() + 1;
+    args.pid_digits = pid_entry.data() + spec.pid_variable.size() + 1;
     envp.push_back(pid_entry.data());
   }
   envp.push_back(nullptr);
-  const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
-  const SpawnCredentials* cred = spec.credentials ? &*spec.credentials : nullptr;
+  args.exe = exe.c_str();
+  args.argv = argv.data();
+  args.envp = envp.data();
+  args.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
+  args.cred = spec.credentials ? &*spec.credentials : nullptr;
+  args.fds[0] = spec.stdin_fd;
+  args.fds[1] = spec.stdout_fd;
+  args.fds[2] = spec.stderr_fd;
+  args.fds[3] = spec.heartbeat_fd;
 
   Pipe errpipe = make_pipe();
-  const pid_t parent = ::getpid();
-  rlimit child_nofile{};
-  const bool restore_nofile = original_fd_soft_limit() != RLIM_INFINITY &&
-                              ::getrlimit(RLIMIT_NOFILE, &child_nofile) == 0;
-  if (restore_nofile) child_nofile.rlim_cur = original_fd_soft_limit();
+  args.error_fd = errpipe.write.get();
+  args.parent = ::getpid();
+  args.restore_nofile = original_fd_soft_limit() != RLIM_INFINITY &&
+                        ::getrlimit(RLIMIT_NOFILE, &args.nofile) == 0;
+  if (args.restore_nofile) args.nofile.rlim_cur = original_fd_soft_limit();
 
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Child. Reset every disposition before unblocking, so no handler of
-    // vigil's (libevent's signal pipe writer) ever runs here.
-    for (int sig = 1; sig < NSIG; ++sig) {
-      if (sig == SIGKILL || sig == SIGSTOP) continue;
-      ::signal(sig, SIG_DFL);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
-    const int efd = errpipe.write.get();
-
-    if (::setsid() < 0) child_fail(efd, kStepSetsid);
-    if (cred) {
-      if (::setgroups(cred->groups.size(), cred->groups.data()) < 0) child_fail(efd, kStepSetgroups);
-      if (::setgid(cred->gid) < 0) child_fail(efd, kStepSetgid);
-      if (::setuid(cred->uid) < 0) child_fail(efd, kStepSetuid);
-    }
-    // After the change of user (which clears it), then check the parent did
-    // not die before the signal was armed.
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(efd, kStepPdeathsig);
-    if (::getppid() != parent) ::_exit(127);
-
-    // Move every source fd above 3 first so that placing one cannot clobber
-    // another, then dup2 into 0-3 (dup2 clears CLOEXEC on the copy).
-    int src[4] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, spec.heartbeat_fd};
-    for (int i = 0; i < 4; ++i) {
-      if (src[i] < 0 && i < 3) {
-        src[i] = ::open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
-        if (src[i] < 0) child_fail(efd, kStepDevNull);
-      }
-      if (src[i] >= 0) {
-        int moved = ::fcntl(src[i], F_DUPFD_CLOEXEC, 10);
-        if (moved < 0) child_fail(efd, kStepDup);
-        src[i] = moved;
-      }
-    }
-    int err_high = ::fcntl(efd, F_DUPFD_CLOEXEC, 10);
-    if (err_high < 0) child_fail(efd, kStepDup);
-    for (int i = 0; i < 4; ++i) {
-      if (src[i] >= 0 && ::dup2(src[i], i) < 0) child_fail(err_high, kStepDup);
-    }
-    // Exactly 0-3 survive exec: close everything from 4 up except the error
-    // pipe, which is CLOEXEC and closes itself on success.
-    // Marking them close-on-exec is one pass over the fd table; exec then
-    // closes them once (closing here and again at exec doubled the cost
-    // for a vigil holding thousands of fds). Plain close as a fallback.
-    int first_closed = spec.heartbeat_fd >= 0 ? 4 : 3;
-    if (::close_range(first_closed, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-      if (err_high > first_closed) ::close_range(first_closed, err_high - 1, 0);
-      ::close_range(err_high + 1, ~0U, 0);
-    }
-
-    if (restore_nofile) ::setrlimit(RLIMIT_NOFILE, &child_nofile);
-    if (cwd && ::chdir(cwd) < 0) child_fail(err_high, kStepChdir);
-    if (pid_digits) {
-      char digits[20];
-      int n = 0;
-      for (unsigned long v = static_cast<unsigned long>(::getpid()); v; v /= 10)
-        digits[n++] = static_cast<char>('0' + v % 10);
-      for (int i = 0; i < n; ++i) pid_digits[i] = digits[n - 1 - i];
-      pid_digits[n] = '\0';
-    }
-    ::execve(exe.c_str(), argv.data(), envp.data());
-    child_fail(err_high, kStepExec);
-  }
-  int fork_errno = errno;
+  const pid_t pid = start_child(args);
+  const int start_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   errpipe.write.reset();
   if (pid < 0) {
-    result.error = SpawnError{"fork", fork_errno};
+    result.error = SpawnError{"fork", start_errno};
     return result;
   }
 
+  // The write end closes at exec (CLOEXEC) or carries the failed step.
   ChildFailure f{};
   ssize_t n;
   do n = ::read(errpipe.read.get(), &f, sizeof f);

@@ -1,4 +1,4 @@
-// The only fork() in vigil. Starts one child with exactly fds 0-3, its own
+// The only place vigil starts a process. Starts one child with exactly fds 0-3, its own
 // session, a parent-death signal, a cwd, an environment and a user, and
 // reports exec failures back through a CLOEXEC pipe. No logging here.
 #pragma once
@@ -27,7 +27,7 @@ struct SpawnSpec {
   int stderr_fd = -1;     // -1: /dev/null
   int heartbeat_fd = -1;  // becomes fd 3 when >= 0
   // When set, the child's environment gets NAME=<its own pid> (as systemd
-  // sets WATCHDOG_PID), filled in between fork and exec.
+  // sets WATCHDOG_PID), filled in between the child's start and its exec.
   std::string pid_variable;
 };
 
@@ -38,11 +38,11 @@ struct SpawnError {
 };
 
 struct SpawnResult {
-  pid_t pid = -1;  // set when a child was forked, even if its exec then failed
+  pid_t pid = -1;  // set when a child was started, even if its exec then failed
   std::optional<SpawnError> error;
 };
 
-// Forks and execs. On exec failure the child has already exited (status 127)
+// Starts the child and waits for its exec. On exec failure the child has already exited (status 127)
 // and been reaped here, so the caller sees pid == -1 and an error.
 SpawnResult spawn(const SpawnSpec& spec);
 
