@@ -31,6 +31,7 @@
 #include "listen_address.h"
 #include "log.h"
 #include "self_notify.h"
+#include "spawn.h"
 #include "supervisor.h"
 #include "version.h"
 
@@ -69,6 +70,15 @@ int command_run(const CliCommand& cmd) {
   if (!config) return kExitUsage;
   init_logging(config->log_level);
   ::signal(SIGPIPE, SIG_IGN);
+  // Before the loop, the sockets and the logs open theirs: the fds spawning
+  // keeps are then among the lowest, and a child's copy of vigil's fd table
+  // stops at them.
+  try {
+    prepare_spawning();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot prepare to start programs: {}", e.what());
+    return kExitUsage;
+  }
 
   EventLoop loop;
   Supervisor supervisor(loop, std::move(*config));

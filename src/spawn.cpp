@@ -20,8 +20,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
+#include <utility>
 
 #include "fd.h"
 
@@ -61,6 +64,22 @@ const char* step_name(int step) {
   ::_exit(127);
 }
 
+// The child's fds pass through slots low in vigil's fd table, so that the
+// child's copy of the table can stop there: close_range(CLOSE_RANGE_UNSHARE)
+// copies only the fds below its range. Copying vigil's thousands of fds (a
+// few per instance), and exec closing them again, cost more than all the
+// rest of a spawn. Between spawns the slots hold /dev/null.
+struct Slots {
+  int null_fd = -1;
+  int fd[5] = {-1, -1, -1, -1, -1};  // stdin, stdout, stderr, heartbeat, error pipe
+  int end = 0;                       // one past the highest
+};
+
+Slots& slots() {
+  static Slots s;
+  return s;
+}
+
 // What the child needs, prepared by the parent: between the start of the
 // child and its exec nothing is allocated.
 struct ChildArgs {
@@ -71,6 +90,7 @@ struct ChildArgs {
   const SpawnCredentials* cred = nullptr;
   int fds[4] = {-1, -1, -1, -1};      // become 0-3; -1: /dev/null (0-2) or none (3)
   int error_fd = -1;                  // CLOEXEC write end of the error pipe
+  int keep_below = 0;                 // the child's fd table stops here (see Slots)
   pid_t parent = 0;
   bool restore_nofile = false;
   rlimit nofile{};
@@ -84,6 +104,12 @@ struct ChildArgs {
 // memory's owner, vigil's, with a signal).
 int child_main(void* arg) {
   const ChildArgs& a = *static_cast<const ChildArgs*>(arg);
+  // A table of its own, of vigil's fds below keep_below only (started with
+  // CLONE_FILES, the child shares vigil's until here). Kernels before 5.9:
+  // a copy of the whole table, made close-on-exec below.
+  if (::close_range(static_cast<unsigned>(a.keep_below), ~0U, CLOSE_RANGE_UNSHARE) != 0 &&
+      ::unshare(CLONE_FILES) != 0)
+    child_fail(a.error_fd, kStepDup);
   // Reset every disposition before unblocking, so no handler of vigil's
   // (libevent's signal pipe writer) ever runs here.
   for (int sig = 1; sig < NSIG; ++sig) {
@@ -164,7 +190,8 @@ pid_t start_child(ChildArgs& args) {
 // clone(CLONE_VM | CLONE_VFORK), as posix_spawn does: no copy of vigil's
 // page tables to make (fork's cost grows with vigil's memory) and none for
 // exec to tear down; vigil sleeps until the child has exec'd or exited,
-// which it waited for anyway. The child's stack is reused: only one child
+// which it waited for anyway. CLONE_FILES too: the child makes its own,
+// short, copy of the fd table. The child's stack is reused: only one child
 // runs on it at a time, and never after its exec.
 pid_t start_child(ChildArgs& args) {
   constexpr std::size_t kStackSize = 64 * 1024;
@@ -179,7 +206,7 @@ pid_t start_child(ChildArgs& args) {
     return pid;
   }
   return ::clone(&child_main, static_cast<char*>(stack) + kStackSize,
-                 CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+                 CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &args);
 }
 #endif
 
@@ -219,6 +246,29 @@ std::string resolve_executable(const std::string& name, const std::vector<std::s
 }
 
 }  // namespace
+
+void prepare_spawning() {
+  Slots& s = slots();
+  if (s.null_fd >= 0) return;
+  const int raw = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (raw < 0) throw std::system_error(errno, std::generic_category(), "open /dev/null");
+  // Not 0-2, even when vigil was started with one of them closed.
+  UniqueFd null_fd(::fcntl(raw, F_DUPFD_CLOEXEC, 3));
+  const int err = errno;
+  ::close(raw);
+  if (!null_fd) throw std::system_error(err, std::generic_category(), "fcntl(F_DUPFD_CLOEXEC)");
+  UniqueFd taken[5];
+  for (auto& slot : taken) {
+    slot = UniqueFd(::fcntl(null_fd.get(), F_DUPFD_CLOEXEC, 3));
+    if (!slot) throw std::system_error(errno, std::generic_category(), "fcntl(F_DUPFD_CLOEXEC)");
+  }
+  s.end = null_fd.get() + 1;
+  for (int i = 0; i < 5; ++i) {
+    s.fd[i] = taken[i].release();
+    s.end = std::max(s.end, s.fd[i] + 1);
+  }
+  s.null_fd = null_fd.release();
+}
 
 std::string SpawnError::message(const SpawnSpec& spec) const {
   std::string what;
@@ -281,13 +331,33 @@ SpawnResult spawn(const SpawnSpec& spec) {
   args.envp = envp.data();
   args.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   args.cred = spec.credentials ? &*spec.credentials : nullptr;
-  args.fds[0] = spec.stdin_fd;
-  args.fds[1] = spec.stdout_fd;
-  args.fds[2] = spec.stderr_fd;
-  args.fds[3] = spec.heartbeat_fd;
 
+  prepare_spawning();
+  const Slots& slot = slots();
   Pipe errpipe = make_pipe();
-  args.error_fd = errpipe.write.get();
+  const int sources[5] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, spec.heartbeat_fd,
+                          errpipe.write.get()};
+  // Whatever happens, the slots let go of the child's fds: a pipe whose
+  // write end stayed in a slot would never read EOF.
+  struct SlotsInUse {
+    const Slots& slot;
+    bool held = true;
+    void release() {
+      if (!std::exchange(held, false)) return;
+      for (int fd : slot.fd) ::dup3(slot.null_fd, fd, O_CLOEXEC);
+    }
+    ~SlotsInUse() { release(); }
+  } in_use{slot};
+  for (int i = 0; i < 5; ++i) {
+    if (sources[i] < 0) continue;
+    if (::dup3(sources[i], slot.fd[i], O_CLOEXEC) < 0) {
+      result.error = SpawnError{"set up fds", errno};
+      return result;
+    }
+    if (i < 4) args.fds[i] = slot.fd[i];
+  }
+  args.error_fd = slot.fd[4];
+  args.keep_below = slot.end;
   args.parent = ::getpid();
   args.restore_nofile = original_fd_soft_limit() != RLIM_INFINITY &&
                         ::getrlimit(RLIMIT_NOFILE, &args.nofile) == 0;
@@ -299,6 +369,7 @@ SpawnResult spawn(const SpawnSpec& spec) {
   const pid_t pid = start_child(args);
   const int start_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  in_use.release();
   errpipe.write.reset();
   if (pid < 0) {
     result.error = SpawnError{"fork", start_errno};

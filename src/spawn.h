@@ -42,6 +42,12 @@ struct SpawnResult {
   std::optional<SpawnError> error;
 };
 
+// Takes the few fds spawn() keeps for good (/dev/null, and the slots a
+// child's fds pass through), at the lowest numbers free: call it early,
+// before vigil opens many fds, as a child copies vigil's fd table up to the
+// highest of them. spawn() calls it on first use. Throws std::system_error.
+void prepare_spawning();
+
 // Starts the child and waits for its exec. On exec failure the child has already exited (status 127)
 // and been reaped here, so the caller sees pid == -1 and an error.
 SpawnResult spawn(const SpawnSpec& spec);
