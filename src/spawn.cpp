@@ -100,8 +100,9 @@ struct ChildArgs {
 // The child, from its start to execve. With CLONE_VM it runs in vigil's
 // memory, on a stack of its own, while vigil waits: it writes nothing of
 // vigil's but *pid_digits and errno, and changes credentials with raw
-// syscalls (glibc's setuid() would try to reach every thread of the
-// memory's owner, vigil's, with a signal).
+// syscalls, as posix_spawn does: glibc's setuid() in a process that ever had
+// a second thread walks the thread list, vigil's here, marking entries and
+// taking its lock.
 int child_main(void* arg) {
   const ChildArgs& a = *static_cast<const ChildArgs*>(arg);
   // A table of its own, of vigil's fds below keep_below only (started with
@@ -194,19 +195,26 @@ pid_t start_child(ChildArgs& args) {
 // short, copy of the fd table. The child's stack is reused: only one child
 // runs on it at a time, and never after its exec.
 pid_t start_child(ChildArgs& args) {
+  // Far more than the child needs; the page below it faults rather than
+  // let an overflow write over vigil's memory.
+  constexpr std::size_t kGuard = 4096;
   constexpr std::size_t kStackSize = 64 * 1024;
-  static void* stack = [] {
-    void* p = ::mmap(nullptr, kStackSize, PROT_READ | PROT_WRITE,
+  static char* stack_top = [] () -> char* {
+    void* p = ::mmap(nullptr, kGuard + kStackSize, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
+    if (p == MAP_FAILED) return nullptr;
+    if (::mprotect(p, kGuard, PROT_NONE) != 0) {
+      ::munmap(p, kGuard + kStackSize);
+      return nullptr;
+    }
+    return static_cast<char*>(p) + kGuard + kStackSize;
   }();
-  if (!stack) {
+  if (!stack_top) {
     const pid_t pid = ::fork();
     if (pid == 0) child_main(&args);
     return pid;
   }
-  return ::clone(&child_main, static_cast<char*>(stack) + kStackSize,
-                 CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &args);
+  return ::clone(&child_main, stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &args);
 }
 #endif
 
