@@ -73,6 +73,10 @@ struct Slots {
   int null_fd = -1;
   int fd[5] = {-1, -1, -1, -1, -1};  // stdin, stdout, stderr, heartbeat, error pipe
   int end = 0;                       // one past the highest
+  // close_range(CLOSE_RANGE_UNSHARE) works here (Linux 5.9, and no seccomp
+  // profile refusing it): children start sharing vigil's table. Otherwise
+  // each gets a copy of it, as from fork.
+  bool share_table = false;
 };
 
 Slots& slots() {
@@ -90,7 +94,9 @@ struct ChildArgs {
   const SpawnCredentials* cred = nullptr;
   int fds[4] = {-1, -1, -1, -1};      // become 0-3; -1: /dev/null (0-2) or none (3)
   int error_fd = -1;                  // CLOEXEC write end of the error pipe
-  int keep_below = 0;                 // the child's fd table stops here (see Slots)
+  bool shared_table = false;          // started with CLONE_FILES
+  int keep_below = 0;                 // the child's own fd table stops here (see Slots)
+  int fd_limit = 0;                   // vigil's RLIMIT_NOFILE: no fd at or above it
   pid_t parent = 0;
   bool restore_nofile = false;
   rlimit nofile{};
@@ -105,11 +111,10 @@ struct ChildArgs {
 // taking its lock.
 int child_main(void* arg) {
   const ChildArgs& a = *static_cast<const ChildArgs*>(arg);
-  // A table of its own, of vigil's fds below keep_below only (started with
-  // CLONE_FILES, the child shares vigil's until here). Kernels before 5.9:
-  // a copy of the whole table, made close-on-exec below.
-  if (::close_range(static_cast<unsigned>(a.keep_below), ~0U, CLOSE_RANGE_UNSHARE) != 0 &&
-      ::unshare(CLONE_FILES) != 0)
+  // A table of its own, of vigil's fds below keep_below only: started with
+  // CLONE_FILES, the child shares vigil's until here.
+  if (a.shared_table &&
+      ::close_range(static_cast<unsigned>(a.keep_below), ~0U, CLOSE_RANGE_UNSHARE) != 0)
     child_fail(a.error_fd, kStepDup);
   // Reset every disposition before unblocking, so no handler of vigil's
   // (libevent's signal pipe writer) ever runs here.
@@ -157,11 +162,18 @@ int child_main(void* arg) {
   // pipe, which is CLOEXEC and closes itself on success.
   // Marking them close-on-exec is one pass over the fd table; exec then
   // closes them once (closing here and again at exec doubled the cost
-  // for a vigil holding thousands of fds). Plain close as a fallback.
-  int first_closed = a.fds[3] >= 0 ? 4 : 3;
+  // for a vigil holding thousands of fds). Closed here before Linux 5.11,
+  // one by one before 5.9 (or under a seccomp profile that refuses
+  // close_range).
+  const int first_closed = a.fds[3] >= 0 ? 4 : 3;
   if (::close_range(first_closed, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    if (err_high > first_closed) ::close_range(first_closed, err_high - 1, 0);
-    ::close_range(err_high + 1, ~0U, 0);
+    auto close_from = [&](int lo, int hi) {
+      if (lo > hi) return;
+      if (::close_range(static_cast<unsigned>(lo), static_cast<unsigned>(hi), 0) == 0) return;
+      for (int fd = lo; fd <= hi; ++fd) ::close(fd);
+    };
+    close_from(first_closed, err_high - 1);
+    close_from(err_high + 1, a.fd_limit - 1);
   }
 
   if (a.restore_nofile) ::setrlimit(RLIMIT_NOFILE, &a.nofile);
@@ -183,23 +195,21 @@ int child_main(void* arg) {
 // on a borrowed one, in vigil's memory, would confuse it. Sanitized builds
 // fork: slower, same child.
 pid_t start_child(ChildArgs& args) {
+  args.shared_table = false;
   const pid_t pid = ::fork();
   if (pid == 0) child_main(&args);
   return pid;
 }
+
+bool child_can_unshare_fd_table() { return false; }
 #else
-// clone(CLONE_VM | CLONE_VFORK), as posix_spawn does: no copy of vigil's
-// page tables to make (fork's cost grows with vigil's memory) and none for
-// exec to tear down; vigil sleeps until the child has exec'd or exited,
-// which it waited for anyway. CLONE_FILES too: the child makes its own,
-// short, copy of the fd table. The child's stack is reused: only one child
-// runs on it at a time, and never after its exec.
-pid_t start_child(ChildArgs& args) {
-  // Far more than the child needs; the page below it faults rather than
-  // let an overflow write over vigil's memory.
+// The children's stack. Far more than they need; the page below it faults
+// rather than let an overflow write over vigil's memory. Reused: one child
+// at a time runs on it, and never after its exec.
+char* child_stack_top() {
   constexpr std::size_t kGuard = 4096;
   constexpr std::size_t kStackSize = 64 * 1024;
-  static char* stack_top = [] () -> char* {
+  static char* top = []() -> char* {
     void* p = ::mmap(nullptr, kGuard + kStackSize, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
     if (p == MAP_FAILED) return nullptr;
@@ -209,12 +219,47 @@ pid_t start_child(ChildArgs& args) {
     }
     return static_cast<char*>(p) + kGuard + kStackSize;
   }();
-  if (!stack_top) {
+  return top;
+}
+
+// clone(CLONE_VM | CLONE_VFORK), as posix_spawn does: no copy of vigil's
+// page tables to make (fork's cost grows with vigil's memory) and none for
+// exec to tear down; vigil sleeps until the child has exec'd or exited,
+// which it waited for anyway. CLONE_FILES too when the child can make its
+// own, short, copy of the fd table.
+pid_t start_child(ChildArgs& args) {
+  char* stack = child_stack_top();
+  if (!stack) {
+    args.shared_table = false;
     const pid_t pid = ::fork();
     if (pid == 0) child_main(&args);
     return pid;
   }
-  return ::clone(&child_main, stack_top, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &args);
+  return ::clone(&child_main, stack,
+                 CLONE_VM | CLONE_VFORK | SIGCHLD | (args.shared_table ? CLONE_FILES : 0), &args);
+}
+
+int probe_main(void* ok) {
+  *static_cast<bool*>(ok) = ::close_range(~0U, ~0U, CLOSE_RANGE_UNSHARE) == 0;
+  ::_exit(0);
+}
+
+// Asked of a child, which may unshare its table without harm: in vigil
+// itself the call would split its table from any thread's.
+bool child_can_unshare_fd_table() {
+  char* stack = child_stack_top();
+  if (!stack) return false;
+  bool ok = false;
+  sigset_t all, old;
+  sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  const pid_t pid = ::clone(&probe_main, stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &ok);
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return false;
+  int status;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return ok;
 }
 #endif
 
@@ -276,6 +321,7 @@ void prepare_spawning() {
     s.end = std::max(s.end, s.fd[i] + 1);
   }
   s.null_fd = null_fd.release();
+  s.share_table = child_can_unshare_fd_table();
 }
 
 std::string SpawnError::message(const SpawnSpec& spec) const {
@@ -365,7 +411,13 @@ SpawnResult spawn(const SpawnSpec& spec) {
     if (i < 4) args.fds[i] = slot.fd[i];
   }
   args.error_fd = slot.fd[4];
+  args.shared_table = slot.share_table;
   args.keep_below = slot.end;
+  rlimit limit{};
+  constexpr rlim_t kMostFds = 1 << 20;
+  args.fd_limit = static_cast<int>(::getrlimit(RLIMIT_NOFILE, &limit) == 0
+                                       ? std::min<rlim_t>(limit.rlim_cur, kMostFds)
+                                       : kMostFds);
   args.parent = ::getpid();
   args.restore_nofile = original_fd_soft_limit() != RLIM_INFINITY &&
                         ::getrlimit(RLIMIT_NOFILE, &args.nofile) == 0;

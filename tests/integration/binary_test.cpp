@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -57,6 +58,31 @@ TEST_F(VigilBinaryTest, SigtermStopsEveryChildAndExitsZero) {
   EXPECT_EQ(vigil.wait_exit(), 0) << vigil.output();
   for (pid_t p : children) EXPECT_TRUE(process_gone(p)) << "pid " << p;
   EXPECT_NE(vigil.output().find("all programs stopped"), std::string::npos) << vigil.output();
+}
+
+// Without close_range (Linux before 5.9, or an older container seccomp
+// profile), children still get exactly their fds: no shared fd table, and
+// vigil's fds closed one by one in the child.
+TEST_F(VigilBinaryTest, WithoutCloseRangeChildrenStillGetOnlyTheirFds) {
+  const fs::path config = write_config(helper_program(
+      "fds", {"--print-env", "--print-fds", "--print", "done"},
+      "log_timestamps = false\ninstances = 3"));
+  vigil_ = std::make_unique<VigilProcess>(
+      dir_, std::vector<std::string>{"run", "-c", config.string()}, "vigil.output",
+      std::vector<std::string>{helper_binary(), "--deny-close-range"});
+  for (int i = 0; i < 3; ++i) {
+    const fs::path log = dir_ / "logs" / ("fds-" + std::to_string(i) + ".out.log");
+    std::vector<std::string> lines;
+    ASSERT_TRUE(poll_until([&] {
+      lines = read_lines(log);
+      return std::find(lines.begin(), lines.end(), "done") != lines.end();
+    })) << vigil_->output();
+    const bool fd3 =
+        std::find(lines.begin(), lines.end(), "VIGIL_HEARTBEAT_FD=3") != lines.end();
+    EXPECT_NE(std::find(lines.begin(), lines.end(), fd3 ? "fds: 0 1 2 3" : "fds: 0 1 2"),
+              lines.end())
+        << read_file(log);
+  }
 }
 
 TEST_F(VigilBinaryTest, SecondSigintKillsAtOnce) {

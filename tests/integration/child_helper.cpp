@@ -52,8 +52,18 @@
 //                               of a tenth, until killed (stops growing at
 //                               4 GiB, in case nobody kills it)
 //   --spin                      burn CPU until killed
+//
+// As a wrapper (first argument only):
+//   --deny-close-range PROGRAM ARGS...
+//                               exec PROGRAM with close_range(2) failing
+//                               (ENOSYS) for it and all it starts
 #include <fcntl.h>
 #include <dirent.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -65,9 +75,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -393,7 +405,31 @@ long long now_ms() {
 
 }  // namespace
 
+// close_range(2) fails with ENOSYS from here on, in this process and all it
+// starts, as on Linux before 5.9 or under a container's older seccomp
+// profile.
+void deny_close_range() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_close_range, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+    usage("cannot install the seccomp filter");
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 3 && std::string_view(argv[1]) == "--deny-close-range") {
+    deny_close_range();
+    ::execv(argv[2], argv + 2);
+    usage("cannot execute the program after --deny-close-range");
+  }
   Options o = parse(argc, argv);
   const long long started = now_ms();
 

@@ -367,11 +367,12 @@ bool InProcessVigil::wait_for_log(std::string_view needle, Duration timeout) {
 // vigil as the real binary
 
 VigilProcess::VigilProcess(const TempDir& dir, const std::vector<std::string>& args,
-                           std::string_view output_name)
+                           std::string_view output_name, const std::vector<std::string>& wrapper)
     : output_path_(dir / output_name) {
-  const std::string binary = vigil_binary();
-  std::vector<std::string> argv_text{binary};
+  std::vector<std::string> argv_text = wrapper;
+  argv_text.push_back(vigil_binary());
   argv_text.insert(argv_text.end(), args.begin(), args.end());
+  const std::string binary = argv_text.front();
   std::vector<char*> argv;
   for (auto& a : argv_text) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -235,8 +235,10 @@ CommandResult run_vigil(const TempDir& dir, const std::vector<std::string>& args
 // SIGKILLs and reaps it if it still runs.
 class VigilProcess {
  public:
+  // `wrapper`, when given, is a command that execs the rest (vigil and args).
   VigilProcess(const TempDir& dir, const std::vector<std::string>& args,
-               std::string_view output_name = "vigil.output");
+               std::string_view output_name = "vigil.output",
+               const std::vector<std::string>& wrapper = {});
   // `vigil run -c CONFIG`
   static std::unique_ptr<VigilProcess> run(const TempDir& dir, const fs::path& config);
   ~VigilProcess();
