@@ -413,15 +413,16 @@ SpawnResult spawn(const SpawnSpec& spec) {
   args.error_fd = slot.fd[4];
   args.shared_table = slot.share_table;
   args.keep_below = slot.end;
-  rlimit limit{};
-  constexpr rlim_t kMostFds = 1 << 20;
-  args.fd_limit = static_cast<int>(::getrlimit(RLIMIT_NOFILE, &limit) == 0
-                                       ? std::min<rlim_t>(limit.rlim_cur, kMostFds)
-                                       : kMostFds);
   args.parent = ::getpid();
-  args.restore_nofile = original_fd_soft_limit() != RLIM_INFINITY &&
-                        ::getrlimit(RLIMIT_NOFILE, &args.nofile) == 0;
-  if (args.restore_nofile) args.nofile.rlim_cur = original_fd_soft_limit();
+  rlimit limit{};
+  const bool have_limit = ::getrlimit(RLIMIT_NOFILE, &limit) == 0;
+  constexpr rlim_t kMostFds = 1 << 20;
+  args.fd_limit = static_cast<int>(have_limit ? std::min(limit.rlim_cur, kMostFds) : kMostFds);
+  args.restore_nofile = have_limit && original_fd_soft_limit() != RLIM_INFINITY;
+  if (args.restore_nofile) {
+    args.nofile = limit;
+    args.nofile.rlim_cur = original_fd_soft_limit();
+  }
 
   sigset_t all, old;
   sigfillset(&all);
