@@ -3,6 +3,7 @@
 // cannot start, and its memory when a child writes endlessly long lines.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -83,6 +84,42 @@ TEST_F(VigilBinaryTest, WithoutCloseRangeChildrenStillGetOnlyTheirFds) {
               lines.end())
         << read_file(log);
   }
+}
+
+// vigil raises its own soft fd limit to the hard one (a thousand instances
+// need more than 1024 fds); its children get the limit vigil started with,
+// as programs using select() expect.
+TEST_F(VigilBinaryTest, ChildrenGetTheFdLimitVigilStartedWith) {
+  rlimit rl{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= 1000)
+    GTEST_SKIP() << "the hard fd limit (" << rl.rlim_max << ") leaves no room to raise";
+  // Started with a soft limit of 1000 (restored for this process at once:
+  // vigil has inherited it).
+  struct RestoreLimit {
+    rlimit old;
+    ~RestoreLimit() { ::setrlimit(RLIMIT_NOFILE, &old); }
+  } restore{rl};
+  rlimit lowered = rl;
+  lowered.rlim_cur = 1000;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &lowered), 0);
+  VigilProcess& vigil = run_vigil_with(
+      "[programs.limits]\n"
+      "command = [\"sh\", \"-c\", \"echo soft=$(ulimit -Sn); echo done; exec sleep 3600\"]\n"
+      "log_timestamps = false\n");
+  ::setrlimit(RLIMIT_NOFILE, &rl);
+  const fs::path log = dir_ / "logs" / "limits.out.log";
+  std::vector<std::string> lines;
+  ASSERT_TRUE(poll_until([&] {
+    lines = read_lines(log);
+    return std::find(lines.begin(), lines.end(), "done") != lines.end();
+  })) << vigil.output();
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "soft=1000"), lines.end()) << read_file(log);
+  // vigil itself runs with the raised one.
+  EXPECT_TRUE(poll_until([&] {
+    rlimit mine{};
+    return ::prlimit(vigil.pid(), RLIMIT_NOFILE, nullptr, &mine) == 0 && mine.rlim_cur == rl.rlim_max;
+  }));
 }
 
 TEST_F(VigilBinaryTest, SecondSigintKillsAtOnce) {
