@@ -36,6 +36,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../tests/integration/metrics_client.h"
 #include "api_json.h"
 #include "bench_util.h"
 #include "control_client.h"
@@ -46,17 +47,7 @@ constexpr double kTargetGetMs = 20.0;
 constexpr double kTargetStatusMs = 100.0;
 
 std::uint16_t free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw bench::Broken("socket failed");
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0)
-    port = ntohs(sa.sin_port);
-  ::close(fd);
+  const std::uint16_t port = vigil::metrics_client::free_loopback_port();
   if (!port) throw bench::Broken("no free loopback port");
   return port;
 }

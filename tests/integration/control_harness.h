@@ -64,43 +64,15 @@ inline std::vector<std::string> child_env(
   return env;
 }
 
-// fork + exec of `vigil ARGS` in `cwd`; stdout and stderr into the write
-// ends given (nonblocking reads are the caller's). Never outlives the test.
+// `vigil ARGS` in `cwd`; stdout and stderr into the write ends given
+// (nonblocking reads are the caller's). Never outlives the test.
 inline pid_t spawn_vigil(const fs::path& cwd, const std::vector<std::string>& args,
                          const std::vector<std::pair<std::string, std::string>>& env_extra,
                          int out_fd, int err_fd) {
-  const std::string binary = vigil_binary();
-  std::vector<std::string> argv_text{binary};
-  argv_text.insert(argv_text.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_text) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text = child_env(env_extra);
-  std::vector<char*> envp;
-  for (auto& e : env_text) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string dir = cwd.string();
-  const pid_t parent = ::getpid();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    for (int sig = 1; sig < NSIG; ++sig)
-      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    int null_in = ::open("/dev/null", O_RDONLY);
-    ::dup2(null_in, 0);
-    ::dup2(out_fd, 1);
-    ::dup2(err_fd, 2);
-    ::close_range(3, ~0U, 0);
-    if (::chdir(dir.c_str()) < 0) ::_exit(127);
-    ::execve(binary.c_str(), argv.data(), envp.data());
-    ::_exit(127);
-  }
-  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  return pid;
+  std::vector<std::string> argv{vigil_binary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const std::vector<std::string> env = child_env(env_extra);
+  return start_test_process(argv, cwd, out_fd, err_fd, &env);
 }
 
 inline int wait_status_code(int status) {

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -366,27 +367,34 @@ bool InProcessVigil::wait_for_log(std::string_view needle, Duration timeout) {
 // ---------------------------------------------------------------------------
 // vigil as the real binary
 
-VigilProcess::VigilProcess(const TempDir& dir, const std::vector<std::string>& args,
-                           std::string_view output_name, const std::vector<std::string>& wrapper)
-    : output_path_(dir / output_name) {
-  std::vector<std::string> argv_text = wrapper;
-  argv_text.push_back(vigil_binary());
-  argv_text.insert(argv_text.end(), args.begin(), args.end());
-  const std::string binary = argv_text.front();
+UniqueFd connect_loopback(std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fd;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return UniqueFd();
+  return fd;
+}
+
+pid_t start_test_process(const std::vector<std::string>& argv_text, const fs::path& cwd,
+                         int out_fd, int err_fd, const std::vector<std::string>* env) {
+  std::vector<std::string> args = argv_text;
   std::vector<char*> argv;
-  for (auto& a : argv_text) argv.push_back(a.data());
+  for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const std::string cwd = dir.path().string();
-
-  int out = ::open(output_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (out < 0) throw std::runtime_error("cannot create " + output_path_.string());
-  int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  std::vector<std::string> env_text = env ? *env : std::vector<std::string>{};
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string dir = cwd.string();
+  const int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   const pid_t parent = ::getpid();
-
-  pid_ = ::fork();
-  if (pid_ == 0) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
     // Whatever an earlier in-process test left in this process's signal
-    // state must not reach vigil.
+    // state must not reach the child.
     for (int sig = 1; sig < NSIG; ++sig)
       if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
     sigset_t none;
@@ -396,16 +404,31 @@ VigilProcess::VigilProcess(const TempDir& dir, const std::vector<std::string>& a
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     ::dup2(null_in, 0);
-    ::dup2(out, 1);
-    ::dup2(out, 2);
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
     ::close_range(3, ~0U, 0);
-    if (::chdir(cwd.c_str()) < 0) ::_exit(127);
-    ::execv(binary.c_str(), argv.data());
+    if (::chdir(dir.c_str()) < 0) ::_exit(127);
+    if (env)
+      ::execve(argv[0], argv.data(), envp.data());
+    else
+      ::execv(argv[0], argv.data());
     ::_exit(127);
   }
-  ::close(out);
-  ::close(null_in);
-  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  const int fork_errno = errno;
+  if (null_in >= 0) ::close(null_in);
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(fork_errno));
+  return pid;
+}
+
+VigilProcess::VigilProcess(const TempDir& dir, const std::vector<std::string>& args,
+                           std::string_view output_name, const std::vector<std::string>& wrapper)
+    : output_path_(dir / output_name) {
+  std::vector<std::string> argv = wrapper;
+  argv.push_back(vigil_binary());
+  argv.insert(argv.end(), args.begin(), args.end());
+  UniqueFd out(::open(output_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!out) throw std::runtime_error("cannot create " + output_path_.string());
+  pid_ = start_test_process(argv, dir.path(), out.get(), out.get());
 }
 
 std::unique_ptr<VigilProcess> VigilProcess::run(const TempDir& dir, const fs::path& config) {

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -20,6 +21,7 @@
 
 #include "config.h"
 #include "event_loop.h"
+#include "fd.h"
 #include "instance.h"
 #include "program.h"
 #include "supervisor.h"
@@ -155,6 +157,18 @@ bool send_datagram(const fs::path& path, std::string_view message);
 
 // fd number -> what it points at, for this process.
 std::map<int, std::string> open_fds();
+
+// fork + exec of argv[0] (a path) for a test: every signal back to its
+// default and unblocked, never outliving the test (PDEATHSIG), stdin on
+// /dev/null, stdout and stderr into the fds given, nothing else open, in
+// `cwd`. `env` null: this process's environment. Throws when fork fails.
+// A TCP connection to 127.0.0.1:port, connected (the handshake completes in
+// the kernel's backlog whether or not the server accepted yet); an empty
+// UniqueFd when socket() or connect() failed, errno saying why.
+UniqueFd connect_loopback(std::uint16_t port);
+
+pid_t start_test_process(const std::vector<std::string>& argv, const fs::path& cwd, int out_fd,
+                         int err_fd, const std::vector<std::string>* env = nullptr);
 
 // Records the open fds at construction; leaks() lists the ones opened since
 // and still open ("fd 7 -> pipe:[123]"), empty when nothing leaked.

@@ -61,15 +61,9 @@ class HttpServerTest : public ::testing::Test {
   // A connected, non-blocking client (the handshake completes in the
   // kernel's backlog, whether or not the server accepted yet).
   int connect_client() {
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    EXPECT_TRUE(fd);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(server_->port());
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0)
-        << std::strerror(errno);
-    set_nonblocking(fd.get());
+    UniqueFd fd = connect_loopback(server_->port());
+    EXPECT_TRUE(fd) << std::strerror(errno);
+    if (fd) set_nonblocking(fd.get());
     clients_.push_back(std::move(fd));
     return clients_.back().get();
   }

@@ -486,13 +486,8 @@ TEST_F(MetricsTest, ManySilentConnectionsDoNotDelayAScrape) {
 
   std::vector<UniqueFd> silent;
   for (int k = 0; k < kSilent; ++k) {
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ASSERT_TRUE(fd);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port_);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << k;
+    UniqueFd fd = connect_loopback(port_);
+    ASSERT_TRUE(fd) << k << ": " << std::strerror(errno);
     silent.push_back(std::move(fd));
   }
   // vigil has taken them all, and kept no more than its cap: each one
@@ -550,15 +545,10 @@ TEST_F(MetricsTest, OutOfFdsVigilPausesAcceptingInsteadOfSpinning) {
 
   std::vector<UniqueFd> clients;
   for (int k = 0; k < 60; ++k) {
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    ASSERT_TRUE(fd);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port_);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     // The kernel completes the handshake into the backlog whether or not
     // vigil accepts.
-    ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << k;
+    UniqueFd fd = connect_loopback(port_);
+    ASSERT_TRUE(fd) << k << ": " << std::strerror(errno);
     clients.push_back(std::move(fd));
   }
   // vigil took what it could: its fds are at the limit.

@@ -44,32 +44,10 @@ class PrometheusServer {
         "--storage.tsdb.path=" + (dir / "tsdb").string(),
         "--web.listen-address=127.0.0.1:" + std::to_string(port_),
         "--log.level=warn"};
-    std::vector<char*> argv;
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
     const fs::path out_path = dir / "prometheus.output";
-    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) throw std::runtime_error("cannot create " + out_path.string());
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      for (int sig = 1; sig < NSIG; ++sig)
-        if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-      sigset_t none;
-      sigemptyset(&none);
-      ::sigprocmask(SIG_SETMASK, &none, nullptr);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      ::close_range(3, ~0U, 0);
-      if (::chdir(dir.path().c_str()) < 0) ::_exit(127);
-      ::execv(kPrometheus, argv.data());
-      ::_exit(127);
-    }
-    ::close(out);
-    if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    UniqueFd out(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!out) throw std::runtime_error("cannot create " + out_path.string());
+    pid_ = start_test_process(args, dir.path(), out.get(), out.get());
   }
 
   ~PrometheusServer() {
