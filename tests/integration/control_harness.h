@@ -270,18 +270,6 @@ inline std::map<std::pair<std::string, int>, int> pids_of(const Json& all) {
 // ---------------------------------------------------------------------------
 // Raw HTTP: any bytes to either listener
 
-// A connected blocking socket; an empty UniqueFd on failure.
-inline UniqueFd connect_tcp(std::uint16_t port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fd;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) fd.reset();
-  return fd;
-}
-
 inline UniqueFd connect_unix(const fs::path& path) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) return fd;
@@ -364,7 +352,7 @@ inline bool healthz(UniqueFd fd) {
 // A GET on a fresh TCP connection; `text` holds only the body of the reply.
 inline RawReply http_get(std::uint16_t port, std::string_view target) {
   RawReply r =
-      exchange(connect_tcp(port),
+      exchange(connect_loopback(port),
                "GET " + std::string(target) + " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
                false, 10s);
   auto head_end = r.text.find("\r\n\r\n");

@@ -208,6 +208,48 @@ std::optional<std::uint64_t> status_kib(pid_t pid, std::string_view field) {
   return std::nullopt;
 }
 
+pid_t start_test_process(const std::vector<std::string>& argv_text, const fs::path& cwd,
+                         int out_fd, int err_fd, const std::vector<std::string>* env) {
+  std::vector<std::string> args = argv_text;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_text = env ? *env : std::vector<std::string>{};
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string dir = cwd.string();
+  const int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    // Whatever an earlier in-process test left in this process's signal
+    // state must not reach the child.
+    for (int sig = 1; sig < NSIG; ++sig)
+      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    // Never outlive the test.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(null_in, 0);
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::close_range(3, ~0U, 0);
+    if (::chdir(dir.c_str()) < 0) ::_exit(127);
+    if (env)
+      ::execve(argv[0], argv.data(), envp.data());
+    else
+      ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  const int fork_errno = errno;
+  if (null_in >= 0) ::close(null_in);
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(fork_errno));
+  return pid;
+}
+
 // ---------------------------------------------------------------------------
 // Sockets
 
@@ -222,6 +264,17 @@ bool send_datagram(const fs::path& path, std::string_view message) {
                        reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
   ::close(fd);
   return n == static_cast<ssize_t>(message.size());
+}
+
+UniqueFd connect_loopback(std::uint16_t port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fd;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return UniqueFd();
+  return fd;
 }
 
 // ---------------------------------------------------------------------------
@@ -366,59 +419,6 @@ bool InProcessVigil::wait_for_log(std::string_view needle, Duration timeout) {
 
 // ---------------------------------------------------------------------------
 // vigil as the real binary
-
-UniqueFd connect_loopback(std::uint16_t port) {
-  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fd;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return UniqueFd();
-  return fd;
-}
-
-pid_t start_test_process(const std::vector<std::string>& argv_text, const fs::path& cwd,
-                         int out_fd, int err_fd, const std::vector<std::string>* env) {
-  std::vector<std::string> args = argv_text;
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_text = env ? *env : std::vector<std::string>{};
-  std::vector<char*> envp;
-  for (auto& e : env_text) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const std::string dir = cwd.string();
-  const int null_in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    // Whatever an earlier in-process test left in this process's signal
-    // state must not reach the child.
-    for (int sig = 1; sig < NSIG; ++sig)
-      if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    // Never outlive the test.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);
-    ::dup2(null_in, 0);
-    ::dup2(out_fd, 1);
-    ::dup2(err_fd, 2);
-    ::close_range(3, ~0U, 0);
-    if (::chdir(dir.c_str()) < 0) ::_exit(127);
-    if (env)
-      ::execve(argv[0], argv.data(), envp.data());
-    else
-      ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  const int fork_errno = errno;
-  if (null_in >= 0) ::close(null_in);
-  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(fork_errno));
-  return pid;
-}
 
 VigilProcess::VigilProcess(const TempDir& dir, const std::vector<std::string>& args,
                            std::string_view output_name, const std::vector<std::string>& wrapper)

@@ -143,6 +143,12 @@ bool process_gone(pid_t pid);
 bool process_dead(pid_t pid);
 // A field of /proc/PID/status in KiB ("VmRSS", "VmHWM").
 std::optional<std::uint64_t> status_kib(pid_t pid, std::string_view field);
+// fork + exec of argv[0] (a path) for a test: every signal back to its
+// default and unblocked, never outliving the test (PDEATHSIG), stdin on
+// /dev/null, stdout and stderr into the fds given, nothing else open, in
+// `cwd`. `env` null: this process's environment. Throws when fork fails.
+pid_t start_test_process(const std::vector<std::string>& argv, const fs::path& cwd, int out_fd,
+                         int err_fd, const std::vector<std::string>* env = nullptr);
 
 // ---------------------------------------------------------------------------
 // Sockets
@@ -151,24 +157,16 @@ std::optional<std::uint64_t> status_kib(pid_t pid, std::string_view field);
 // instance's NOTIFY_SOCKET) from a socket of the test's own; returns
 // whether it was sent.
 bool send_datagram(const fs::path& path, std::string_view message);
+// A TCP connection to 127.0.0.1:port, connected (the handshake completes in
+// the kernel's backlog whether or not the server accepted yet); an empty
+// UniqueFd when socket() or connect() failed, errno saying why.
+UniqueFd connect_loopback(std::uint16_t port);
 
 // ---------------------------------------------------------------------------
 // File descriptors
 
 // fd number -> what it points at, for this process.
 std::map<int, std::string> open_fds();
-
-// fork + exec of argv[0] (a path) for a test: every signal back to its
-// default and unblocked, never outliving the test (PDEATHSIG), stdin on
-// /dev/null, stdout and stderr into the fds given, nothing else open, in
-// `cwd`. `env` null: this process's environment. Throws when fork fails.
-// A TCP connection to 127.0.0.1:port, connected (the handshake completes in
-// the kernel's backlog whether or not the server accepted yet); an empty
-// UniqueFd when socket() or connect() failed, errno saying why.
-UniqueFd connect_loopback(std::uint16_t port);
-
-pid_t start_test_process(const std::vector<std::string>& argv, const fs::path& cwd, int out_fd,
-                         int err_fd, const std::vector<std::string>* env = nullptr);
 
 // Records the open fds at construction; leaks() lists the ones opened since
 // and still open ("fd 7 -> pipe:[123]"), empty when nothing leaked.

@@ -55,12 +55,12 @@ class SecurityTest : public BinaryTest {
     std::string req = std::string(method) + " " + std::string(target) +
                       " HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n";
     if (!auth.empty()) req += "Authorization: " + std::string(auth) + "\r\n";
-    return control::exchange(control::connect_tcp(port_), req + "\r\n", false, 10s);
+    return control::exchange(connect_loopback(port_), req + "\r\n", false, 10s);
   }
   // /healthz answers on both listeners and vigil still runs.
   void expect_serving(std::string_view after) {
     EXPECT_TRUE(vigil_->running()) << "vigil died after " << after << "\n" << vigil_->output();
-    EXPECT_TRUE(control::healthz(control::connect_tcp(port_))) << "TCP, after " << after;
+    EXPECT_TRUE(control::healthz(connect_loopback(port_))) << "TCP, after " << after;
     EXPECT_TRUE(control::healthz(control::connect_unix(socket())))
         << "control socket, after " << after;
   }
@@ -200,7 +200,7 @@ TEST_F(SecurityTest, HugeBodyIsRefused) {
   for (bool unix_socket : {false, true}) {
     SCOPED_TRACE(unix_socket ? "control socket" : "TCP");
     RawReply r = control::exchange(
-        unix_socket ? control::connect_unix(socket()) : control::connect_tcp(port_), head + body,
+        unix_socket ? control::connect_unix(socket()) : connect_loopback(port_), head + body,
         false, 20s);
     ASSERT_TRUE(r.connected);
     EXPECT_FALSE(r.timed_out) << r.text;
@@ -215,7 +215,7 @@ TEST_F(SecurityTest, HugeBodyIsRefused) {
     for (int i = 0; i < 160; ++i) chunked += "10000\r\n" + std::string(0x10000, 'y') + "\r\n";
     chunked += "0\r\n\r\n";
     r = control::exchange(
-        unix_socket ? control::connect_unix(socket()) : control::connect_tcp(port_), chunked, false,
+        unix_socket ? control::connect_unix(socket()) : connect_loopback(port_), chunked, false,
         20s);
     EXPECT_FALSE(r.timed_out) << r.text;
     EXPECT_TRUE(refused(r)) << r.status << " " << r.text;
@@ -236,7 +236,7 @@ TEST_F(SecurityTest, HeaderFloodIsRefused) {
     for (const auto* req : {&many, &huge, &long_line}) {
       SCOPED_TRACE(std::string(unix_socket ? "control socket: " : "TCP: ") + req->substr(0, 40));
       RawReply r = control::exchange(
-          unix_socket ? control::connect_unix(socket()) : control::connect_tcp(port_), *req, false,
+          unix_socket ? control::connect_unix(socket()) : connect_loopback(port_), *req, false,
           20s);
       ASSERT_TRUE(r.connected);
       EXPECT_FALSE(r.timed_out) << r.text.substr(0, 200);
@@ -374,7 +374,7 @@ TEST_F(SecurityTest, ThousandMalformedRequestsOnEachListenerLeaveVigilServing) {
   // Slowloris: partial requests held open over the whole run.
   std::vector<UniqueFd> slow;
   for (int i = 0; i < 40; ++i) {
-    UniqueFd fd = i % 2 ? control::connect_unix(socket()) : control::connect_tcp(port_);
+    UniqueFd fd = i % 2 ? control::connect_unix(socket()) : connect_loopback(port_);
     ASSERT_TRUE(fd) << "connection " << i << " refused";
     const std::string part =
         i % 4 < 2 ? "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: aaa" : "POST /api/v1/progr";
@@ -392,7 +392,7 @@ TEST_F(SecurityTest, ThousandMalformedRequestsOnEachListenerLeaveVigilServing) {
       // Half-closed after the request: a truncated one ends there instead
       // of waiting for the idle timeout. Each is bounded by its deadline.
       RawReply r = control::exchange(
-          unix_socket ? control::connect_unix(socket()) : control::connect_tcp(port_), req, true,
+          unix_socket ? control::connect_unix(socket()) : connect_loopback(port_), req, true,
           5s);
       ASSERT_TRUE(r.connected) << "request " << n << ": vigil no longer accepts\n"
                                << vigil_->output();
@@ -402,7 +402,7 @@ TEST_F(SecurityTest, ThousandMalformedRequestsOnEachListenerLeaveVigilServing) {
       if (r.closed) ++closed;
     }
     if (n % 100 == 99) {
-      ASSERT_TRUE(control::healthz(control::connect_tcp(port_))) << "after request " << n;
+      ASSERT_TRUE(control::healthz(connect_loopback(port_))) << "after request " << n;
       ASSERT_TRUE(control::healthz(control::connect_unix(socket()))) << "after request " << n;
     }
   }
