@@ -1,7 +1,7 @@
 // 1,000 instances of `sleep 3600` (one program, instances = 1000,
 // min_uptime "0s", log split: 2,000 log files and 2,000 pipes).
 //
-// In-process (EventLoop + Supervisor from vigil_sys, spdlog at warn), the
+// In-process (EventLoop + Supervisor from the vigil libraries, spdlog at warn), the
 // states are read directly: time from Supervisor::start() to every instance
 // having a pid (spawned), and to every instance `running`. Cleaned up with a
 // SIGKILL to every group (restart = "never"), so these runs stay short.
