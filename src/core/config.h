@@ -31,6 +31,40 @@ struct HeartbeatConfig {
   bool operator==(const HeartbeatConfig&) const = default;
 };
 
+// [programs.X.probe] and the check of a [watch.X]: a liveness probe
+// (Kubernetes' liveness probe), run by vigil on its loop. `{port}` in the
+// target or the command stands for the instance's port (port_base + index).
+enum class ProbeKind { http, tcp, exec };
+const char* to_string(ProbeKind k);
+
+struct ProbeConfig {
+  ProbeKind kind = ProbeKind::http;
+  std::string target;                // http: "http://HOST:PORT/PATH"; tcp: "HOST:PORT"
+  std::vector<std::string> command;  // exec: argv, run with the program's cwd
+  std::optional<int> expect_status;  // http: this status only; default any of 200-399
+  std::string expect_body;           // http: a substring the body must hold; empty: any body
+  Duration interval = 10s;           // from the start of one probe to the next
+  Duration timeout = 2s;             // a probe not done by then failed (kind timeout)
+  int failures = 3;                  // this many failed probes in a row: restart (reason probe)
+  Duration initial_delay = 5s;       // after each start, before the first probe
+  bool operator==(const ProbeConfig&) const = default;
+};
+
+// [watch.NAME]: a service vigil does not spawn. Either a check (http, tcp
+// or exec, as a probe) or a notify socket an outside process registers and
+// beats on; on_failure runs once when the check has failed `failures`
+// times in a row (or the heartbeat is missed), then waits a cool-down of
+// interval x failures before acting again.
+struct WatchConfig {
+  std::string name;
+  std::optional<ProbeConfig> check;     // http / tcp / exec
+  std::filesystem::path notify_socket;  // absolute; set for a heartbeat watch (then no check)
+  HeartbeatConfig heartbeat;            // with notify_socket
+  std::vector<std::vector<std::string>> on_failure;  // argv lists; "{pid}" expands to MAINPID
+  Duration action_timeout = 30s;                     // each on_failure command
+  bool operator==(const WatchConfig&) const = default;
+};
+
 // [http]: metrics, health, API and status page over TCP.
 struct HttpConfig {
   std::string listen = "127.0.0.1:9321";  // validated by parse_listen_address
@@ -63,6 +97,8 @@ struct ProgramConfig {
   Duration stop_timeout = 10s;
   std::optional<std::uint64_t> memory_limit_bytes;
   std::optional<HeartbeatConfig> heartbeat;
+  std::optional<ProbeConfig> probe;
+  std::optional<int> port_base;  // instance i gets PORT=port_base+i; {port} in the probe
   LogMode log = LogMode::split;
   std::uint64_t log_max_size_bytes = 50ull << 20;
   int log_keep = 5;
@@ -79,10 +115,16 @@ struct Config {
   Duration sample_interval = 1s;
   std::optional<HttpConfig> http;  // absent: no TCP listener
   std::vector<ProgramConfig> programs;  // in file order
+  std::vector<WatchConfig> watches;     // in file order
 
   const ProgramConfig* find(std::string_view name) const {
     for (const auto& p : programs)
       if (p.name == name) return &p;
+    return nullptr;
+  }
+  const WatchConfig* find_watch(std::string_view name) const {
+    for (const auto& w : watches)
+      if (w.name == name) return &w;
     return nullptr;
   }
 };

@@ -39,6 +39,15 @@ const char* to_string(ReadyMode m) {
   return "?";
 }
 
+const char* to_string(ProbeKind k) {
+  switch (k) {
+    case ProbeKind::http: return "http";
+    case ProbeKind::tcp: return "tcp";
+    case ProbeKind::exec: return "exec";
+  }
+  return "?";
+}
+
 const char* to_string(LogMode m) {
   switch (m) {
     case LogMode::split: return "split";

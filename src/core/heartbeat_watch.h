@@ -7,12 +7,13 @@
 #include <cstdint>
 #include <optional>
 
+#include "clock.h"
 #include "config.h"
 #include "units.h"
 
 namespace vigil {
 
-using SteadyTime = std::chrono::steady_clock::time_point;  // as in restart_policy.h
+
 
 struct HeartbeatSettings {
   Duration interval = std::chrono::seconds{5};   // a heartbeat is expected at least this often (> 0)

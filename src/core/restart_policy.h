@@ -7,13 +7,14 @@
 #include <functional>
 #include <vector>
 
+#include "clock.h"
 #include "config.h"
 #include "exit_status.h"
 #include "state.h"
 
 namespace vigil {
 
-using SteadyTime = std::chrono::steady_clock::time_point;
+
 
 struct RestartSettings {
   RestartMode mode = RestartMode::always;

@@ -20,6 +20,7 @@ struct ExitRecord {
 
 struct ProbeSnapshot {
   std::optional<bool> success;  // last result, none yet when empty
+  std::array<std::uint64_t, 5> failures{};      // by ProbeFailure
   std::vector<double> bucket_bounds;            // upper bounds in seconds
   std::vector<std::uint64_t> bucket_counts;     // cumulative, same length
   std::uint64_t count = 0;

@@ -45,7 +45,7 @@ double unix_seconds(std::chrono::system_clock::time_point t) {
 // end them too, since the group signal does not reach them.
 std::vector<pid_t> daemonized_processes(const Program& program, int index) {
   std::vector<pid_t> out;
-  for (pid_t pid : program.supervisor().stray_children())
+  for (pid_t pid : program.supervisor().reaper().strays())
     if (process_belongs_to(pid, program.name(), index)) out.push_back(pid);
   return out;
 }
@@ -69,7 +69,7 @@ Instance::~Instance() {
   if (pid_ > 0) {
     // Never leave a child behind: the owner is going away without a stop.
     signal_group(SIGKILL);
-    program_.supervisor().untrack(pid_);
+    program_.supervisor().reaper().untrack(pid_);
   }
 }
 
@@ -246,7 +246,7 @@ void Instance::spawn_process() {
 
   pid_ = r.pid;
   pgid_ = r.pid;  // setsid() made it the leader of its own group
-  program_.supervisor().track(pid_, this);
+  program_.supervisor().reaper().track(pid_, [this](int status) { on_process_exit(status); });
   if (pc.log != LogMode::off) {
     start_pipe(std::move(out.read), Stream::out);
     start_pipe(std::move(err.read), Stream::err);

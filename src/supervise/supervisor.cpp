@@ -1,14 +1,12 @@
 // Supervisor: reaping, `after` ordering, shutdown order, strays.
 #include "supervisor.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -21,61 +19,10 @@
 
 namespace vigil {
 
-std::vector<pid_t> child_pids(pid_t parent) {
-  std::vector<pid_t> out;
-  // The kernel's own list (CONFIG_PROC_CHILDREN) costs one read; it covers
-  // the children of the thread named, and vigil is single-threaded.
-  {
-    std::string path = "/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children";
-    std::ifstream f(path);
-    if (f) {
-      pid_t pid;
-      while (f >> pid) out.push_back(pid);
-      return out;
-    }
-  }
-  DIR* d = ::opendir("/proc");
-  if (!d) return out;
-  char path[300];
-  char buf[512];
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-    if (!fd) continue;
-    ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
-    if (n <= 0) continue;
-    buf[n] = '\0';
-    // "pid (comm) S ppid ...": comm may hold spaces and parens; the last ')' ends it.
-    char* close = std::strrchr(buf, ')');
-    if (!close) continue;
-    char state;
-    int ppid;
-    if (std::sscanf(close + 1, " %c %d", &state, &ppid) != 2) continue;
-    if (ppid == parent && state != 'Z') out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
-  }
-  ::closedir(d);
-  return out;
-}
-
-bool process_belongs_to(pid_t pid, const std::string& program, int index) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-  if (!f) return false;
-  std::string want_p = "VIGIL_PROGRAM=" + program;
-  std::string want_i = "VIGIL_INSTANCE=" + std::to_string(index);
-  bool p = false, i = false;
-  std::string kv;
-  while (std::getline(f, kv, '\0')) {
-    if (kv == want_p) p = true;
-    if (kv == want_i) i = true;
-  }
-  return p && i;
-}
-
 Supervisor::Supervisor(EventLoop& loop, Config config)
     : loop_(loop),
       config_(std::move(config)),
-      sigchld_(loop, SIGCHLD, [this] { reap(); }),
+      reaper_(loop),
       sample_timer_(loop, [this] {
         sample();
         sample_timer_.arm(config_.sample_interval);
@@ -84,6 +31,7 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
   // here and can be found (and killed) when their program stops.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   raise_fd_limit();
+  reaper_.set_after_reap([this] { after_reap(); });
   for (const auto& pc : config_.programs) programs_.push_back(make_program(pc));
 }
 
@@ -246,43 +194,7 @@ Program* Supervisor::find(std::string_view name) const {
   return nullptr;
 }
 
-void Supervisor::track(pid_t pid, Instance* instance) {
-  by_pid_[pid] = instance;
-  strays_valid_ = false;
-}
-
-void Supervisor::untrack(pid_t pid) {
-  by_pid_.erase(pid);
-  strays_valid_ = false;
-}
-
-const std::vector<pid_t>& Supervisor::stray_children() {
-  if (!strays_valid_) {
-    strays_.clear();
-    for (pid_t pid : child_pids(::getpid()))
-      if (!by_pid_.count(pid)) strays_.push_back(pid);
-    strays_valid_ = true;
-  }
-  return strays_;
-}
-
-void Supervisor::reap() {
-  strays_valid_ = false;
-  // Signals coalesce: one SIGCHLD may stand for many exits.
-  for (;;) {
-    int status = 0;
-    pid_t pid = ::waitpid(-1, &status, WNOHANG);
-    if (pid <= 0) break;
-    auto it = by_pid_.find(pid);
-    if (it == by_pid_.end()) {
-      spdlog::debug("reaped process {} (not a program's main process)", pid);
-      continue;
-    }
-    Instance* inst = it->second;
-    by_pid_.erase(it);
-    strays_valid_ = false;
-    inst->on_process_exit(status);
-  }
+void Supervisor::after_reap() {
   for (auto& p : programs_)
     for (auto& i : p->instances())
       if (i->state() == State::stopping) i->on_any_child_exit();
@@ -406,7 +318,7 @@ void Supervisor::finish_shutdown() {
       ::kill(pid, SIGKILL);
     }
     // Reaped through SIGCHLD; come back until none is left.
-    if (!stray_timer_) stray_timer_ = std::make_unique<Timer>(loop_, [this] { reap(); finish_shutdown(); });
+    if (!stray_timer_) stray_timer_ = std::make_unique<Timer>(loop_, [this] { reaper_.reap(); finish_shutdown(); });
     stray_timer_->arm(std::chrono::milliseconds(50));
     return;
   }

@@ -7,7 +7,6 @@
 #include <functional>
 #include <memory>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "config.h"
@@ -17,6 +16,7 @@
 #include "proc_sampler.h"
 #include "snapshot.h"
 #include "program.h"
+#include "reaper.h"
 
 namespace vigil {
 
@@ -75,18 +75,8 @@ class Supervisor {
   // One /proc sample of every instance (the sampling timer; public for tests).
   void sample();
 
-  // Reaps every child that has ended (SIGCHLD); public for the loop's
-  // signal event and for tests.
-  void reap();
-  // vigil's children that are no program's main process: descendants that
-  // daemonized and were re-parented to vigil. Cached until the next reap
-  // or spawn, so stopping a thousand instances reads /proc once, not a
-  // thousand times.
-  const std::vector<pid_t>& stray_children();
-
-  // Instances register the pid of each process they start.
-  void track(pid_t pid, Instance* instance);
-  void untrack(pid_t pid);
+  // Every process vigil starts is registered here, and every child reaped.
+  Reaper& reaper() { return reaper_; }
 
  private:
   void on_state_change(Instance& instance, State old_state, State new_state);
@@ -97,16 +87,14 @@ class Supervisor {
   bool dependencies_ready(const Program& p) const;
   void stop_next();
   void finish_shutdown();
+  void after_reap();
 
   EventLoop& loop_;
   Config config_;
   RuntimeDir runtime_dir_;  // before programs_: outlives their sockets
+  Reaper reaper_;           // before programs_: they untrack as they go
   std::vector<std::unique_ptr<Program>> programs_;
-  std::unordered_map<pid_t, Instance*> by_pid_;
-  std::vector<pid_t> strays_;
-  bool strays_valid_ = false;
   std::vector<Program*> waiting_;  // autostart programs waiting for `after`
-  SignalEvent sigchld_;
   bool shutting_down_ = false;
   bool finishing_ = false;  // programs are down; strays being killed
   bool finished_ = false;
@@ -122,10 +110,5 @@ class Supervisor {
   ProcSampler sampler_;
   Timer sample_timer_;
 };
-
-// Pids of the live children of `parent` (read from /proc).
-std::vector<pid_t> child_pids(pid_t parent);
-// Whether /proc/PID/environ holds VIGIL_PROGRAM=program and VIGIL_INSTANCE=index.
-bool process_belongs_to(pid_t pid, const std::string& program, int index);
 
 }  // namespace vigil
