@@ -1,0 +1,601 @@
+// The instance life cycle: the transition table first, then its handlers.
+// Messages are written here, as decisions: the shell only prefixes them.
+#include "instance_machine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+
+namespace vigil {
+
+const std::array<Event, kEventCount> kAllEvents{
+    Event::start,          Event::stop,          Event::restart,       Event::spawned,
+    Event::spawn_failed,   Event::exited,        Event::tree_gone,     Event::ready_signal,
+    Event::min_uptime,     Event::start_timeout, Event::heartbeat,     Event::heartbeat_due,
+    Event::hang_declared,  Event::child_stopping, Event::extend_timeout, Event::probe_due,
+    Event::probe_passed,   Event::probe_failed,  Event::memory_sample, Event::backoff_due,
+    Event::kill_due,       Event::settings_changed};
+
+const char* to_string(Event e) {
+  switch (e) {
+    case Event::start: return "start";
+    case Event::stop: return "stop";
+    case Event::restart: return "restart";
+    case Event::spawned: return "spawned";
+    case Event::spawn_failed: return "spawn_failed";
+    case Event::exited: return "exited";
+    case Event::tree_gone: return "tree_gone";
+    case Event::ready_signal: return "ready_signal";
+    case Event::min_uptime: return "min_uptime";
+    case Event::start_timeout: return "start_timeout";
+    case Event::heartbeat: return "heartbeat";
+    case Event::heartbeat_due: return "heartbeat_due";
+    case Event::hang_declared: return "hang_declared";
+    case Event::child_stopping: return "child_stopping";
+    case Event::extend_timeout: return "extend_timeout";
+    case Event::probe_due: return "probe_due";
+    case Event::probe_passed: return "probe_passed";
+    case Event::probe_failed: return "probe_failed";
+    case Event::memory_sample: return "memory_sample";
+    case Event::backoff_due: return "backoff_due";
+    case Event::kill_due: return "kill_due";
+    case Event::settings_changed: return "settings_changed";
+  }
+  return "unknown";
+}
+
+const char* to_string(TimerId t) {
+  switch (t) {
+    case TimerId::ready: return "ready";
+    case TimerId::start: return "start";
+    case TimerId::heartbeat: return "heartbeat";
+    case TimerId::probe: return "probe";
+    case TimerId::backoff: return "backoff";
+    case TimerId::kill: return "kill";
+  }
+  return "unknown";
+}
+
+bool MemoryWatch::sample(std::uint64_t rss_bytes, std::optional<std::uint64_t> limit) {
+  over_ = limit && rss_bytes > *limit ? over_ + 1 : 0;
+  return over_ >= kMemoryLimitSamples;
+}
+
+// ---------------------------------------------------------------------------
+// The table. Rows are states, columns events, in the order of the enums.
+//   X  impossible: the machine cancelled (or never asked for) what would send it
+//   _  ignored: it can happen (a message from a process on its way out, a
+//      repeated request) and on purpose changes nothing
+
+using M = InstanceMachine;
+#define X &M::impossible
+#define _ &M::ignore
+
+// clang-format off
+const M::Handler M::kTransitions[7][kEventCount] = {
+//            start                stop           restart                 spawned        spawn_failed        exited                   tree_gone        ready_signal         min_uptime        start_timeout        heartbeat         heartbeat_due         hang_declared         child_stopping         extend_timeout           probe_due         probe_passed         probe_failed         memory_sample         backoff_due         kill_due         settings_changed
+/* stopped  */ {&M::start_process,    &M::stop_idle,  &M::restart_idle,        X,             X,                  X,                       _,               _,                   X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     _,                       X,                X,                   X,                   X,                    X,                  X,               &M::on_settings_changed},
+/* starting */ {_,                    &M::stop_process, &M::restart_process,  &M::on_spawned, &M::on_spawn_failed, &M::on_exited,          X,               &M::on_ready_signal, &M::on_min_uptime, &M::on_start_timeout, &M::on_heartbeat, &M::on_heartbeat_due, &M::on_hang_declared, &M::on_child_stopping, &M::on_extend,           &M::on_probe_due, &M::on_probe_passed, &M::on_probe_failed, &M::on_memory_sample, X,                  X,               &M::on_settings_changed},
+/* running  */ {_,                    &M::stop_process, &M::restart_process,  X,             X,                  &M::on_exited,           X,               _,                   X,                X,                   &M::on_heartbeat, &M::on_heartbeat_due, &M::on_hang_declared, &M::on_child_stopping, &M::on_extend,           &M::on_probe_due, &M::on_probe_passed, &M::on_probe_failed, &M::on_memory_sample, X,                  X,               &M::on_settings_changed},
+/* stopping */ {&M::start_after_stop, &M::stop_again, &M::restart_after_stop, X,             X,                  &M::on_exited_stopping,  &M::on_tree_gone, _,                  X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     &M::on_extend_stopping,  X,                X,                   X,                   _,                    X,                  &M::on_kill_due, &M::on_settings_changed},
+/* exited   */ {&M::start_process,    &M::stop_idle,  &M::restart_idle,        X,             X,                  X,                       _,               _,                   X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     _,                       X,                X,                   X,                   X,                    X,                  X,               &M::on_settings_changed},
+/* backoff  */ {&M::start_process,    &M::stop_idle,  &M::restart_idle,        X,             X,                  X,                       _,               _,                   X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     _,                       X,                X,                   X,                   X,                    &M::on_backoff_due, X,               &M::on_settings_changed},
+/* fatal    */ {&M::start_process,    &M::stop_idle,  &M::restart_idle,        X,             X,                  X,                       _,               _,                   X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     _,                       X,                X,                   X,                   X,                    X,                  X,               &M::on_settings_changed},
+};
+// clang-format on
+
+#undef X
+#undef _
+
+const char* InstanceMachine::kind_of(State s, Event e) {
+  Handler h = kTransitions[static_cast<std::size_t>(s)][static_cast<std::size_t>(e)];
+  if (h == &M::impossible) return "impossible";
+  if (h == &M::ignore) return "ignored";
+  return "handled";
+}
+
+// ---------------------------------------------------------------------------
+
+namespace {
+
+std::string seconds_text(Duration d) {
+  // "1.6s", "250ms", "2m5s"
+  if (d < std::chrono::seconds(1) || d >= std::chrono::minutes(1)) return format_duration(d);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+Duration since(SteadyTime from, SteadyTime to) {
+  return std::chrono::duration_cast<Duration>(to - from);
+}
+
+ExitKind kind_of_exit(const ExitStatus& s, const std::vector<int>& clean_codes) {
+  if (s.signaled) return ExitKind::signal;
+  return is_clean_exit(s, clean_codes) ? ExitKind::clean : ExitKind::code;
+}
+
+}  // namespace
+
+InstanceMachine::InstanceMachine(const ProgramConfig& config, std::function<double()> jitter)
+    : config_(config), policy_(RestartSettings::from(config), std::move(jitter)) {
+  if (config.heartbeat) heartbeat_.update(HeartbeatSettings::from(*config.heartbeat));
+}
+
+void InstanceMachine::on(Event event, const EventData& data, SteadyTime now, Actions& out) {
+  out.clear();
+  out_ = &out;
+  now_ = now;
+  (this->*kTransitions[static_cast<std::size_t>(state_)][static_cast<std::size_t>(event)])(data);
+  out_ = nullptr;
+}
+
+Actions InstanceMachine::on(Event event, const EventData& data, SteadyTime now) {
+  Actions out;
+  on(event, data, now, out);
+  return out;
+}
+
+bool InstanceMachine::stopping_for(RestartReason reason) const {
+  return state_ == State::stopping && after_stop_ == AfterStop::restart_for && stop_reason_ == reason;
+}
+
+std::optional<RestartReason> InstanceMachine::restart_reason() const {
+  return pending_reason_ ? pending_reason_ : last_reason_;
+}
+
+std::optional<SteadyTime> InstanceMachine::next_start() const {
+  if (state_ != State::backoff) return std::nullopt;
+  return next_start_;
+}
+
+// ---------------------------------------------------------------------------
+// Steps
+
+void InstanceMachine::set_state(State s) {
+  if (s == state_) return;
+  Action a{Action::Kind::state};
+  a.from = state_;
+  a.to = s;
+  state_ = s;
+  emit(std::move(a));
+}
+
+void InstanceMachine::log(LogLevel level, std::string text) {
+  Action a{Action::Kind::log};
+  a.level = level;
+  a.text = std::move(text);
+  emit(std::move(a));
+}
+
+void InstanceMachine::arm(TimerId t, SteadyTime at) {
+  armed_[static_cast<std::size_t>(t)] = at;
+  Action a{Action::Kind::arm};
+  a.timer = t;
+  a.at = at;
+  emit(std::move(a));
+}
+
+void InstanceMachine::cancel(TimerId t) {
+  auto& slot = armed_[static_cast<std::size_t>(t)];
+  if (!slot) return;
+  slot.reset();
+  Action a{Action::Kind::cancel};
+  a.timer = t;
+  emit(std::move(a));
+}
+
+bool InstanceMachine::live() const {
+  return has_process_ && (state_ == State::starting || state_ == State::running);
+}
+
+// The heartbeat timer only has to fire at or before the deadline: a beat
+// moves the deadline later without touching the timer, and a timer that
+// fires early is re-armed (on_heartbeat_due). So a beat costs no action.
+void InstanceMachine::arm_heartbeat() {
+  auto deadline = heartbeat_.deadline();
+  if (!deadline) {
+    cancel(TimerId::heartbeat);
+    return;
+  }
+  auto armed = armed_[static_cast<std::size_t>(TimerId::heartbeat)];
+  if (armed && *armed <= *deadline && *armed > now_) return;
+  arm(TimerId::heartbeat, *deadline);
+}
+
+void InstanceMachine::spawn() {
+  if (pending_reason_) {
+    counts_.restarts[static_cast<std::size_t>(*pending_reason_)]++;
+    last_reason_ = pending_reason_;
+    pending_reason_.reset();
+  }
+  cancel(TimerId::backoff);
+  child_stopping_ = false;
+  set_state(State::starting);
+  emit(Action{Action::Kind::spawn});
+}
+
+void InstanceMachine::record_exit(const ExitStatus& status) {
+  last_exit_ = status;
+  counts_.exits[static_cast<std::size_t>(kind_of_exit(status, config_.exit_codes))]++;
+}
+
+// What watches the current process ends with it.
+void InstanceMachine::end_process_watches() {
+  cancel(TimerId::ready);
+  cancel(TimerId::start);
+  cancel(TimerId::heartbeat);
+  cancel(TimerId::probe);
+  heartbeat_.stop();
+  memory_.reset();
+  if (probe_in_flight_) emit(Action{Action::Kind::cancel_probe});
+  probe_in_flight_ = false;
+  probe_failures_ = 0;
+}
+
+void InstanceMachine::begin_stop(AfterStop after, RestartReason reason) {
+  after_stop_ = after;
+  stop_reason_ = reason;
+  end_process_watches();
+  set_state(State::stopping);
+  const int sig = config_.stop_signal;
+  log(LogLevel::info, "stopping (SIG" + signal_name(sig) + " to process group " +
+                          std::to_string(pid_) + ")");
+  Action a{Action::Kind::signal};
+  a.signal = sig;
+  emit(std::move(a));
+  stop_signalled_ = now_;
+  killed_ = false;
+  arm(TimerId::kill, now_ + config_.stop_timeout);
+}
+
+// vigil kills it for a cause (hung, memory, probe, start_timeout): the stop
+// sequence, then the restart policy decides with that reason.
+void InstanceMachine::terminate(RestartReason reason) { begin_stop(AfterStop::restart_for, reason); }
+
+void InstanceMachine::finish_stop() {
+  cancel(TimerId::kill);
+  switch (after_stop_) {
+    case AfterStop::stay_stopped:
+      set_state(State::stopped);
+      log(LogLevel::info, "stopped");
+      break;
+    case AfterStop::start:
+      spawn();
+      break;
+    case AfterStop::restart_manual:
+      pending_reason_ = RestartReason::manual;
+      spawn();
+      break;
+    case AfterStop::restart_for:
+      process_ended(last_exit_.value_or(ExitStatus::killed(SIGKILL)), {});
+      break;
+  }
+  after_stop_ = AfterStop::stay_stopped;
+  emit(Action{Action::Kind::stopped});
+}
+
+// The process is gone (or never started: `cause` says why); the restart
+// policy decides what comes next.
+void InstanceMachine::process_ended(const ExitStatus& status, const std::string& cause) {
+  const Duration run_time = cause.empty() ? since(started_at_, now_) : Duration(0);
+  std::optional<RestartReason> forced;
+  if (after_stop_ == AfterStop::restart_for && cause.empty() && state_ == State::stopping)
+    forced = stop_reason_;
+  RestartDecision d = policy_.on_end(now_, run_time, status, forced);
+  std::string what = !cause.empty() ? cause
+                     : forced       ? std::string("stopped (") + to_string(*forced) + ")"
+                                    : (status.signaled ? "killed by " : "exited with ") + status.describe();
+  if (cause.empty()) what += " after " + seconds_text(run_time);
+
+  switch (d.action) {
+    case RestartDecision::Action::restart:
+      set_state(State::exited);
+      set_state(State::backoff);
+      pending_reason_ = d.reason;
+      next_start_ = now_ + d.delay;
+      arm(TimerId::backoff, next_start_);
+      log(cause.empty() ? LogLevel::info : LogLevel::error,
+          what + " (restarting in " + seconds_text(d.delay) + ")");
+      break;
+    case RestartDecision::Action::stay:
+      set_state(State::exited);
+      log(LogLevel::info, what + " (not restarted: restart = \"" + to_string(config_.restart) + "\")");
+      break;
+    case RestartDecision::Action::fatal:
+      set_state(State::fatal);
+      log(LogLevel::error, what + " (giving up: more than " + std::to_string(config_.max_restarts) +
+                               " restarts within " + format_duration(config_.restart_window) +
+                               "; state fatal until a manual start)");
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+
+void InstanceMachine::impossible(const EventData&) {
+  // Counted in the debug log only: reaching here means a shell sent an
+  // event the machine had cancelled; the state stays as it is.
+}
+
+void InstanceMachine::ignore(const EventData&) {}
+
+void InstanceMachine::start_process(const EventData& d) {
+  if (d.manual) policy_.reset();
+  spawn();
+}
+
+void InstanceMachine::start_after_stop(const EventData& d) {
+  if (d.manual) policy_.reset();
+  // Start again as soon as the stop completes (a restart_for becomes a plain
+  // start: somebody asked for it, the policy need not decide).
+  if (after_stop_ != AfterStop::restart_manual) after_stop_ = AfterStop::start;
+}
+
+void InstanceMachine::stop_process(const EventData&) { begin_stop(AfterStop::stay_stopped); }
+
+void InstanceMachine::stop_again(const EventData&) {
+  // Whatever was to follow the stop (a restart for a cause, a start) is off.
+  after_stop_ = AfterStop::stay_stopped;
+}
+
+void InstanceMachine::stop_idle(const EventData&) {
+  cancel(TimerId::backoff);
+  pending_reason_.reset();
+  set_state(State::stopped);
+  emit(Action{Action::Kind::stopped});
+}
+
+void InstanceMachine::restart_process(const EventData&) {
+  policy_.reset();
+  begin_stop(AfterStop::restart_manual);
+}
+
+void InstanceMachine::restart_after_stop(const EventData&) {
+  policy_.reset();
+  after_stop_ = AfterStop::restart_manual;
+}
+
+void InstanceMachine::restart_idle(const EventData&) {
+  policy_.reset();
+  pending_reason_ = RestartReason::manual;
+  spawn();
+}
+
+void InstanceMachine::on_spawned(const EventData& d) {
+  if (has_process_) return;
+  has_process_ = true;
+  pid_ = d.pid;
+  started_at_ = now_;
+  log(LogLevel::info, "started, pid " + std::to_string(pid_));
+  memory_.reset();
+  probe_failures_ = 0;
+  if (config_.ready == ReadyMode::uptime)
+    arm(TimerId::ready, now_ + config_.min_uptime);
+  else
+    arm(TimerId::start, now_ + config_.start_timeout);
+  if (config_.heartbeat) {
+    heartbeat_.start(now_);
+    arm_heartbeat();
+  }
+  if (config_.probe) arm(TimerId::probe, now_ + config_.probe->initial_delay);
+}
+
+void InstanceMachine::on_spawn_failed(const EventData& d) {
+  if (has_process_) return;
+  // A failed start is an end after zero seconds: the restart policy
+  // throttles it and eventually gives up, so it never loops hot.
+  const ExitStatus status = ExitStatus::exited(127);
+  record_exit(status);
+  started_at_ = now_;
+  process_ended(status, d.text.empty() ? "cannot start" : d.text);
+}
+
+void InstanceMachine::on_exited(const EventData& d) {
+  if (!has_process_) return;
+  has_process_ = false;
+  record_exit(d.status);
+  end_process_watches();
+  // What the main process left behind in its group goes with it, so the
+  // next run starts clean (the port is free, no duplicate worker).
+  emit(Action{Action::Kind::kill_leftovers});
+  process_ended(d.status, {});
+}
+
+void InstanceMachine::on_exited_stopping(const EventData& d) {
+  if (!has_process_) return;
+  has_process_ = false;
+  record_exit(d.status);
+  emit(Action{Action::Kind::check_tree});
+}
+
+void InstanceMachine::on_tree_gone(const EventData&) {
+  // The stop is over once the main process was reaped and nothing of its
+  // tree is left (a daemonized process ignoring stop_signal must still meet
+  // the SIGKILL after stop_timeout).
+  if (has_process_) return;
+  finish_stop();
+}
+
+void InstanceMachine::on_ready_signal(const EventData&) {
+  if (!has_process_ || config_.ready != ReadyMode::notify) return;
+  cancel(TimerId::start);
+  set_state(State::running);
+  log(LogLevel::info, "ready");
+}
+
+void InstanceMachine::on_min_uptime(const EventData&) {
+  armed_[static_cast<std::size_t>(TimerId::ready)].reset();
+  if (!has_process_) return;
+  set_state(State::running);
+}
+
+void InstanceMachine::on_start_timeout(const EventData&) {
+  armed_[static_cast<std::size_t>(TimerId::start)].reset();
+  if (!has_process_) return;
+  const std::string signal_text =
+      config_.ready == ReadyMode::probe ? "no passing probe" : "not ready (READY=1)";
+  log(LogLevel::error, signal_text + " within start_timeout " + format_duration(config_.start_timeout) +
+                           "; restarting");
+  terminate(RestartReason::start_timeout);
+}
+
+void InstanceMachine::on_heartbeat(const EventData&) {
+  // Every beat is counted (the metric); detection only while it is on.
+  heartbeat_.beat(now_);
+}
+
+void InstanceMachine::on_heartbeat_due(const EventData&) {
+  armed_[static_cast<std::size_t>(TimerId::heartbeat)].reset();
+  if (!live() || !config_.heartbeat) return;
+  auto verdict = heartbeat_.on_deadline(now_);
+  if (verdict.hung) {
+    const auto& hb = *config_.heartbeat;
+    log(LogLevel::error, "hung: no heartbeat for " + format_duration(hb.interval * hb.misses) + " (" +
+                             std::to_string(hb.misses) + " missed intervals of " +
+                             format_duration(hb.interval) + "); restarting");
+    terminate(RestartReason::hung);
+    return;
+  }
+  if (verdict.misses > 0)
+    log(LogLevel::warn, "missed heartbeat (" + std::to_string(heartbeat_.consecutive_misses()) + " of " +
+                            std::to_string(config_.heartbeat->misses) + " in a row)");
+  arm_heartbeat();
+}
+
+void InstanceMachine::on_hang_declared(const EventData&) {
+  if (!has_process_) return;
+  log(LogLevel::error, "declared itself hung (WATCHDOG=trigger); restarting");
+  terminate(RestartReason::hung);
+}
+
+void InstanceMachine::on_child_stopping(const EventData&) {
+  if (!has_process_ || child_stopping_) return;
+  child_stopping_ = true;
+  // A clean shutdown has begun: neither a missed heartbeat nor a failing
+  // probe is a reason to kill it now.
+  heartbeat_.stop();
+  cancel(TimerId::heartbeat);
+  cancel(TimerId::probe);
+  if (probe_in_flight_) emit(Action{Action::Kind::cancel_probe});
+  probe_in_flight_ = false;
+  log(LogLevel::info, "stopping on its own (STOPPING=1); hang detection off");
+}
+
+void InstanceMachine::on_extend(const EventData& d) {
+  if (!has_process_) return;
+  if (state_ == State::starting && armed(TimerId::start)) arm(TimerId::start, now_ + d.extend);
+  if (heartbeat_.active()) {
+    heartbeat_.extend(now_, d.extend);  // only ever later: the armed timer re-arms itself
+    arm_heartbeat();
+  }
+}
+
+void InstanceMachine::on_extend_stopping(const EventData& d) {
+  // More time before SIGKILL; once SIGKILL went out there is nothing to wait for.
+  if (killed_ || !armed(TimerId::kill)) return;
+  arm(TimerId::kill, now_ + d.extend);
+}
+
+void InstanceMachine::on_probe_due(const EventData&) {
+  armed_[static_cast<std::size_t>(TimerId::probe)].reset();
+  if (!has_process_ || !config_.probe || child_stopping_) return;
+  // At most one probe in flight: a slow one makes the next tick wait.
+  if (!probe_in_flight_) {
+    probe_in_flight_ = true;
+    emit(Action{Action::Kind::run_probe});
+  }
+  arm(TimerId::probe, now_ + config_.probe->interval);
+}
+
+void InstanceMachine::on_probe_passed(const EventData&) {
+  if (!probe_in_flight_) return;
+  probe_in_flight_ = false;
+  probe_failures_ = 0;
+  if (state_ == State::starting && config_.ready == ReadyMode::probe) {
+    cancel(TimerId::start);
+    set_state(State::running);
+    log(LogLevel::info, "ready (probe passed)");
+  }
+}
+
+void InstanceMachine::on_probe_failed(const EventData& d) {
+  if (!probe_in_flight_) return;
+  probe_in_flight_ = false;
+  // Not ready yet with ready = "probe": start_timeout judges the start.
+  if (state_ == State::starting && config_.ready == ReadyMode::probe) return;
+  const int limit = config_.probe ? config_.probe->failures : 1;
+  ++probe_failures_;
+  if (probe_failures_ >= limit) {
+    log(LogLevel::error, "probe failed " + std::to_string(probe_failures_) + " time" +
+                             (probe_failures_ == 1 ? "" : "s") + " in a row (" + d.probe.detail +
+                             "); restarting");
+    terminate(RestartReason::probe);
+    return;
+  }
+  log(LogLevel::warn, "probe failed (" + std::to_string(probe_failures_) + " of " +
+                          std::to_string(limit) + " in a row): " + d.probe.detail);
+}
+
+void InstanceMachine::on_memory_sample(const EventData& d) {
+  if (!has_process_) return;
+  if (!memory_.sample(d.rss_bytes, config_.memory_limit_bytes) || d.sibling_restarting) return;
+  log(LogLevel::error, "memory " + format_size(d.rss_bytes) + " over the limit of " +
+                           format_size(*config_.memory_limit_bytes) + " for " +
+                           std::to_string(kMemoryLimitSamples) + " samples; restarting");
+  terminate(RestartReason::memory);
+}
+
+void InstanceMachine::on_backoff_due(const EventData&) {
+  armed_[static_cast<std::size_t>(TimerId::backoff)].reset();
+  spawn();
+}
+
+void InstanceMachine::on_kill_due(const EventData&) {
+  armed_[static_cast<std::size_t>(TimerId::kill)].reset();
+  if (!killed_) {
+    killed_ = true;
+    char waited[32];
+    std::snprintf(waited, sizeof waited, "%.1f",
+                  std::chrono::duration<double>(now_ - stop_signalled_).count());
+    log(LogLevel::warn, std::string("still running ") + waited + "s after SIG" +
+                            signal_name(config_.stop_signal) + "; sending SIGKILL");
+  }
+  Action a{Action::Kind::signal};
+  a.signal = SIGKILL;
+  emit(std::move(a));
+  arm(TimerId::kill, now_ + kKillRecheck);
+  if (!has_process_) emit(Action{Action::Kind::check_tree});
+}
+
+void InstanceMachine::on_settings_changed(const EventData&) {
+  policy_.update(RestartSettings::from(config_));
+
+  // Heartbeat: new settings keep the schedule; one added to a live process
+  // starts its grace now, one removed stops detection.
+  if (config_.heartbeat) {
+    const bool was_active = heartbeat_.active();
+    heartbeat_.update(HeartbeatSettings::from(*config_.heartbeat));
+    if (live() && !was_active && !child_stopping_) heartbeat_.start(now_);
+    if (live()) arm_heartbeat();
+  } else {
+    heartbeat_.stop();
+    cancel(TimerId::heartbeat);
+  }
+
+  // Probe: one added to a live process starts after its initial_delay from
+  // the process's start (at once if that is past); one removed stops.
+  if (config_.probe) {
+    if (live() && !child_stopping_ && !armed(TimerId::probe))
+      arm(TimerId::probe, std::max(now_, started_at_ + config_.probe->initial_delay));
+  } else {
+    cancel(TimerId::probe);
+    if (probe_in_flight_) emit(Action{Action::Kind::cancel_probe});
+    probe_in_flight_ = false;
+    probe_failures_ = 0;
+  }
+  if (!config_.memory_limit_bytes) memory_.reset();
+}
+
+}  // namespace vigil
