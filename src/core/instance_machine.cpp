@@ -190,8 +190,9 @@ bool InstanceMachine::live() const {
 }
 
 // The heartbeat timer only has to fire at or before the deadline: a beat
-// moves the deadline later without touching the timer, and a timer that
-// fires early is re-armed (on_heartbeat_due). So a beat costs no action.
+// that moves the deadline later leaves the timer alone, and a timer that
+// fires early is re-armed (on_heartbeat_due). So a beat costs no action,
+// except one that brings the deadline before the armed time.
 void InstanceMachine::arm_heartbeat() {
   auto deadline = heartbeat_.deadline();
   if (!deadline) {
@@ -444,6 +445,9 @@ void InstanceMachine::on_start_timeout(const EventData&) {
 void InstanceMachine::on_heartbeat(const EventData&) {
   // Every beat is counted (the metric); detection only while it is on.
   heartbeat_.beat(now_);
+  // Only the first beat after the grace can bring the deadline before the
+  // armed timer; later beats move it on and cost no action.
+  if (live() && heartbeat_.active()) arm_heartbeat();
 }
 
 void InstanceMachine::on_heartbeat_due(const EventData&) {

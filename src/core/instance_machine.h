@@ -8,8 +8,6 @@
 // "terminate for a reason" path: HeartbeatWatch (deadlines), MemoryWatch
 // (samples over the limit) and the probe streak (failures in a row).
 #pragma once
-#include <sys/types.h>
-
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -59,7 +57,7 @@ extern const std::array<Event, kEventCount> kAllEvents;
 
 struct EventData {
   bool manual = false;                 // start: an operator's (clears fatal and the backoff)
-  pid_t pid = 0;                       // spawned
+  int pid = 0;                         // spawned
   ExitStatus status;                   // exited
   std::string text;                    // spawn_failed: why
   std::chrono::microseconds extend{};  // extend_timeout
@@ -146,7 +144,7 @@ class InstanceMachine {
 
   State state() const { return state_; }
   bool has_process() const { return has_process_; }
-  pid_t pid() const { return has_process_ ? pid_ : 0; }
+  int pid() const { return has_process_ ? pid_ : 0; }
   // Being stopped by vigil for `reason` (a restart follows).
   bool stopping_for(RestartReason reason) const;
   const InstanceCounts& counts() const { return counts_; }
@@ -227,7 +225,7 @@ class InstanceMachine {
   const ProgramConfig& config_;
   State state_ = State::stopped;
   bool has_process_ = false;
-  pid_t pid_ = 0;
+  int pid_ = 0;
   AfterStop after_stop_ = AfterStop::stay_stopped;
   RestartReason stop_reason_ = RestartReason::manual;  // with AfterStop::restart_for
   RestartPolicy policy_;

@@ -1,5 +1,6 @@
-// Instance life cycle. The decisions come from RestartPolicy; this file
-// only carries them out with processes, signals, timers and pipes.
+// Instance: events in, the machine's actions out, each carried out with
+// processes, signals, timers, pipes and probes. Decisions live in
+// core/instance_machine; what is here is how, never whether.
 #include "instance.h"
 
 #include <fcntl.h>
@@ -10,24 +11,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "program.h"
 #include "spawn.h"
-#include "supervisor.h"
 
 namespace vigil {
 
 namespace {
-
-std::string seconds_text(Duration d) {
-  // "1.6s", "250ms", "2m5s"
-  if (d < std::chrono::seconds(1) || d >= std::chrono::minutes(1)) return format_duration(d);
-  return fmt::format("{:.1f}s", d.count() / 1000.0);
-}
-
-ExitKind kind_of(const ExitStatus& s, const std::vector<int>& clean_codes) {
-  if (s.signaled) return ExitKind::signal;
-  return is_clean_exit(s, clean_codes) ? ExitKind::clean : ExitKind::code;
-}
 
 // Output pipes get a larger kernel buffer than the default 64 KiB so a
 // chatty child blocks less often while vigil is busy elsewhere.
@@ -36,146 +24,218 @@ constexpr int kPipeBytes = 1 << 20;
 // Exits kept for the API.
 constexpr std::size_t kRecentExits = 10;
 
+// Buckets of vigil_probe_duration_seconds: loopback probes answer in
+// milliseconds, a probe near its timeout in seconds.
+constexpr double kProbeBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                    0.25,  0.5,    1,     2.5,  5,     10};
+
 double unix_seconds(std::chrono::system_clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
-// Processes of instance `index` of `program` that left its process group
-// (daemonized) and were re-parented to vigil, the subreaper: a stop must
-// end them too, since the group signal does not reach them.
-std::vector<pid_t> daemonized_processes(const Program& program, int index) {
-  std::vector<pid_t> out;
-  for (pid_t pid : program.supervisor().reaper().strays())
-    if (process_belongs_to(pid, program.name(), index)) out.push_back(pid);
-  return out;
+spdlog::level::level_enum spdlog_level(LogLevel l) {
+  switch (l) {
+    case LogLevel::debug: return spdlog::level::debug;
+    case LogLevel::info: return spdlog::level::info;
+    case LogLevel::warn: return spdlog::level::warn;
+    case LogLevel::error: return spdlog::level::err;
+  }
+  return spdlog::level::info;
 }
 
 }  // namespace
 
-Instance::Instance(EventLoop& loop, Program& program, int index)
-    : loop_(loop),
-      program_(program),
-      index_(index),
-      policy_(RestartSettings::from(program.config())),
-      ready_timer_(loop, [this] { on_ready_timer(); }),
-      backoff_timer_(loop, [this] { on_backoff_timer(); }),
-      kill_timer_(loop, [this] { on_kill_timer(); }),
-      heartbeat_timer_(loop, [this] { on_heartbeat_timer(); }),
-      start_timer_(loop, [this] { on_start_timer(); }) {
-  if (program.config().heartbeat) watch_.update(HeartbeatSettings::from(*program.config().heartbeat));
+Instance::Instance(EventLoop& loop, InstanceHost& host, int index)
+    : loop_(loop), host_(host), index_(index), machine_(host.config()) {
+  for (std::size_t t = 0; t < kTimerCount; ++t)
+    timers_[t] = std::make_unique<Timer>(loop, [this, t] { on_timer(static_cast<TimerId>(t)); });
+  if (host.config().probe) {
+    probe_stats_.bucket_bounds.assign(std::begin(kProbeBuckets), std::end(kProbeBuckets));
+    probe_stats_.bucket_counts.assign(std::size(kProbeBuckets), 0);
+  }
 }
 
 Instance::~Instance() {
   if (pid_ > 0) {
     // Never leave a child behind: the owner is going away without a stop.
     signal_group(SIGKILL);
-    program_.supervisor().reaper().untrack(pid_);
+    host_.reaper().untrack(pid_);
   }
 }
 
 std::string Instance::label() const {
-  if (program_.config().instances > 1) return program_.name() + "[" + std::to_string(index_) + "]";
-  return program_.name();
+  const auto& pc = host_.config();
+  if (pc.instances > 1) return pc.name + "[" + std::to_string(index_) + "]";
+  return pc.name;
 }
 
-void Instance::set_state(State s) {
-  State old = state_;
-  if (old == s) return;
-  state_ = s;
-  spdlog::debug("program {}: {} -> {}", label(), to_string(old), to_string(s));
-  if (listener_) listener_(*this, old, s);
+std::optional<int> Instance::port() const {
+  const auto& base = host_.config().port_base;
+  if (!base) return std::nullopt;
+  return *base + index_;
 }
 
-LogFileOptions Instance::log_options(Stream s) const {
-  const auto& pc = program_.config();
-  LogFileOptions o;
-  o.path = program_.log_path(index_, s);
-  o.max_size_bytes = pc.log_max_size_bytes;
-  o.keep = pc.log_keep;
-  o.timestamps = pc.log_timestamps;
-  return o;
-}
-
-void Instance::open_sinks() {
-  const auto& pc = program_.config();
-  if (pc.log == LogMode::off) {
-    sinks_ = {};
-    return;
-  }
-  for (Stream s : {Stream::out, Stream::err}) {
-    auto idx = static_cast<std::size_t>(s);
-    if (sinks_[idx]) continue;
-    if (pc.log == LogMode::combined && s == Stream::err) {
-      sinks_[idx] = sinks_[0];
-      continue;
-    }
-    sinks_[idx] = std::make_shared<LogSink>(log_options(s));
-  }
-}
-
-void Instance::start_pipe(UniqueFd read_end, Stream stream) {
-  auto idx = static_cast<std::size_t>(stream);
-  auto it = pipes_.emplace(pipes_.end());
-  *it = std::make_unique<OutputPipe>(loop_, std::move(read_end), stream, sinks_[idx], &counters_.log[idx],
-                                     [this, it] {
-                                       // Destroyed on the next turn, not in its own callback.
-                                       // The instance may be gone by then (reload).
-                                       loop_.defer([this, it, alive = std::weak_ptr<bool>(alive_)] {
-                                         if (alive.lock()) pipes_.erase(it);
-                                       });
-                                     });
-}
+// ---------------------------------------------------------------------------
+// Requests
 
 void Instance::start(bool manual) {
-  switch (state_) {
-    case State::starting:
-    case State::running:
-      return;
-    case State::stopping:
-      // Start again as soon as the stop completes.
-      restart_after_stop_ = true;
-      return;
-    case State::stopped:
-    case State::exited:
-    case State::backoff:
-    case State::fatal:
-      break;
-  }
-  if (manual) policy_.reset();
-  backoff_timer_.cancel();
-  spawn_process();
+  EventData d;
+  d.manual = manual;
+  dispatch(Event::start, d);
 }
 
-void Instance::restart_manual() {
-  policy_.reset();
-  if (pid_ > 0 || state_ == State::stopping) {
-    forced_reason_.reset();
-    if (state_ != State::stopping) stop();
-    // After stop(), which clears it: start again once the stop completes.
-    restart_after_stop_ = true;
+void Instance::stop(std::function<void()> done) {
+  if (done) stop_waiters_.push_back(std::move(done));
+  dispatch(Event::stop);
+}
+
+void Instance::restart_manual() { dispatch(Event::restart); }
+
+void Instance::kill_now() {
+  if (pid_ > 0 || group_alive()) signal_group(SIGKILL);
+}
+
+void Instance::apply_config() {
+  dispatch(Event::settings_changed);
+  const auto& pc = host_.config();
+  if (!pc.probe) {
+    probe_.reset();
+  } else {
+    if (probe_) probe_->update(*pc.probe, port());
+    if (probe_stats_.bucket_bounds.empty()) {
+      probe_stats_.bucket_bounds.assign(std::begin(kProbeBuckets), std::end(kProbeBuckets));
+      probe_stats_.bucket_counts.assign(std::size(kProbeBuckets), 0);
+    }
+  }
+
+  // Logs: same files get new size/keep/timestamp settings; another mode
+  // (split/combined/off) means other files, used by the running pipes too.
+  bool same_files = true;
+  for (Stream st : {Stream::out, Stream::err}) {
+    auto idx = static_cast<std::size_t>(st);
+    auto path = host_.log_path(index_, st);
+    if ((sinks_[idx] ? sinks_[idx]->options().path : std::filesystem::path()) != path)
+      same_files = false;
+  }
+  if (same_files) {
+    for (Stream st : {Stream::out, Stream::err})
+      if (auto& sink = sinks_[static_cast<std::size_t>(st)]) sink->update(log_options(st));
+  } else {
+    sinks_ = {};
+    open_sinks();
+  }
+  // Every live pipe writes to the current sinks.
+  for (auto& p : pipes_) p->set_sink(sinks_[static_cast<std::size_t>(p->stream())]);
+}
+
+void Instance::reopen_logs() {
+  for (auto& s : sinks_)
+    if (s) s->reopen();
+}
+
+// ---------------------------------------------------------------------------
+// The machine
+
+void Instance::dispatch(Event event, const EventData& data) {
+  if (dispatching_) {
+    pending_.emplace_back(event, data);
     return;
   }
-  backoff_timer_.cancel();
-  pending_restart_reason_ = RestartReason::manual;
-  spawn_process();
+  dispatching_ = true;
+  handle(event, data);
+  while (!pending_.empty()) {
+    auto [e, d] = std::move(pending_.front());
+    pending_.pop_front();
+    handle(e, d);
+  }
+  dispatching_ = false;
 }
 
-void Instance::spawn_process() {
-  const auto& pc = program_.config();
-  if (pending_restart_reason_) {
-    counters_.restarts[static_cast<std::size_t>(*pending_restart_reason_)]++;
-    last_reason_ = pending_restart_reason_;
-    pending_restart_reason_.reset();
+void Instance::handle(Event event, const EventData& data) {
+  Actions actions;  // no allocation for the many events that return none
+  machine_.on(event, data, host_.clock().steady(), actions);
+  for (const Action& a : actions) execute(a);
+}
+
+void Instance::execute(const Action& a) {
+  switch (a.kind) {
+    case Action::Kind::state:
+      spdlog::debug("program {}: {} -> {}", label(), to_string(a.from), to_string(a.to));
+      host_.on_state_change(*this, a.from, a.to);
+      break;
+    case Action::Kind::spawn:
+      spawn_process();
+      break;
+    case Action::Kind::signal:
+      signal_all(a.signal);
+      break;
+    case Action::Kind::kill_leftovers:
+      if (group_alive()) signal_group(SIGKILL);
+      pgid_ = -1;
+      break;
+    case Action::Kind::check_tree:
+      check_tree();
+      break;
+    case Action::Kind::arm:
+      arm(a.timer, a.at);
+      break;
+    case Action::Kind::cancel:
+      timers_[static_cast<std::size_t>(a.timer)]->cancel();
+      break;
+    case Action::Kind::run_probe:
+      run_probe();
+      break;
+    case Action::Kind::cancel_probe:
+      if (probe_) probe_->cancel();
+      break;
+    case Action::Kind::stopped: {
+      auto waiters = std::move(stop_waiters_);
+      stop_waiters_.clear();
+      for (auto& w : waiters) w();
+      break;
+    }
+    case Action::Kind::log:
+      spdlog::log(spdlog_level(a.level), "program {}: {}", label(), a.text);
+      break;
   }
+}
+
+void Instance::arm(TimerId t, SteadyTime at) {
+  const auto wait = at - host_.clock().steady();
+  // Round up: firing a hair early would only re-arm.
+  timers_[static_cast<std::size_t>(t)]->arm(
+      std::chrono::ceil<Duration>(std::max(wait, decltype(wait)::zero())));
+}
+
+void Instance::on_timer(TimerId t) {
+  if (t == TimerId::heartbeat) {
+    // Heartbeats may be waiting unread: the loop runs expired timers before
+    // reading fds after a stall (a burst of spawns, SIGSTOP, a slow disk),
+    // and then every child would look hung. Read them first.
+    if (heartbeat_) heartbeat_->drain();
+    if (notify_) notify_->drain();
+  }
+  static constexpr Event kEvents[kTimerCount] = {Event::min_uptime, Event::start_timeout,
+                                                 Event::heartbeat_due, Event::probe_due,
+                                                 Event::backoff_due, Event::kill_due};
+  dispatch(kEvents[static_cast<std::size_t>(t)]);
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+void Instance::spawn_process() {
+  const auto& pc = host_.config();
   ++spawns_;
-  child_stopping_ = false;
-  set_state(State::starting);
-  start_wall_ = std::chrono::system_clock::now();
-  start_steady_ = std::chrono::steady_clock::now();
+  auto failed = [this](std::string why) {
+    EventData d;
+    d.text = std::move(why);
+    dispatch(Event::spawn_failed, d);
+  };
 
   SpawnSpec spec;
   spec.argv = pc.command;
-  spec.env = program_.environment(index_);
+  spec.env = host_.environment(index_);
   spec.cwd = pc.cwd;
 
   std::optional<SpawnError> error;
@@ -197,10 +257,7 @@ void Instance::spawn_process() {
     }
   } catch (const std::system_error& e) {
     // Out of fds: a failed start like any other, throttled by the policy.
-    last_exit_ = ExitStatus::exited(127);
-    counters_.exits[static_cast<std::size_t>(ExitKind::code)]++;
-    on_ended(*last_exit_, std::string("cannot create pipes: ") + e.what());
-    return;
+    return failed(std::string("cannot create pipes: ") + e.what());
   }
   spec.heartbeat_fd = hb.write.get();
   spec.env.push_back("VIGIL_HEARTBEAT_FD=3");
@@ -233,20 +290,13 @@ void Instance::spawn_process() {
   out.write.reset();
   err.write.reset();
   hb.write.reset();
-
-  if (error) {
-    std::string why = user_error.empty() ? error->message(spec) : user_error;
-    // A failed start is an end after zero seconds: the restart policy
-    // throttles it and eventually gives up, so it never loops hot.
-    last_exit_ = ExitStatus::exited(127);
-    counters_.exits[static_cast<std::size_t>(ExitKind::code)]++;
-    on_ended(*last_exit_, why);
-    return;
-  }
+  if (error) return failed(user_error.empty() ? error->message(spec) : user_error);
 
   pid_ = r.pid;
   pgid_ = r.pid;  // setsid() made it the leader of its own group
-  program_.supervisor().reaper().track(pid_, [this](int status) { on_process_exit(status); });
+  start_wall_ = host_.clock().wall();
+  rss_bytes_ = 0;
+  host_.reaper().track(pid_, [this](int status) { on_process_exit(status); });
   if (pc.log != LogMode::off) {
     start_pipe(std::move(out.read), Stream::out);
     start_pipe(std::move(err.read), Stream::err);
@@ -254,21 +304,69 @@ void Instance::spawn_process() {
   heartbeat_ = std::make_unique<HeartbeatPipe>(
       loop_, std::move(hb.read), &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
       label());
-  spdlog::info("program {}: started, pid {}", label(), pid_);
-  if (pc.ready == ReadyMode::uptime) ready_timer_.arm(pc.min_uptime);
-  if (pc.ready == ReadyMode::notify) start_timer_.arm(pc.start_timeout);
-  rss_bytes_ = 0;
-  over_limit_samples_ = 0;
-  if (pc.heartbeat) {
-    watch_.start(start_steady_);
-    arm_heartbeat_timer();
-  }
+  EventData d;
+  d.pid = pid_;
+  dispatch(Event::spawned, d);
 }
+
+void Instance::on_process_exit(int wait_status) {
+  const ExitStatus status = ExitStatus::from_wait_status(wait_status);
+  pid_ = -1;
+  rss_bytes_ = 0;
+  recent_exits_.push_back({status, unix_seconds(host_.clock().wall())});
+  if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
+  EventData d;
+  d.status = status;
+  dispatch(Event::exited, d);
+}
+
+void Instance::on_any_child_exit() {
+  if (state() == State::stopping && !machine_.has_process()) check_tree();
+}
+
+// Processes of this instance that left its process group (daemonized) and
+// were re-parented to vigil, the subreaper: the group signal misses them.
+std::vector<pid_t> Instance::daemonized_processes() {
+  std::vector<pid_t> out;
+  for (pid_t pid : host_.reaper().strays())
+    if (process_belongs_to(pid, host_.config().name, index_)) out.push_back(pid);
+  return out;
+}
+
+void Instance::signal_all(int sig) {
+  signal_group(sig);
+  for (pid_t stray : daemonized_processes()) ::kill(stray, sig);
+}
+
+void Instance::check_tree() {
+  if (pid_ > 0 || group_alive()) return;
+  // A daemonized process that ignores stop_signal must still meet the
+  // SIGKILL after stop_timeout: the stop is not over while one lives (its
+  // end reaches the reaper, which calls here again).
+  if (!daemonized_processes().empty()) return;
+  pgid_ = -1;
+  dispatch(Event::tree_gone);
+}
+
+void Instance::signal_group(int sig) {
+  if (pgid_ > 0)
+    ::kill(-pgid_, sig);
+  else if (pid_ > 0)
+    ::kill(pid_, sig);
+}
+
+bool Instance::group_alive() const {
+  if (pgid_ <= 0) return false;
+  return ::kill(-pgid_, 0) == 0 || errno == EPERM;
+}
+
+// ---------------------------------------------------------------------------
+// Heartbeats and notify messages
 
 void Instance::ensure_notify_socket(std::optional<uid_t> owner) {
   if (notify_) return;
   static std::uint64_t serial = 0;
-  auto path = program_.supervisor().runtime_dir() / ("n" + std::to_string(++serial) + ".sock");
+  auto path = host_.runtime_dir() / ("n" + std::to_string(++serial) + ".sock");
   notify_ = std::make_unique<NotifySocket>(
       loop_, path, owner, &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
       label());
@@ -279,78 +377,17 @@ const std::filesystem::path& Instance::notify_socket_path() const {
   return notify_ ? notify_->path() : none;
 }
 
-void Instance::arm_heartbeat_timer() {
-  auto deadline = watch_.deadline();
-  if (!deadline) {
-    heartbeat_timer_.cancel();
-    return;
-  }
-  auto wait = *deadline - std::chrono::steady_clock::now();
-  // Round up: firing a hair early would count nothing and re-arm at once.
-  heartbeat_timer_.arm(std::chrono::ceil<Duration>(std::max(wait, decltype(wait)::zero())));
-}
-
-void Instance::on_heartbeat_timer() {
-  if (pid_ <= 0 || (state_ != State::starting && state_ != State::running)) return;
-  // Heartbeats may be waiting unread: the loop runs expired timers before
-  // reading fds after a stall (a burst of spawns, SIGSTOP, a slow disk), and
-  // then every child would look hung. Read them first; they can move the
-  // deadline, or change the state (STOPPING=1, WATCHDOG=trigger).
-  if (heartbeat_) heartbeat_->drain();
-  if (notify_) notify_->drain();
-  if (pid_ <= 0 || (state_ != State::starting && state_ != State::running)) return;
-  if (auto deadline = watch_.deadline(); !deadline || *deadline > std::chrono::steady_clock::now()) {
-    arm_heartbeat_timer();
-    return;
-  }
-  auto verdict = watch_.on_deadline(std::chrono::steady_clock::now());
-  if (verdict.hung) {
-    const auto& hb = *program_.config().heartbeat;
-    spdlog::error("program {}: hung: no heartbeat for {} ({} missed intervals of {}); restarting",
-                  label(), format_duration(hb.interval * hb.misses), hb.misses,
-                  format_duration(hb.interval));
-    terminate_for(RestartReason::hung);
-    return;
-  }
-  if (verdict.misses > 0)
-    spdlog::warn("program {}: missed heartbeat ({} of {} in a row)", label(),
-                 watch_.consecutive_misses(), program_.config().heartbeat->misses);
-  arm_heartbeat_timer();
-}
-
-void Instance::on_start_timer() {
-  if (state_ != State::starting || pid_ <= 0) return;
-  spdlog::error("program {}: not ready (READY=1) within start_timeout {}; restarting", label(),
-                format_duration(program_.config().start_timeout));
-  terminate_for(RestartReason::start_timeout);
-}
-
 void Instance::on_notify(const NotifyMessage& m) {
-  // Messages from a process that already ended (a grandchild still holding
-  // the socket) or during a stop do not drive the state.
-  const bool live = pid_ > 0 && (state_ == State::starting || state_ == State::running);
-  auto now = std::chrono::steady_clock::now();
   switch (m.kind) {
     case NotifyKind::ready:
-      if (live && state_ == State::starting && program_.config().ready == ReadyMode::notify) {
-        start_timer_.cancel();
-        set_state(State::running);
-        spdlog::info("program {}: ready", label());
-      }
+      dispatch(Event::ready_signal);
       break;
     case NotifyKind::watchdog:
-      ++heartbeats_;
-      last_heartbeat_wall_ = std::chrono::system_clock::now();
-      if (live && program_.config().heartbeat && watch_.active()) {
-        watch_.beat(now);
-        arm_heartbeat_timer();
-      }
+      last_heartbeat_wall_ = host_.clock().wall();
+      dispatch(Event::heartbeat);
       break;
     case NotifyKind::watchdog_trigger:
-      if (live) {
-        spdlog::error("program {}: declared itself hung (WATCHDOG=trigger); restarting", label());
-        terminate_for(RestartReason::hung);
-      }
+      dispatch(Event::hang_declared);
       break;
     case NotifyKind::status:
       status_text_.assign(m.text);
@@ -359,69 +396,92 @@ void Instance::on_notify(const NotifyMessage& m) {
       reported_memory_ = m.value;
       break;
     case NotifyKind::stopping:
-      if (live) {
-        child_stopping_ = true;
-        watch_.stop();
-        heartbeat_timer_.cancel();
-        spdlog::info("program {}: stopping on its own (STOPPING=1); hang detection off", label());
-      }
+      dispatch(Event::child_stopping);
       break;
     case NotifyKind::extend_timeout: {
-      auto by = std::chrono::microseconds(std::min<std::uint64_t>(m.value, 86400ull * 1000000));
-      auto ms = std::chrono::duration_cast<Duration>(by);
-      if (state_ == State::starting && start_timer_.armed()) start_timer_.arm(ms);
-      if (state_ == State::stopping && kill_timer_.armed()) kill_timer_.arm(ms);
-      if (live && watch_.active()) {
-        watch_.extend(now, by);
-        arm_heartbeat_timer();
-      }
+      EventData d;
+      d.extend = std::chrono::microseconds(std::min<std::uint64_t>(m.value, 86400ull * 1000000));
+      dispatch(Event::extend_timeout, d);
       break;
     }
   }
 }
 
-bool Instance::on_sample(const ProcSampler& sampler) {
+// ---------------------------------------------------------------------------
+// Probes
+
+void Instance::run_probe() {
+  const auto& pc = host_.config();
+  if (!pc.probe) return;
+  if (!probe_)
+    probe_ = std::make_unique<Probe>(loop_, host_.reaper(), *pc.probe, port(), pc.cwd,
+                                     host_.environment(index_));
+  probe_->run([this](const ProbeOutcome& outcome) { on_probe_result(outcome); });
+}
+
+void Instance::on_probe_result(const ProbeOutcome& outcome) {
+  ProbeSnapshot& p = probe_stats_;
+  const double seconds = std::chrono::duration<double>(outcome.took).count();
+  p.success = outcome.ok;
+  ++p.count;
+  p.sum_seconds += seconds;
+  for (std::size_t i = 0; i < p.bucket_bounds.size(); ++i)
+    if (seconds <= p.bucket_bounds[i]) ++p.bucket_counts[i];
+  if (!outcome.ok) ++p.failures[static_cast<std::size_t>(outcome.failure)];
+  EventData d;
+  d.probe = outcome;
+  dispatch(outcome.ok ? Event::probe_passed : Event::probe_failed, d);
+}
+
+// ---------------------------------------------------------------------------
+// Measurements and what is shown
+
+void Instance::on_sample(const ProcSampler& sampler, bool sibling_restarting) {
   if (pid_ <= 0) {
     rss_bytes_ = 0;
-    return false;
+    return;
   }
   auto members = sampler.members(pid_);
   TreeUsage u = sampler.tree(pid_);
   rss_bytes_ = u.rss_bytes;
   cpu_.update(sampler, members);
-  const auto& limit = program_.config().memory_limit_bytes;
-  if (!limit || (state_ != State::starting && state_ != State::running)) {
-    over_limit_samples_ = 0;
-    return false;
-  }
-  over_limit_samples_ = rss_bytes_ > *limit ? over_limit_samples_ + 1 : 0;
-  return over_limit_samples_ >= kMemoryLimitSamples;
+  EventData d;
+  d.rss_bytes = rss_bytes_;
+  d.sibling_restarting = sibling_restarting;
+  dispatch(Event::memory_sample, d);
 }
 
-InstanceSnapshot Instance::snapshot(std::chrono::system_clock::time_point now_wall,
-                                    std::chrono::steady_clock::time_point now) const {
-  const auto& pc = program_.config();
+InstanceCounters Instance::counters() const {
+  InstanceCounters c;
+  c.restarts = machine_.counts().restarts;
+  c.exits = machine_.counts().exits;
+  c.log = log_counts_;
+  return c;
+}
+
+InstanceSnapshot Instance::snapshot() const {
+  const auto& pc = host_.config();
+  const SteadyTime now = host_.clock().steady();
   InstanceSnapshot s;
-  s.program = program_.name();
+  s.program = pc.name;
   s.index = index_;
   s.pid = pid_ > 0 ? pid_ : 0;
-  s.state = state_;
-  s.up = state_ == State::running;
+  s.state = state();
+  s.up = state() == State::running;
   if (pid_ > 0) {
-    s.uptime_seconds = std::chrono::duration<double>(now - start_steady_).count();
+    s.uptime_seconds = std::chrono::duration<double>(now - machine_.started_at()).count();
     s.start_time_seconds = unix_seconds(start_wall_);
   }
-  s.restarts = counters_.restarts;
-  s.exits = counters_.exits;
-  if (last_exit_) s.last_exit_code = last_exit_->as_code();
+  s.restarts = machine_.counts().restarts;
+  s.exits = machine_.counts().exits;
+  if (auto e = machine_.last_exit()) s.last_exit_code = e->as_code();
   // In backoff: the reason of the restart that is coming.
-  s.last_restart_reason = pending_restart_reason_ ? pending_restart_reason_ : last_reason_;
-  if (state_ == State::backoff)
-    s.next_restart_in_seconds =
-        std::max(0.0, std::chrono::duration<double>(next_start_ - now).count());
+  s.last_restart_reason = machine_.restart_reason();
+  if (auto next = machine_.next_start())
+    s.next_restart_in_seconds = std::max(0.0, std::chrono::duration<double>(*next - now).count());
   s.recent_exits.assign(recent_exits_.begin(), recent_exits_.end());
-  s.heartbeats = heartbeats_;
-  s.heartbeat_misses = watch_.total_misses();
+  s.heartbeats = machine_.heartbeat().total_beats();
+  s.heartbeat_misses = machine_.heartbeat().total_misses();
   if (last_heartbeat_wall_) s.heartbeat_last_seconds = unix_seconds(*last_heartbeat_wall_);
   if (pc.heartbeat)
     s.heartbeat_interval_seconds = std::chrono::duration<double>(pc.heartbeat->interval).count();
@@ -431,222 +491,53 @@ InstanceSnapshot Instance::snapshot(std::chrono::system_clock::time_point now_wa
   s.reported_memory_bytes = reported_memory_;
   s.memory_limit_bytes = pc.memory_limit_bytes;
   s.status_text = status_text_;
-  s.log_bytes = {counters_.log[0].bytes, counters_.log[1].bytes};
-  s.log_dropped_bytes = counters_.log[0].dropped + counters_.log[1].dropped;
-  (void)now_wall;
+  s.log_bytes = {log_counts_[0].bytes, log_counts_[1].bytes};
+  s.log_dropped_bytes = log_counts_[0].dropped + log_counts_[1].dropped;
+  if (pc.probe) s.probe = probe_stats_;
   return s;
 }
 
-void Instance::on_ready_timer() {
-  if (state_ == State::starting) set_state(State::running);
+// ---------------------------------------------------------------------------
+// Logs
+
+LogFileOptions Instance::log_options(Stream s) const {
+  const auto& pc = host_.config();
+  LogFileOptions o;
+  o.path = host_.log_path(index_, s);
+  o.max_size_bytes = pc.log_max_size_bytes;
+  o.keep = pc.log_keep;
+  o.timestamps = pc.log_timestamps;
+  return o;
 }
 
-void Instance::on_backoff_timer() {
-  if (state_ == State::backoff) spawn_process();
-}
-
-void Instance::on_process_exit(int wait_status) {
-  ExitStatus status = ExitStatus::from_wait_status(wait_status);
-  last_exit_ = status;
-  counters_.exits[static_cast<std::size_t>(kind_of(status, program_.config().exit_codes))]++;
-  pid_ = -1;
-  rss_bytes_ = 0;
-  ready_timer_.cancel();
-  start_timer_.cancel();
-  heartbeat_timer_.cancel();
-  watch_.stop();
-  recent_exits_.push_back({status, unix_seconds(std::chrono::system_clock::now())});
-  if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
-  if (state_ == State::stopping) {
-    on_any_child_exit();
+void Instance::open_sinks() {
+  const auto& pc = host_.config();
+  if (pc.log == LogMode::off) {
+    sinks_ = {};
     return;
   }
-  on_ended(status, {});
-}
-
-void Instance::on_ended(const ExitStatus& status, const std::string& cause) {
-  auto now = std::chrono::steady_clock::now();
-  auto run_time = cause.empty() ? std::chrono::duration_cast<Duration>(now - start_steady_)
-                                : Duration(0);
-  // What the main process left behind in its group goes with it, so the
-  // next run starts clean (the port is free, no duplicate worker).
-  if (group_alive()) signal_group(SIGKILL);
-  pgid_ = -1;
-
-  auto forced = std::exchange(forced_reason_, std::nullopt);
-  RestartDecision d = policy_.on_end(now, run_time, status, forced);
-  std::string what = !cause.empty() ? cause
-                     : forced       ? std::string("stopped (") + to_string(*forced) + ")"
-                                    : (status.signaled ? "killed by " : "exited with ") + status.describe();
-  if (cause.empty()) what += " after " + seconds_text(run_time);
-
-  switch (d.action) {
-    case RestartDecision::Action::restart:
-      set_state(State::exited);
-      set_state(State::backoff);
-      pending_restart_reason_ = d.reason;
-      next_start_ = now + d.delay;
-      backoff_timer_.arm(d.delay);
-      spdlog::log(cause.empty() ? spdlog::level::info : spdlog::level::err,
-                  "program {}: {} (restarting in {})", label(), what, seconds_text(d.delay));
-      break;
-    case RestartDecision::Action::stay:
-      set_state(State::exited);
-      spdlog::info("program {}: {} (not restarted: restart = \"{}\")", label(), what,
-                   to_string(program_.config().restart));
-      break;
-    case RestartDecision::Action::fatal: {
-      const auto& pc = program_.config();
-      set_state(State::fatal);
-      spdlog::error(
-          "program {}: {} (giving up: more than {} restarts within {}; state fatal until a "
-          "manual start)",
-          label(), what, pc.max_restarts, format_duration(pc.restart_window));
-      break;
+  for (Stream s : {Stream::out, Stream::err}) {
+    auto idx = static_cast<std::size_t>(s);
+    if (sinks_[idx]) continue;
+    if (pc.log == LogMode::combined && s == Stream::err) {
+      sinks_[idx] = sinks_[0];
+      continue;
     }
+    sinks_[idx] = std::make_shared<LogSink>(log_options(s));
   }
 }
 
-void Instance::stop(std::function<void()> done) {
-  restart_after_stop_ = false;
-  switch (state_) {
-    case State::stopping:
-      if (done) stop_waiters_.push_back(std::move(done));
-      return;
-    case State::starting:
-    case State::running:
-      break;
-    case State::backoff:
-    case State::exited:
-    case State::fatal:
-    case State::stopped:
-      backoff_timer_.cancel();
-      set_state(State::stopped);
-      if (done) done();
-      return;
-  }
-  if (done) stop_waiters_.push_back(std::move(done));
-  ready_timer_.cancel();
-  start_timer_.cancel();
-  heartbeat_timer_.cancel();
-  set_state(State::stopping);
-  const int sig = program_.config().stop_signal;
-  spdlog::info("program {}: stopping (SIG{} to process group {})", label(), signal_name(sig),
-               pgid_);
-  signal_group(sig);
-  stop_signalled_ = std::chrono::steady_clock::now();
-  killed_ = false;
-  // Processes of this instance that left its process group (daemonized),
-  // re-parented to vigil: they get the same signal.
-  for (pid_t stray : daemonized_processes(program_, index_)) ::kill(stray, sig);
-  kill_timer_.arm(program_.config().stop_timeout);
-}
-
-void Instance::terminate_for(RestartReason reason) {
-  if (state_ != State::starting && state_ != State::running) return;
-  stop();
-  forced_reason_ = reason;
-}
-
-void Instance::on_kill_timer() {
-  if (state_ != State::stopping) return;
-  if (!killed_) {
-    killed_ = true;
-    const std::chrono::duration<double> waited = std::chrono::steady_clock::now() - stop_signalled_;
-    spdlog::warn("program {}: still running {:.1f}s after SIG{}; sending SIGKILL", label(),
-                 waited.count(), signal_name(program_.config().stop_signal));
-  }
-  signal_group(SIGKILL);
-  for (pid_t stray : daemonized_processes(program_, index_)) ::kill(stray, SIGKILL);
-  // Group members that are not vigil's children are reaped by their own
-  // parents, so no SIGCHLD may tell: check now, and again shortly.
-  kill_timer_.arm(std::chrono::milliseconds(100));
-  on_any_child_exit();
-}
-
-void Instance::kill_now() {
-  if (pid_ > 0 || group_alive()) signal_group(SIGKILL);
-}
-
-void Instance::on_any_child_exit() {
-  if (state_ != State::stopping || pid_ > 0) return;
-  if (group_alive()) return;
-  // A daemonized process that ignores stop_signal must still meet the
-  // SIGKILL after stop_timeout: the stop is not over while one lives (its
-  // end reaches the reaper, which calls here again).
-  if (!daemonized_processes(program_, index_).empty()) return;
-  finish_stop();
-}
-
-void Instance::finish_stop() {
-  kill_timer_.cancel();
-  pgid_ = -1;
-  if (forced_reason_) {
-    // vigil killed it for a cause: the policy decides what comes next.
-    on_ended(last_exit_.value_or(ExitStatus::killed(SIGKILL)), {});
-  } else if (restart_after_stop_) {
-    restart_after_stop_ = false;
-    pending_restart_reason_ = RestartReason::manual;
-    spawn_process();
-  } else {
-    set_state(State::stopped);
-    spdlog::info("program {}: stopped", label());
-  }
-  auto waiters = std::move(stop_waiters_);
-  stop_waiters_.clear();
-  for (auto& w : waiters) w();
-}
-
-void Instance::signal_group(int sig) {
-  if (pgid_ > 0) ::kill(-pgid_, sig);
-  else if (pid_ > 0) ::kill(pid_, sig);
-}
-
-bool Instance::group_alive() const {
-  if (pgid_ <= 0) return false;
-  return ::kill(-pgid_, 0) == 0 || errno == EPERM;
-}
-
-void Instance::apply_config() {
-  const auto& pc = program_.config();
-  policy_.update(RestartSettings::from(pc));
-
-  // Heartbeat: new settings keep the schedule; a heartbeat added to a live
-  // process starts its grace now, one removed stops detection.
-  const bool live = pid_ > 0 && (state_ == State::starting || state_ == State::running);
-  if (pc.heartbeat) {
-    bool was_active = watch_.active();
-    watch_.update(HeartbeatSettings::from(*pc.heartbeat));
-    if (live && !was_active && !child_stopping_) watch_.start(std::chrono::steady_clock::now());
-    if (live) arm_heartbeat_timer();
-  } else {
-    watch_.stop();
-    heartbeat_timer_.cancel();
-  }
-
-  // Logs: same files get new size/keep/timestamp settings; another mode
-  // (split/combined/off) means other files, used by the running pipes too.
-  bool same_files = true;
-  for (Stream st : {Stream::out, Stream::err}) {
-    auto idx = static_cast<std::size_t>(st);
-    auto path = program_.log_path(index_, st);
-    if ((sinks_[idx] ? sinks_[idx]->options().path : std::filesystem::path()) != path)
-      same_files = false;
-  }
-  if (same_files) {
-    for (Stream st : {Stream::out, Stream::err})
-      if (auto& sink = sinks_[static_cast<std::size_t>(st)]) sink->update(log_options(st));
-  } else {
-    sinks_ = {};
-    open_sinks();
-  }
-  // Every live pipe writes to the current sinks.
-  for (auto& p : pipes_) p->set_sink(sinks_[static_cast<std::size_t>(p->stream())]);
-}
-
-void Instance::reopen_logs() {
-  for (auto& s : sinks_)
-    if (s) s->reopen();
+void Instance::start_pipe(UniqueFd read_end, Stream stream) {
+  auto idx = static_cast<std::size_t>(stream);
+  auto it = pipes_.emplace(pipes_.end());
+  *it = std::make_unique<OutputPipe>(loop_, std::move(read_end), stream, sinks_[idx], &log_counts_[idx],
+                                     [this, it] {
+                                       // Destroyed on the next turn, not in its own callback.
+                                       // The instance may be gone by then (reload).
+                                       loop_.defer([this, it, alive = std::weak_ptr<bool>(alive_)] {
+                                         if (alive.lock()) pipes_.erase(it);
+                                       });
+                                     });
 }
 
 }  // namespace vigil

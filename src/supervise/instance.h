@@ -1,37 +1,33 @@
-// One instance of a program: at most one live process at a time, its state,
-// its restart policy, its output pipes and the timers of its life cycle
-// (readiness, backoff, stop). It turns events (exit, timer, request) into
-// calls on the pure RestartPolicy and carries out what that decides.
+// One instance of a program, the thin executor of its InstanceMachine: it
+// turns what happens (a request, an exit, a heartbeat, a timer, a probe
+// result, a /proc sample) into events, and carries out the actions the
+// machine returns with processes, signals, timers, pipes and probes. It
+// decides nothing itself; what it needs from above comes through an
+// InstanceHost.
 #pragma once
 #include <sys/types.h>
 
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <deque>
+#include <functional>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
-#include "config.h"
 #include "event_loop.h"
-#include "exit_status.h"
 #include "heartbeat_channel.h"
-#include "heartbeat_watch.h"
+#include "instance_host.h"
+#include "instance_machine.h"
 #include "output_pipe.h"
+#include "probe.h"
 #include "proc_sampler.h"
 #include "snapshot.h"
-#include "restart_policy.h"
-#include "state.h"
 
 namespace vigil {
-
-class Program;
-
-// RSS over memory_limit this many samples in a row: restart (reason memory).
-inline constexpr int kMemoryLimitSamples = 3;
 
 // Counters that survive restarts of the process (per program + index).
 struct InstanceCounters {
@@ -47,7 +43,7 @@ struct InstanceCounters {
 
 class Instance {
  public:
-  Instance(EventLoop& loop, Program& program, int index);
+  Instance(EventLoop& loop, InstanceHost& host, int index);
   ~Instance();
   Instance(const Instance&) = delete;
   Instance& operator=(const Instance&) = delete;
@@ -61,124 +57,104 @@ class Instance {
   void restart_manual();
   // Kills the process group with SIGKILL at once (second Ctrl-C).
   void kill_now();
-  // vigil killed it for a reason (hung, memory, probe, start_timeout): the
-  // stop sequence, then the restart policy decides with that reason.
-  void terminate_for(RestartReason reason);
-
-  // From the reaper: our process ended.
-  void on_process_exit(int wait_status);
   // From the reaper: some process ended; a stopping instance re-checks
-  // whether its process group is empty.
+  // whether anything of its process tree is left.
   void on_any_child_exit();
-
-  // Settings changed in place (reload): policy, heartbeat and log options.
+  // Settings changed in place (reload): policy, heartbeat, probe, logs.
   void apply_config();
-  // A /proc sample of the process tree (Supervisor's sampling timer).
-  // Returns true when the tree's RSS has been over memory_limit for
-  // kMemoryLimitSamples samples in a row.
-  bool on_sample(const ProcSampler& sampler);
+  // A /proc sample of the process tree. `sibling_restarting`: another
+  // instance of the program is being restarted for memory (one at a time).
+  void on_sample(const ProcSampler& sampler, bool sibling_restarting);
   // What the metrics, API and status page show.
-  InstanceSnapshot snapshot(std::chrono::system_clock::time_point now_wall,
-                            std::chrono::steady_clock::time_point now) const;
-  const std::string& status_text() const { return status_text_; }
-  // Being stopped by vigil for this reason (a restart follows).
-  bool stopping_for(RestartReason r) const { return state_ == State::stopping && forced_reason_ == r; }
-  const NotifyCounts& notify_counts() const { return notify_counts_; }
-  std::uint64_t heartbeats() const { return heartbeats_; }
-  std::uint64_t heartbeat_misses() const { return watch_.total_misses(); }
-  std::optional<std::uint64_t> reported_memory() const { return reported_memory_; }
-  std::uint64_t rss_bytes() const { return rss_bytes_; }
-  const std::filesystem::path& notify_socket_path() const;
+  InstanceSnapshot snapshot() const;
   // SIGUSR2: reopen log files.
   void reopen_logs();
 
-  State state() const { return state_; }
+  State state() const { return machine_.state(); }
   pid_t pid() const { return pid_; }
   int index() const { return index_; }
-  Program& program() const { return program_; }
+  const ProgramConfig& config() const { return host_.config(); }
   // "web" or "web[2]" when the program has several instances.
   std::string label() const;
-  const InstanceCounters& counters() const { return counters_; }
-  std::optional<ExitStatus> last_exit() const { return last_exit_; }
-  std::optional<RestartReason> last_restart_reason() const { return last_reason_; }
-  std::chrono::system_clock::time_point start_time() const { return start_wall_; }
-  std::chrono::steady_clock::time_point start_steady() const { return start_steady_; }
-  std::chrono::steady_clock::time_point next_start() const { return next_start_; }
-  int spawns() const { return spawns_; }
-  bool ready() const { return state_ == State::running; }
+  bool ready() const { return state() == State::running; }
+  // Being stopped by vigil for this reason (a restart follows).
+  bool stopping_for(RestartReason r) const { return machine_.stopping_for(r); }
 
-  // Called on every state change: (instance, old, new).
-  using StateListener = std::function<void(Instance&, State, State)>;
-  void set_state_listener(StateListener l) { listener_ = std::move(l); }
+  InstanceCounters counters() const;
+  std::optional<ExitStatus> last_exit() const { return machine_.last_exit(); }
+  std::optional<RestartReason> last_restart_reason() const { return machine_.restart_reason(); }
+  std::chrono::system_clock::time_point start_time() const { return start_wall_; }
+  std::chrono::steady_clock::time_point start_steady() const { return machine_.started_at(); }
+  int spawns() const { return spawns_; }
+  const std::string& status_text() const { return status_text_; }
+  const NotifyCounts& notify_counts() const { return notify_counts_; }
+  std::uint64_t heartbeats() const { return machine_.heartbeat().total_beats(); }
+  std::uint64_t heartbeat_misses() const { return machine_.heartbeat().total_misses(); }
+  std::optional<std::uint64_t> reported_memory() const { return reported_memory_; }
+  std::uint64_t rss_bytes() const { return rss_bytes_; }
+  const std::filesystem::path& notify_socket_path() const;
+  const InstanceMachine& machine() const { return machine_; }
 
  private:
-  void set_state(State s);
+  // Runs the machine on one event and carries out its actions; events that
+  // arise while doing so (a spawn's answer, a waiter's request) queue and
+  // follow in order, so the machine never re-enters itself.
+  void dispatch(Event event, const EventData& data = {});
+  void handle(Event event, const EventData& data);
+  void execute(const Action& action);
+
+  // The actions' shells.
   void spawn_process();
-  // The process is gone (or never started: `cause` says why).
-  void on_ended(const ExitStatus& status, const std::string& cause);
-  void on_ready_timer();
-  void on_backoff_timer();
-  void on_kill_timer();
-  void on_heartbeat_timer();
-  void on_start_timer();
-  void on_notify(const NotifyMessage& m);
-  void arm_heartbeat_timer();
-  void ensure_notify_socket(std::optional<uid_t> owner);
+  void check_tree();
+  void run_probe();
+  void signal_all(int sig);
   void signal_group(int sig);
   bool group_alive() const;
-  void finish_stop();
+  std::vector<pid_t> daemonized_processes();
+  void arm(TimerId t, SteadyTime at);
+  void on_timer(TimerId t);
+
+  // What comes in.
+  void on_process_exit(int wait_status);
+  void on_notify(const NotifyMessage& m);
+  void on_probe_result(const ProbeOutcome& outcome);
+
+  void ensure_notify_socket(std::optional<uid_t> owner);
+  std::optional<int> port() const;
   void open_sinks();
   LogFileOptions log_options(Stream s) const;
   void start_pipe(UniqueFd read_end, Stream stream);
 
   EventLoop& loop_;
-  Program& program_;
+  InstanceHost& host_;
   int index_;
-  State state_ = State::stopped;
+  InstanceMachine machine_;
+  bool dispatching_ = false;
+  std::deque<std::pair<Event, EventData>> pending_;
+
   pid_t pid_ = -1;
   pid_t pgid_ = -1;  // kept after the leader exits, to finish the group off
-  RestartPolicy policy_;
-  InstanceCounters counters_;
-  std::optional<ExitStatus> last_exit_;
-  std::optional<RestartReason> last_reason_;
-  std::optional<RestartReason> forced_reason_;  // why vigil is stopping it, if not a stop
-  std::optional<RestartReason> pending_restart_reason_;  // restart recorded at the next spawn
-  bool restart_after_stop_ = false;
-  std::chrono::system_clock::time_point start_wall_{};
-  std::chrono::steady_clock::time_point start_steady_{};
-  std::chrono::steady_clock::time_point next_start_{};
-  // When stop_signal went out, and whether SIGKILL followed: the kill is
-  // logged once, with the time it really took (EXTEND_TIMEOUT_USEC moves it).
-  std::chrono::steady_clock::time_point stop_signalled_{};
-  bool killed_ = false;
   int spawns_ = 0;
+  std::chrono::system_clock::time_point start_wall_{};
+  std::array<std::unique_ptr<Timer>, kTimerCount> timers_;
 
-  Timer ready_timer_;    // min_uptime (ready = "uptime")
-  Timer backoff_timer_;  // next start
-  Timer kill_timer_;     // stop_timeout → SIGKILL
-  Timer heartbeat_timer_;  // next heartbeat deadline
-  Timer start_timer_;      // start_timeout (ready = "notify")
-
-  HeartbeatWatch watch_;
   std::unique_ptr<NotifySocket> notify_;      // lives as long as the instance
   std::unique_ptr<HeartbeatPipe> heartbeat_;  // fd 3 of the current process
   NotifyCounts notify_counts_;
-  std::uint64_t heartbeats_ = 0;
-  // The current process said STOPPING=1: no hang detection for it, even
-  // when a reload changes the heartbeat settings.
-  bool child_stopping_ = false;
   std::optional<std::chrono::system_clock::time_point> last_heartbeat_wall_;
   std::string status_text_;
   std::optional<std::uint64_t> reported_memory_;
   std::uint64_t rss_bytes_ = 0;
   CpuAccumulator cpu_;
-  int over_limit_samples_ = 0;
   std::deque<ExitRecord> recent_exits_;
 
+  std::unique_ptr<Probe> probe_;  // created at the first probe
+  ProbeSnapshot probe_stats_;
+
   std::array<std::shared_ptr<LogSink>, 2> sinks_;
+  std::array<StreamCounters, 2> log_counts_{};
   std::list<std::unique_ptr<OutputPipe>> pipes_;  // current and still-draining ones
   std::vector<std::function<void()>> stop_waiters_;
-  StateListener listener_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for deferred calls
 };
 

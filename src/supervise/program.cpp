@@ -1,11 +1,10 @@
-// Program: fan-out to instances, environment and log paths.
+// Program: fan-out to instances, environment, log paths, and the memory
+// rule that spans instances.
 #include "program.h"
 
 #include <unistd.h>
 
 #include <memory>
-
-#include "supervisor.h"
 
 extern char** environ;
 
@@ -27,11 +26,11 @@ bool is_reserved_variable(std::string_view kv) {
 
 }  // namespace
 
-Program::Program(EventLoop& loop, Supervisor& supervisor, ProgramConfig config)
-    : loop_(loop), supervisor_(supervisor), config_(std::move(config)) {
+Program::Program(ProgramContext& context, ProgramConfig config)
+    : context_(context), config_(std::move(config)) {
   build_environment();
   for (int i = 0; i < config_.instances; ++i)
-    instances_.push_back(std::make_unique<Instance>(loop_, *this, i));
+    instances_.push_back(std::make_unique<Instance>(context_.loop, *this, i));
 }
 
 void Program::build_environment() {
@@ -41,9 +40,11 @@ void Program::build_environment() {
     auto eq = kv.find('=');
     if (eq == std::string_view::npos || is_reserved_variable(kv)) continue;
     if (config_.env.count(std::string(kv.substr(0, eq)))) continue;
+    if (config_.port_base && kv.starts_with("PORT=")) continue;  // each instance gets its own
     base_env_.emplace_back(kv);
   }
-  for (const auto& [k, v] : config_.env) base_env_.push_back(k + "=" + v);
+  for (const auto& [k, v] : config_.env)
+    if (!config_.port_base || k != "PORT") base_env_.push_back(k + "=" + v);
   base_env_.push_back("VIGIL_PROGRAM=" + config_.name);
 }
 
@@ -53,6 +54,7 @@ std::vector<std::string> Program::environment(int index) const {
   std::vector<std::string> env = base_env_;
   env.push_back("VIGIL_INSTANCE=" + std::to_string(index));
   env.push_back("NODE_APP_INSTANCE=" + std::to_string(index));
+  if (config_.port_base) env.push_back("PORT=" + std::to_string(*config_.port_base + index));
   return env;
 }
 
@@ -60,8 +62,8 @@ std::filesystem::path Program::log_path(int index, Stream stream) const {
   if (config_.log == LogMode::off) return {};
   std::string base = config_.name;
   if (config_.instances > 1) base += "-" + std::to_string(index);
-  if (config_.log == LogMode::combined) return supervisor_.config().log_dir / (base + ".log");
-  return supervisor_.config().log_dir / (base + (stream == Stream::out ? ".out.log" : ".err.log"));
+  if (config_.log == LogMode::combined) return context_.log_dir / (base + ".log");
+  return context_.log_dir / (base + (stream == Stream::out ? ".out.log" : ".err.log"));
 }
 
 void Program::start(bool manual) {
@@ -91,8 +93,22 @@ void Program::reopen_logs() {
   for (auto& i : instances_) i->reopen_logs();
 }
 
-void Program::update_config(ProgramConfig config, bool start_new,
-                            const std::function<void(Instance&)>& on_new) {
+void Program::on_state_change(Instance& instance, State from, State to) {
+  if (context_.on_state_change) context_.on_state_change(instance, from, to);
+}
+
+void Program::sample(const ProcSampler& sampler) {
+  for (auto& i : instances_) {
+    // One memory restart at a time per program, so a leak shared by every
+    // instance never takes them all down together.
+    bool sibling = false;
+    for (auto& other : instances_)
+      if (other != i && other->stopping_for(RestartReason::memory)) sibling = true;
+    i->on_sample(sampler, sibling);
+  }
+}
+
+void Program::update_config(ProgramConfig config, bool start_new) {
   config_ = std::move(config);
   for (auto& i : instances_) i->apply_config();
   while (static_cast<int>(instances_.size()) > config_.instances) {
@@ -101,7 +117,7 @@ void Program::update_config(ProgramConfig config, bool start_new,
     instances_.pop_back();
     Instance* gone = retiring_.back().get();
     gone->stop([this, gone] {
-      loop_.defer([this, gone] {
+      context_.loop.defer([this, gone] {
         for (auto it = retiring_.begin(); it != retiring_.end(); ++it)
           if (it->get() == gone) {
             retiring_.erase(it);
@@ -112,8 +128,7 @@ void Program::update_config(ProgramConfig config, bool start_new,
   }
   while (static_cast<int>(instances_.size()) < config_.instances) {
     instances_.push_back(
-        std::make_unique<Instance>(loop_, *this, static_cast<int>(instances_.size())));
-    if (on_new) on_new(*instances_.back());
+        std::make_unique<Instance>(context_.loop, *this, static_cast<int>(instances_.size())));
     if (start_new) instances_.back()->start(false);
   }
 }

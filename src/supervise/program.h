@@ -1,28 +1,44 @@
-// A configured program: its settings and its instances 0..N-1. Knows how
-// its children are started (argv, env, user) and where its logs go.
+// A configured program: its settings and its instances 0..N-1. It is their
+// InstanceHost: it knows how its children are started (argv, env, user),
+// where their logs go, and the one rule that spans instances (one memory
+// restart at a time). What it shares with other programs comes in a
+// ProgramContext from the supervisor; it never reaches up further.
 #pragma once
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "config.h"
 #include "event_loop.h"
 #include "instance.h"
+#include "instance_host.h"
 #include "output_pipe.h"
+#include "proc_sampler.h"
+#include "reaper.h"
 
 namespace vigil {
 
-class Supervisor;
+// What every program shares; owned by the supervisor, outlives the programs.
+struct ProgramContext {
+  EventLoop& loop;
+  Reaper& reaper;
+  const Clock& clock;
+  const std::filesystem::path& runtime_dir;
+  const std::filesystem::path& log_dir;  // the supervisor's current one (a reload may change it)
+  std::function<void(Instance&, State, State)> on_state_change;
+};
 
-class Program {
+class Program final : public InstanceHost {
  public:
-  Program(EventLoop& loop, Supervisor& supervisor, ProgramConfig config);
+  Program(ProgramContext& context, ProgramConfig config);
   ~Program();
+  Program(const Program&) = delete;
+  Program& operator=(const Program&) = delete;
 
   const std::string& name() const { return config_.name; }
-  const ProgramConfig& config() const { return config_; }
-  Supervisor& supervisor() const { return supervisor_; }
   const std::vector<std::unique_ptr<Instance>>& instances() const { return instances_; }
 
   void start(bool manual);
@@ -31,28 +47,33 @@ class Program {
   void restart_manual();
   void kill_now();
   void reopen_logs();
+  // One /proc sample for every instance.
+  void sample(const ProcSampler& sampler);
 
   // Reload: new settings applied in place (same command, cwd, env, user);
   // instances beyond the new count are stopped and destroyed, new ones
-  // created (and started when `start_new`). `on_new` runs for each new one.
-  void update_config(ProgramConfig config, bool start_new,
-                     const std::function<void(Instance&)>& on_new);
+  // created (and started when `start_new`).
+  void update_config(ProgramConfig config, bool start_new);
 
   bool all_ready() const;
   bool all_down() const;  // no live process in any instance
 
-  // The environment of instance `index`: vigil's own (minus what belongs to
-  // vigil's supervisor), then the config's env, then VIGIL_*.
-  std::vector<std::string> environment(int index) const;
-  // Log file of instance `index` for `stream`; in "combined" mode both
-  // streams map to the same file. Empty path when log = "off".
-  std::filesystem::path log_path(int index, Stream stream) const;
+  // InstanceHost
+  const ProgramConfig& config() const override { return config_; }
+  // vigil's own environment (minus what belongs to vigil's supervisor), then
+  // the config's env, then VIGIL_*, NODE_APP_INSTANCE and PORT.
+  std::vector<std::string> environment(int index) const override;
+  // In "combined" mode both streams map to the same file.
+  std::filesystem::path log_path(int index, Stream stream) const override;
+  Reaper& reaper() override { return context_.reaper; }
+  const std::filesystem::path& runtime_dir() const override { return context_.runtime_dir; }
+  const Clock& clock() const override { return context_.clock; }
+  void on_state_change(Instance& instance, State from, State to) override;
 
  private:
   void build_environment();
 
-  EventLoop& loop_;
-  Supervisor& supervisor_;
+  ProgramContext& context_;
   ProgramConfig config_;
   std::vector<std::string> base_env_;
   std::vector<std::unique_ptr<Instance>> instances_;

@@ -23,6 +23,9 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
     : loop_(loop),
       config_(std::move(config)),
       reaper_(loop),
+      context_{loop,           reaper_,
+               RealClock::get(), runtime_dir_.path(),
+               config_.log_dir, [this](Instance& i, State o, State n) { on_state_change(i, o, n); }},
       sample_timer_(loop, [this] {
         sample();
         sample_timer_.arm(config_.sample_interval);
@@ -36,10 +39,7 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
 }
 
 std::unique_ptr<Program> Supervisor::make_program(const ProgramConfig& pc) {
-  auto p = std::make_unique<Program>(loop_, *this, pc);
-  for (auto& inst : p->instances())
-    inst->set_state_listener([this](Instance& i, State o, State n) { on_state_change(i, o, n); });
-  return p;
+  return std::make_unique<Program>(context_, pc);
 }
 
 void Supervisor::start_or_wait(Program* p) {
@@ -159,10 +159,7 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
         // stopped instances, started with the others when it starts.
         const bool up = std::any_of(p->instances().begin(), p->instances().end(),
                                     [](const auto& i) { return i->state() != State::stopped; });
-        p->update_config(pc, up, [this](Instance& inst) {
-          inst.set_state_listener(
-              [this](Instance& i, State o, State n) { on_state_change(i, o, n); });
-        });
+        p->update_config(pc, up);
         programs_.push_back(std::move(p));
         break;
       }
@@ -210,30 +207,15 @@ bool Supervisor::dependencies_ready(const Program& p) const {
 }
 
 std::vector<InstanceSnapshot> Supervisor::snapshots() const {
-  auto wall = std::chrono::system_clock::now();
-  auto now = std::chrono::steady_clock::now();
   std::vector<InstanceSnapshot> out;
   for (const auto& p : programs_)
-    for (const auto& i : p->instances()) out.push_back(i->snapshot(wall, now));
+    for (const auto& i : p->instances()) out.push_back(i->snapshot());
   return out;
 }
 
 void Supervisor::sample() {
   sampler_.scan();
-  for (auto& p : programs_) {
-    // One memory restart at a time per program, so a leak shared by every
-    // instance never takes them all down together.
-    bool one_restarting = false;
-    for (auto& i : p->instances()) one_restarting |= i->stopping_for(RestartReason::memory);
-    for (auto& i : p->instances()) {
-      if (!i->on_sample(sampler_) || one_restarting) continue;
-      spdlog::error("program {}: memory {} over the limit of {} for {} samples; restarting",
-                    i->label(), format_size(i->rss_bytes()),
-                    format_size(*p->config().memory_limit_bytes), kMemoryLimitSamples);
-      i->terminate_for(RestartReason::memory);
-      one_restarting = true;
-    }
-  }
+  for (auto& p : programs_) p->sample(sampler_);
 }
 
 void Supervisor::start() {
@@ -259,7 +241,7 @@ void Supervisor::start_waiting() {
 void Supervisor::on_state_change(Instance& instance, State old_state, State new_state) {
   (void)old_state;
   if (new_state == State::running && !waiting_.empty()) start_waiting();
-  if (new_state == State::fatal && instance.program().config().essential && !shutting_down_) {
+  if (new_state == State::fatal && instance.config().essential && !shutting_down_) {
     spdlog::critical("program {}: essential program is fatal; stopping everything (exit 3)",
                      instance.label());
     exit_code_ = 3;

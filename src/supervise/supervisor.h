@@ -16,6 +16,7 @@
 #include "proc_sampler.h"
 #include "snapshot.h"
 #include "program.h"
+#include "real_clock.h"
 #include "reaper.h"
 
 namespace vigil {
@@ -93,6 +94,7 @@ class Supervisor {
   Config config_;
   RuntimeDir runtime_dir_;  // before programs_: outlives their sockets
   Reaper reaper_;           // before programs_: they untrack as they go
+  ProgramContext context_;  // before programs_: what they share
   std::vector<std::unique_ptr<Program>> programs_;
   std::vector<Program*> waiting_;  // autostart programs waiting for `after`
   bool shutting_down_ = false;

@@ -67,7 +67,7 @@ const Row kRows[] = {
     {State::starting, Event::ready_signal, State::running, "cancel(start) ->running log(info)"},
     {State::starting, Event::min_uptime, State::running, "->running"},
     {State::starting, Event::start_timeout, State::stopping, "log(error) cancel(heartbeat) cancel(probe) cancel_probe ->stopping log(info) signal(15) arm(kill)"},
-    {State::starting, Event::heartbeat, State::starting, ""},
+    {State::starting, Event::heartbeat, State::starting, "arm(heartbeat)"},
     {State::starting, Event::heartbeat_due, State::starting, "arm(heartbeat)"},
     {State::starting, Event::hang_declared, State::stopping, "log(error) cancel(start) cancel(heartbeat) cancel(probe) cancel_probe ->stopping log(info) signal(15) arm(kill)"},
     {State::starting, Event::child_stopping, State::starting, "cancel(heartbeat) cancel(probe) cancel_probe log(info)"},
@@ -89,7 +89,7 @@ const Row kRows[] = {
     {State::running, Event::ready_signal, State::running, ""},
     {State::running, Event::min_uptime, State::running, ""},
     {State::running, Event::start_timeout, State::running, ""},
-    {State::running, Event::heartbeat, State::running, ""},
+    {State::running, Event::heartbeat, State::running, "arm(heartbeat)"},
     {State::running, Event::heartbeat_due, State::running, "arm(heartbeat)"},
     {State::running, Event::hang_declared, State::stopping, "log(error) cancel(heartbeat) cancel(probe) cancel_probe ->stopping log(info) signal(15) arm(kill)"},
     {State::running, Event::child_stopping, State::running, "cancel(heartbeat) cancel(probe) cancel_probe log(info)"},
@@ -190,6 +190,11 @@ const Row kRows[] = {
     {State::fatal, Event::kill_due, State::fatal, ""},
     {State::fatal, Event::settings_changed, State::fatal, ""},
 };
+
+void PrintTo(const Row& r, std::ostream* os) {
+  *os << to_string(r.from) << " x " << to_string(r.event) << " -> " << to_string(r.to) << " \"" << r.actions
+      << "\"";
+}
 
 class TransitionTable : public ::testing::TestWithParam<Row> {};
 
@@ -543,8 +548,13 @@ TEST(InstanceMachine, HeartbeatsCostNoTimerActions) {
   Sim s(heartbeat_config(5s, 3, 30s));
   s.start();
   s.advance(1s);
-  Actions out = s.machine->on(Event::heartbeat, {}, s.now);
-  EXPECT_TRUE(out.empty()) << sim::summary(out);
+  Actions first = s.machine->on(Event::heartbeat, {}, s.now);
+  EXPECT_EQ(sim::summary(first), "arm(heartbeat)") << "the deadline moved from the grace's end to +5s";
+  for (int i = 0; i < 3; ++i) {
+    s.advance(1s);
+    Actions out = s.machine->on(Event::heartbeat, {}, s.now);
+    EXPECT_TRUE(out.empty()) << sim::summary(out);
+  }
 }
 
 TEST(InstanceMachine, LateTimerCountsTheIntervalsThatPassed) {
@@ -589,6 +599,56 @@ TEST(InstanceMachine, ExtendTimeoutDelaysTheNextMiss) {
   EXPECT_EQ(s.m().heartbeat().total_misses(), 0u);
   s.advance(1s);
   EXPECT_EQ(s.m().restart_reason(), RestartReason::hung);
+}
+
+TEST(InstanceMachine, ReloadAfterStoppingKeepsHangDetectionOff) {
+  Sim s(heartbeat_config(200ms, 3, 1s));
+  s.start();
+  s.send(Event::child_stopping);
+  s.config.heartbeat = HeartbeatConfig{250ms, 3, 200ms};
+  s.send(Event::settings_changed);
+  s.advance(1h);
+  EXPECT_EQ(s.state(), State::running);
+  EXPECT_EQ(s.restarts(RestartReason::hung), 0u);
+}
+
+TEST(InstanceMachine, ReadyWithinAnExtendedStartCounts) {
+  ProgramConfig c = sim::base_config();
+  c.ready = ReadyMode::notify;
+  c.start_timeout = 1s;
+  Sim s(c);
+  s.start();
+  EventData d;
+  d.extend = 5s;
+  s.send(Event::extend_timeout, d);
+  s.advance(4s);
+  s.send(Event::ready_signal);
+  EXPECT_EQ(s.state(), State::running);
+  s.advance(1h);
+  EXPECT_EQ(s.state(), State::running);
+}
+
+TEST(InstanceMachine, ExitCodesListedAreCleanAndSignalsNever) {
+  ProgramConfig c = sim::base_config();
+  c.restart = RestartMode::on_failure;
+  c.exit_codes = {0, 3};
+  Sim s(c);
+  s.start();
+  s.send_exit(ExitStatus::exited(3));
+  EXPECT_EQ(s.state(), State::exited);
+  s.start();
+  s.send_exit(ExitStatus::killed(SIGTERM));
+  EXPECT_EQ(s.state(), State::backoff) << "death by a signal is a failure whatever exit_codes says";
+}
+
+TEST(InstanceMachine, RestartNeverLeavesEveryEndDown) {
+  ProgramConfig c = sim::base_config();
+  c.restart = RestartMode::never;
+  Sim s(c);
+  s.start();
+  s.send_exit(ExitStatus::killed(SIGKILL));
+  EXPECT_EQ(s.state(), State::exited);
+  EXPECT_TRUE(s.logged("not restarted: restart = \"never\""));
 }
 
 TEST(InstanceMachine, HeartbeatAddedByReloadStartsItsGraceNow) {

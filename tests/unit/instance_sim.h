@@ -60,7 +60,7 @@ struct Sim {
   bool exits_on_signal = true;    // stop_signal ends the process at once
   bool leaves_tree = false;       // something of the tree outlives the main process
   int spawns = 0;
-  pid_t next_pid = 100;
+  int next_pid = 100;
   std::vector<int> signals;       // every signal sent, in order
   int kill_leftovers = 0;
   int probes_started = 0;
