@@ -2,6 +2,8 @@
 // {program, index}. No pid and no free text ever becomes a label value.
 #include "metrics.h"
 
+#include "probe_check.h"
+
 #include <prometheus/client_metric.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
@@ -201,13 +203,24 @@ const InstanceFamily kInstanceFamilies[] = {
     {"vigil_cpu_seconds_total", "User and system CPU time of the instance's process tree.",
      MetricType::Counter,
      [](const InstanceSnapshot& s, Series& out) { out.value(s.cpu_seconds); }},
-    {"vigil_probe_success", "Result of the last liveness probe.", MetricType::Gauge,
+    {"vigil_probe_success", "Result of the last liveness probe (1 passed, 0 failed).",
+     MetricType::Gauge,
      [](const InstanceSnapshot& s, Series& out) {
-       out.value_if(s.probe ? std::optional(s.probe->success.value_or(false) ? 1 : 0)
-                            : std::nullopt);
+       // Absent until the first probe has answered: 0 would read as a failure.
+       out.value_if(s.probe && s.probe->success ? std::optional(*s.probe->success ? 1 : 0)
+                                                : std::nullopt);
      }},
     {"vigil_probe_duration_seconds", "Liveness probe latency.", MetricType::Histogram,
      [](const InstanceSnapshot& s, Series& out) { out.histogram(s.probe); }},
+    {"vigil_probe_failures_total", "Failed liveness probes, by kind.", MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) {
+       if (!s.probe) {
+         out.value_if(std::optional<double>());
+         return;
+       }
+       for (ProbeFailure f : kAllProbeFailures)
+         out.value(count(s.probe->failures[static_cast<std::size_t>(f)]), "kind", to_string(f));
+     }},
     {"vigil_log_bytes_total", "Bytes of output written to the logs, by stream.",
      MetricType::Counter,
      [](const InstanceSnapshot& s, Series& out) {

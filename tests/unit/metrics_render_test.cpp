@@ -2,6 +2,8 @@
 // whatever it reuses, its text must be exactly that of a fresh render.
 #include "metrics.h"
 
+#include "probe_check.h"
+
 #include <gtest/gtest.h>
 
 namespace vigil {
@@ -147,6 +149,29 @@ TEST(MetricsRender, AProbeIsAHistogramWithAnInfBucket) {
   snaps[0].probe->bucket_counts = {3, 3};
   text = render_checked(r, snaps);
   EXPECT_EQ(r.families_serialized(), 1u);
+}
+
+TEST(MetricsRender, ProbeFailuresExistForEveryKindFromTheStartAndSuccessOnlyOnceKnown) {
+  auto snaps = three();
+  ProbeSnapshot p;
+  p.bucket_bounds = {0.1, 1};
+  p.bucket_counts = {0, 0};
+  snaps[1].probe = p;
+  std::string text = render_metrics(snaps, {}, self());
+  for (const char* kind : {"timeout", "refused", "status", "body", "exec"})
+    EXPECT_NE(text.find(std::string("vigil_probe_failures_total{index=\"1\",program=\"web\",kind=\"") +
+                        kind + "\"} 0"),
+              std::string::npos)
+        << kind << "\n" << text;
+  EXPECT_EQ(text.find("vigil_probe_failures_total{index=\"0\""), std::string::npos)
+      << "no probe, no series";
+  EXPECT_EQ(text.find("vigil_probe_success"), std::string::npos) << "no probe answered yet";
+  snaps[1].probe->success = false;
+  snaps[1].probe->failures[static_cast<std::size_t>(ProbeFailure::status)] = 2;
+  text = render_metrics(snaps, {}, self());
+  EXPECT_NE(text.find("vigil_probe_success{index=\"1\",program=\"web\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("vigil_probe_failures_total{index=\"1\",program=\"web\",kind=\"status\"} 2"),
+            std::string::npos);
 }
 
 }  // namespace
