@@ -334,8 +334,16 @@ std::vector<pid_t> Instance::daemonized_processes() {
 }
 
 void Instance::signal_all(int sig) {
+  auto strays = daemonized_processes();
   signal_group(sig);
-  for (pid_t stray : daemonized_processes()) ::kill(stray, sig);
+  for (pid_t stray : strays) ::kill(stray, sig);
+  // A stopped process (SIGSTOP, a debugger) acts on no signal but SIGKILL
+  // until continued: continue it, so it meets its stop_signal now rather
+  // than SIGKILL after stop_timeout (as systemd does).
+  if (sig != SIGKILL && sig != SIGCONT) {
+    signal_group(SIGCONT);
+    for (pid_t stray : strays) ::kill(stray, SIGCONT);
+  }
 }
 
 void Instance::check_tree() {
