@@ -484,6 +484,23 @@ TEST_F(ProbeTest, TcpNothingListeningIsRefused) {
   expect_failure(run_once(), ProbeFailure::refused, "connection refused (localhost:");
 }
 
+TEST_F(ProbeTest, TcpOverIpv6) {
+  UniqueFd listener(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_addr = in6addr_loopback;
+  if (!listener || ::bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    GTEST_SKIP() << "no IPv6 loopback here: " << std::strerror(errno);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&sa), &len);
+  const std::string port = std::to_string(ntohs(sa.sin6_port));
+  make_probe(tcp_probe("[::1]:" + port));
+  const ProbeOutcome o = run_once();
+  EXPECT_TRUE(o.ok) << o.detail;
+  EXPECT_EQ(o.detail, "connected to [::1]:" + port);
+}
+
 TEST_F(ProbeTest, AnInvalidTargetFailsOffTheStackOfRun) {
   make_probe(tcp_probe("example.com:80"));
   expect_failure(run_once(), ProbeFailure::refused, "cannot probe \"example.com:80\"");
