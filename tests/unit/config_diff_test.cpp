@@ -182,8 +182,8 @@ TEST(ConfigDiff, UnchangedWatchesChangeNothing) {
 }
 
 TEST(ConfigDiff, WatchActionsAreUpdatedInPlace) {
-  auto plan = diff_config(parse(kWatches),
-                          parse(edited("8000/restart\"]]", "8000/restart\"], \"logger restarted\"]")));
+  const std::string next = edited("8000/restart\"]]", "8000/restart\"], \"logger restarted\"]");
+  auto plan = diff_config(parse(kWatches), parse(next));
   EXPECT_TRUE(plan.changes_anything());  // the programs alone are unchanged
   EXPECT_EQ(watch_change(plan, "legacy").action, ReloadAction::update);
   EXPECT_EQ(watch_change(plan, "legacy").fields, std::vector<std::string>{"on_failure"});
@@ -219,9 +219,9 @@ TEST(ConfigDiff, ChangedCheckOrSocketRestartsTheWatch) {
   EXPECT_EQ(watch_change(body, "legacy").fields,
             (std::vector<std::string>{"expect_body", "on_failure"}));
 
-  auto kind = diff_config(parse(kWatches),
-                          parse(edited("http = \"http://127.0.0.1:8000/status\"\nexpect_body = \"running\"",
-                                       "tcp = \"127.0.0.1:8000\"")));
+  const std::string tcp = edited("http = \"http://127.0.0.1:8000/status\"\nexpect_body = \"running\"",
+                                 "tcp = \"127.0.0.1:8000\"");
+  auto kind = diff_config(parse(kWatches), parse(tcp));
   EXPECT_EQ(watch_change(kind, "legacy").action, ReloadAction::restart);
   EXPECT_EQ(watch_change(kind, "legacy").fields, (std::vector<std::string>{"http", "tcp"}));
 
@@ -231,7 +231,8 @@ TEST(ConfigDiff, ChangedCheckOrSocketRestartsTheWatch) {
 }
 
 TEST(ConfigDiff, AddedAndRemovedWatches) {
-  std::string next = edited("[watch.guarded]", "[watch.redis]\ntcp = \"127.0.0.1:6379\"\n\n[watch.g]");
+  const std::string next =
+      edited("[watch.guarded]", "[watch.redis]\ntcp = \"127.0.0.1:6379\"\n\n[watch.g]");
   auto plan = diff_config(parse(kWatches), parse(next));
   EXPECT_EQ(watch_change(plan, "legacy").action, ReloadAction::unchanged);
   EXPECT_EQ(watch_change(plan, "redis").action, ReloadAction::start);
@@ -298,7 +299,8 @@ const FieldEdit<ProgramConfig> kProgramEdits[] = {
     {"probe", ReloadAction::update, [](ProgramConfig& p) { p.probe = ProbeConfig{}; }},
     {"port_base", ReloadAction::restart, [](ProgramConfig& p) { p.port_base = 3000; }},
     {"log", ReloadAction::update, [](ProgramConfig& p) { p.log = LogMode::off; }},
-    {"log_max_size_bytes", ReloadAction::update, [](ProgramConfig& p) { p.log_max_size_bytes = 1; }},
+    {"log_max_size_bytes", ReloadAction::update,
+     [](ProgramConfig& p) { p.log_max_size_bytes = 1; }},
     {"log_keep", ReloadAction::update, [](ProgramConfig& p) { p.log_keep = 1; }},
     {"log_timestamps", ReloadAction::update, [](ProgramConfig& p) { p.log_timestamps = false; }},
 };
