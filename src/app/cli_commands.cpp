@@ -154,9 +154,10 @@ int command_check(const CliCommand& cmd) {
   if (!config) return kExitUsage;
   std::size_t instances = 0;
   for (const auto& p : config->programs) instances += static_cast<std::size_t>(p.instances);
-  std::printf("%s: ok (%zu program%s, %zu instance%s)\n", config->file.c_str(),
+  std::printf("%s: ok (%zu program%s, %zu instance%s, %zu watch%s)\n", config->file.c_str(),
               config->programs.size(), config->programs.size() == 1 ? "" : "s", instances,
-              instances == 1 ? "" : "s");
+              instances == 1 ? "" : "s", config->watches.size(),
+              config->watches.size() == 1 ? "" : "es");
   return kExitOk;
 }
 

@@ -1,4 +1,5 @@
-// Field-by-field comparison of ProgramConfig.
+// Field-by-field comparison of ProgramConfig and WatchConfig. A field added
+// to either must be named here; config_diff_test fails until it is.
 #include "config_diff.h"
 
 namespace vigil {
@@ -19,6 +20,8 @@ bool ReloadPlan::changes_anything() const {
   if (!vigil_fields.empty() || !needs_restart.empty()) return true;
   for (const auto& p : programs)
     if (p.action != ReloadAction::unchanged) return true;
+  for (const auto& w : watches)
+    if (w.action != ReloadAction::unchanged) return true;
   return false;
 }
 
@@ -31,6 +34,8 @@ std::vector<std::string> restart_fields(const ProgramConfig& a, const ProgramCon
   if (a.cwd != b.cwd) f.push_back("cwd");
   if (a.env != b.env) f.push_back("env");
   if (a.user != b.user) f.push_back("user");
+  // PORT is in the children's environment.
+  if (a.port_base != b.port_base) f.push_back("port_base");
   return f;
 }
 
@@ -56,12 +61,85 @@ std::vector<std::string> update_fields(const ProgramConfig& a, const ProgramConf
   VIGIL_FIELD(stop_timeout);
   VIGIL_FIELD(memory_limit_bytes);
   VIGIL_FIELD(heartbeat);
+  VIGIL_FIELD(probe);
   VIGIL_FIELD(log);
   VIGIL_FIELD(log_max_size_bytes);
   VIGIL_FIELD(log_keep);
   VIGIL_FIELD(log_timestamps);
 #undef VIGIL_FIELD
   return f;
+}
+
+// The key a watch's kind is written with: "http", "tcp", "exec" or
+// "notify_socket".
+std::string kind_key(const WatchConfig& w) {
+  return w.check ? to_string(w.check->kind) : "notify_socket";
+}
+
+// Keys whose change needs the watch built again: what it checks, or the
+// socket it listens on.
+std::vector<std::string> watch_restart_fields(const WatchConfig& a, const WatchConfig& b) {
+  std::vector<std::string> f;
+  const std::string ka = kind_key(a), kb = kind_key(b);
+  if (ka != kb) return {ka, kb};
+  if (!a.check) {
+    if (a.notify_socket != b.notify_socket) f.push_back("notify_socket");
+    return f;
+  }
+  const ProbeConfig& x = *a.check;
+  const ProbeConfig& y = *b.check;
+  if (x.target != y.target || x.command != y.command) f.push_back(ka);
+#define VIGIL_FIELD(name) \
+  if (!(x.name == y.name)) f.push_back(#name)
+  VIGIL_FIELD(expect_status);
+  VIGIL_FIELD(expect_body);
+  VIGIL_FIELD(timeout);
+  VIGIL_FIELD(initial_delay);
+#undef VIGIL_FIELD
+  // A ProbeConfig field not named above still restarts the watch rather
+  // than go unnoticed (config_diff_test names it too).
+  ProbeConfig rest_x = x, rest_y = y;
+  rest_y.interval = rest_x.interval;
+  rest_y.failures = rest_x.failures;
+  if (f.empty() && !(rest_x == rest_y)) f.push_back("check");
+  return f;
+}
+
+// Keys applied to the running watch.
+std::vector<std::string> watch_update_fields(const WatchConfig& a, const WatchConfig& b) {
+  std::vector<std::string> f;
+  if (a.check && b.check) {
+    if (a.check->interval != b.check->interval) f.push_back("interval");
+    if (a.check->failures != b.check->failures) f.push_back("failures");
+  }
+  if (a.heartbeat != b.heartbeat) f.push_back("heartbeat");
+  if (a.on_failure != b.on_failure) f.push_back("on_failure");
+  if (a.action_timeout != b.action_timeout) f.push_back("action_timeout");
+  return f;
+}
+
+void diff_watches(const Config& old_config, const Config& new_config, ReloadPlan& plan) {
+  for (const auto& nw : new_config.watches) {
+    WatchChange c;
+    c.name = nw.name;
+    const WatchConfig* ow = old_config.find_watch(nw.name);
+    if (!ow) {
+      c.action = ReloadAction::start;
+    } else {
+      auto restart = watch_restart_fields(*ow, nw);
+      auto update = watch_update_fields(*ow, nw);
+      c.action = !restart.empty()  ? ReloadAction::restart
+                 : !update.empty() ? ReloadAction::update
+                                   : ReloadAction::unchanged;
+      c.fields = std::move(restart);
+      c.fields.insert(c.fields.end(), update.begin(), update.end());
+    }
+    plan.watches.push_back(std::move(c));
+  }
+  for (const auto& ow : old_config.watches) {
+    if (new_config.find_watch(ow.name)) continue;
+    plan.watches.push_back(WatchChange{ow.name, ReloadAction::stop, {}});
+  }
 }
 
 }  // namespace
@@ -104,6 +182,7 @@ ReloadPlan diff_config(const Config& old_config, const Config& new_config) {
     c.old_instances = op.instances;
     plan.programs.push_back(std::move(c));
   }
+  diff_watches(old_config, new_config, plan);
   if (old_config.log_level != new_config.log_level) plan.vigil_fields.push_back("log_level");
   if (old_config.sample_interval != new_config.sample_interval)
     plan.vigil_fields.push_back("sample_interval");
@@ -119,19 +198,28 @@ ReloadPlan diff_config(const Config& old_config, const Config& new_config) {
   return plan;
 }
 
+namespace {
+
+// " (a, b changed)", or nothing.
+std::string changed(const std::vector<std::string>& fields) {
+  if (fields.empty()) return "";
+  std::string out = " (";
+  for (std::size_t i = 0; i < fields.size(); ++i) out += (i ? ", " : "") + fields[i];
+  return out + " changed)";
+}
+
+}  // namespace
+
 std::string describe(const ReloadPlan& plan) {
   std::string out;
   for (const auto& c : plan.programs) {
     out += c.name + ": " + to_string(c.action);
     if (c.action == ReloadAction::resize)
       out += " " + std::to_string(c.old_instances) + " -> " + std::to_string(c.new_instances);
-    if (!c.fields.empty()) {
-      out += " (";
-      for (std::size_t i = 0; i < c.fields.size(); ++i) out += (i ? ", " : "") + c.fields[i];
-      out += " changed)";
-    }
-    out += "\n";
+    out += changed(c.fields) + "\n";
   }
+  for (const auto& c : plan.watches)
+    out += "watch " + c.name + ": " + to_string(c.action) + changed(c.fields) + "\n";
   for (const auto& f : plan.vigil_fields) out += "[vigil] " + f + ": applied\n";
   for (const auto& f : plan.needs_restart) out += f + ": changed, takes effect when vigil restarts\n";
   if (!plan.changes_anything()) out += "nothing to do\n";

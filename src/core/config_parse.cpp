@@ -5,6 +5,7 @@
 #include "config_parse.h"
 
 #include "listen_address.h"
+#include "probe_target.h"
 
 #include <algorithm>
 #include <climits>
@@ -165,6 +166,30 @@ bool valid_program_name(std::string_view name) {
   });
 }
 
+using Keys = std::set<std::string, std::less<>>;
+
+// Where something was written, named as errors name it ("exec[1]").
+struct Ref {
+  std::string what;
+  toml::source_region at;
+};
+
+// A probe, or the check of a watch, as it is being read: the config plus
+// where things were written, for the checks that need the whole section
+// (exactly one kind, http-only keys, {port}), made when the section ends.
+struct CheckDraft {
+  ProbeConfig config;
+  std::string section;  // "[programs.web.probe]", "[watch.legacy]"
+  std::string noun;     // "probe", "check": what the messages call it
+  toml::source_region at;  // the section's name, for errors about the whole section
+  Keys failed_keys;
+  std::vector<Ref> kinds;                   // http / tcp / exec (notify_socket in a watch) keys
+  std::optional<toml::source_region> target_at;  // the http / tcp value
+  std::vector<Ref> port_refs;                    // where "{port}" is written
+  std::vector<Ref> http_only;                    // expect_status / expect_body keys
+  std::optional<toml::source_region> initial_delay_at;
+};
+
 // A program as it is being read: the config plus where things were written,
 // for the checks that need the whole file (after, delays).
 struct ProgramDraft {
@@ -172,11 +197,30 @@ struct ProgramDraft {
   std::string section;  // "[programs.web]"
   toml::source_region name_at;
   bool has_command = false;
-  std::set<std::string, std::less<>> failed_keys;  // keys that already have an error
+  Keys failed_keys;  // keys that already have an error
   std::optional<toml::source_region> after_at;
   std::vector<std::pair<std::string, toml::source_region>> after_refs;
   std::optional<toml::source_region> restart_delay_at;
   std::optional<toml::source_region> restart_delay_max_at;
+  std::optional<toml::source_region> ready_at;
+  std::optional<toml::source_region> start_timeout_at;
+  std::optional<toml::source_region> port_base_at;
+  std::optional<CheckDraft> probe;
+};
+
+// A [watch.NAME] as it is being read. The check keys fill `check`; which
+// of them apply is known only once the whole section is read.
+struct WatchDraft {
+  WatchConfig config;
+  CheckDraft check;
+  std::string section;  // "[watch.legacy]"
+  toml::source_region name_at;
+  Keys failed_keys;
+  std::vector<Ref> check_keys;  // keys a notify_socket watch rejects, where written
+  std::optional<toml::source_region> notify_socket_at;  // the value
+  std::optional<toml::source_region> heartbeat_at;      // the key
+  std::vector<Ref> pid_refs;   // "{pid}" in on_failure
+  std::vector<Ref> port_refs;  // "{port}" in on_failure
 };
 
 struct Parser;
@@ -193,6 +237,7 @@ struct Parser {
   std::vector<ConfigError> errors;
   Config config;
   std::vector<ProgramDraft> drafts;
+  std::vector<WatchDraft> watch_drafts;
 
   Parser(const std::string& f) : file(f), base_dir(fs::path(f).parent_path()) {}
 
@@ -211,7 +256,7 @@ struct Parser {
   template <class Target>
   void dispatch(Target& target, const toml::table& table,
                 std::span<const KeyHandler<Target>> handlers, std::string_view where,
-                std::set<std::string, std::less<>>* failed_keys = nullptr) {
+                Keys* failed_keys = nullptr) {
     for (auto&& [key, node] : table) {
       auto it = std::find_if(handlers.begin(), handlers.end(),
                              [&, &key = key](const auto& h) { return h.key == key.str(); });
@@ -329,6 +374,48 @@ struct Parser {
     return std::nullopt;
   }
 
+  // An argv: an array of non-empty strings, or a string run with /bin/sh -c
+  // (as a shell would: the text is one argument to sh).
+  std::optional<std::vector<std::string>> read_argv(const std::string& what,
+                                                    const toml::node& node) {
+    if (node.is_string()) {
+      auto text = read_string(what, node);
+      if (!text) return std::nullopt;
+      if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
+        error(node.source(), what + ": must not be empty");
+        return std::nullopt;
+      }
+      return std::vector<std::string>{"/bin/sh", "-c", *text};
+    }
+    const auto* arr = node.as_array();
+    if (!arr) {
+      type_error(what, node, "an array of strings or a string");
+      return std::nullopt;
+    }
+    if (arr->empty()) {
+      error(node.source(), what + ": must not be empty");
+      return std::nullopt;
+    }
+    std::vector<std::string> argv;
+    bool ok = true;
+    for (std::size_t i = 0; i < arr->size(); ++i) {
+      const auto& elem = (*arr)[i];
+      std::string elem_what = what + "[" + std::to_string(i) + "]";
+      auto s = read_string(elem_what, elem);
+      if (s && s->empty()) {
+        error(elem.source(), elem_what + ": must not be empty");
+        s.reset();
+      }
+      if (!s) {
+        ok = false;
+        continue;
+      }
+      argv.push_back(std::move(*s));
+    }
+    if (!ok) return std::nullopt;
+    return argv;
+  }
+
   void not_supported(const toml::key& key, std::string section) {
     error(key.source(), section + " is not supported by this version of vigil");
   }
@@ -337,6 +424,15 @@ struct Parser {
   void parse_file(const toml::table& root);
   void parse_program(const toml::key& key, const toml::node& node);
   void check_program(ProgramDraft& draft);
+  void check_probe(ProgramDraft& draft);
+  void parse_watch(const toml::key& key, const toml::node& node);
+  void check_watch(WatchDraft& draft);
+  void check_watch_sockets();
+  bool one_kind(const std::vector<Ref>& kinds, const toml::source_region& section_at,
+                std::string_view section, std::string_view noun,
+                std::initializer_list<std::string_view> words, std::string_view example);
+  void check_http_only(const CheckDraft& check);
+  void check_target(const CheckDraft& check, std::optional<std::pair<int, int>> ports);
   void resolve_after();
   void check_after_cycles();
 };
@@ -388,42 +484,7 @@ void set_bool(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& 
 
 void set_command(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) {
   d.has_command = true;  // present, even if wrong: no "missing command" on top
-  if (n.is_string()) {
-    auto text = p.read_string("command", n);
-    if (!text) return;
-    if (text->find_first_not_of(" \t\r\n") == std::string::npos) {
-      p.error(n.source(), "command: must not be empty");
-      return;
-    }
-    d.config.command = {"/bin/sh", "-c", *text};
-    return;
-  }
-  const auto* arr = n.as_array();
-  if (!arr) {
-    p.type_error("command", n, "an array of strings or a string");
-    return;
-  }
-  if (arr->empty()) {
-    p.error(n.source(), "command: must not be empty");
-    return;
-  }
-  std::vector<std::string> argv;
-  bool ok = true;
-  for (std::size_t i = 0; i < arr->size(); ++i) {
-    const auto& elem = (*arr)[i];
-    std::string what = "command[" + std::to_string(i) + "]";
-    auto s = p.read_string(what, elem);
-    if (s && s->empty()) {
-      p.error(elem.source(), what + ": must not be empty");
-      s.reset();
-    }
-    if (!s) {
-      ok = false;
-      continue;
-    }
-    argv.push_back(std::move(*s));
-  }
-  if (ok) d.config.command = std::move(argv);
+  if (auto argv = p.read_argv("command", n)) d.config.command = std::move(*argv);
 }
 
 void set_cwd(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
@@ -491,15 +552,18 @@ void set_restart_delay_max(Parser& p, ProgramDraft& d, const toml::key& k,
 
 void set_ready(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
   constexpr ReadyMode kModes[] = {ReadyMode::uptime, ReadyMode::notify, ReadyMode::probe};
-  auto i = p.read_word(k.str(), n, {"uptime", "notify", "probe"});
-  if (!i) return;
-  // probe arrives with the probe runner.
-  if (kModes[*i] == ReadyMode::probe) {
-    p.error(n.source(), "ready = " + quote(to_string(kModes[*i])) +
-                            " is not supported by this version of vigil (use \"uptime\" or \"notify\")");
-    return;
-  }
-  d.config.ready = kModes[*i];
+  d.ready_at = n.source();
+  if (auto i = p.read_word(k.str(), n, {"uptime", "notify", "probe"})) d.config.ready = kModes[*i];
+}
+
+void set_start_timeout(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  d.start_timeout_at = n.source();
+  set_duration<&ProgramConfig::start_timeout>(p, d, k, n);
+}
+
+void set_port_base(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  d.port_base_at = n.source();
+  if (auto v = p.read_int_between(k.str(), n, 1, 65535)) d.config.port_base = *v;
 }
 
 void set_max_restarts(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
@@ -573,11 +637,136 @@ void set_log_keep(Parser& p, ProgramDraft& d, const toml::key& k, const toml::no
   if (auto v = p.read_int_between(k.str(), n, 0, 1000)) d.config.log_keep = *v;
 }
 
+// ---------------------------------------------------------------------------
+// [programs.NAME.probe], and the check keys of [watch.NAME]
+
+constexpr std::string_view kPortPlaceholder = "{port}";
+constexpr std::string_view kPidPlaceholder = "{pid}";
+
+// Each place `placeholder` is written in an argv node (a string command or
+// an array of strings), named as errors name it.
+void find_placeholder(const toml::node& node, const std::string& what,
+                      std::string_view placeholder, std::vector<Ref>& out) {
+  if (const auto* s = node.as_string()) {
+    if (s->get().find(placeholder) != std::string::npos) out.push_back({what, node.source()});
+    return;
+  }
+  const auto* arr = node.as_array();
+  if (!arr) return;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto* s = (*arr)[i].as_string();
+    if (s && s->get().find(placeholder) != std::string::npos)
+      out.push_back({what + "[" + std::to_string(i) + "]", (*arr)[i].source()});
+  }
+}
+
+// http = "URL" and tcp = "HOST:PORT": the text is kept as written ({port}
+// included) and validated when the section ends, once port_base is known.
+template <ProbeKind Kind>
+void check_target(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
+  // Counted even when the value is wrong: "one of http, tcp or exec is
+  // required" on top of a type error would say the wrong thing.
+  c.kinds.push_back({std::string(k.str()), k.source()});
+  auto text = p.read_string(k.str(), n);
+  if (!text) return;
+  if (text->empty()) {
+    p.error(n.source(), std::string(k.str()) + ": must not be empty");
+    return;
+  }
+  c.config.kind = Kind;
+  c.config.target = *text;
+  c.target_at = n.source();
+  if (text->find(kPortPlaceholder) != std::string::npos)
+    c.port_refs.push_back({std::string(k.str()), n.source()});
+}
+
+void check_exec(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
+  c.kinds.push_back({std::string(k.str()), k.source()});
+  auto argv = p.read_argv("exec", n);
+  if (!argv) return;
+  c.config.kind = ProbeKind::exec;
+  c.config.command = std::move(*argv);
+  find_placeholder(n, "exec", kPortPlaceholder, c.port_refs);
+}
+
+void check_expect_status(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
+  c.http_only.push_back({std::string(k.str()), k.source()});
+  if (auto v = p.read_int_between(k.str(), n, 100, 599)) c.config.expect_status = *v;
+}
+
+void check_expect_body(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
+  c.http_only.push_back({std::string(k.str()), k.source()});
+  auto text = p.read_string(k.str(), n);
+  if (!text) return;
+  if (text->empty()) {
+    p.error(n.source(), "expect_body: must not be empty (leave it out to accept any body)");
+    return;
+  }
+  c.config.expect_body = *text;
+}
+
+void check_interval(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
+  auto d = p.read_duration(k.str(), n);
+  if (!d) return;
+  // A tighter loop would cost more than it tells: a probe is a connection
+  // or a process each time.
+  if (*d < std::chrono::milliseconds(100)) {
+    p.error(n.source(), "interval: must be at least 100ms, got " + format_duration(*d));
+    return;
+  }
+  c.config.interval = *d;
+}
+
+void check_timeout(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
+  auto d = p.read_duration(k.str(), n);
+  if (!d) return;
+  if (d->count() <= 0) {
+    p.error(n.source(), "timeout: must be greater than 0s");
+    return;
+  }
+  c.config.timeout = *d;
+}
+
+void check_failures(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
+  if (auto v = p.read_int_between(k.str(), n, 1, 1000)) c.config.failures = *v;
+}
+
+void check_initial_delay(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
+  c.initial_delay_at = n.source();
+  if (auto d = p.read_duration(k.str(), n)) c.config.initial_delay = *d;
+}
+
+constexpr KeyHandler<CheckDraft> kProbeKeys[] = {
+    {"http", check_target<ProbeKind::http>},
+    {"tcp", check_target<ProbeKind::tcp>},
+    {"exec", check_exec},
+    {"expect_status", check_expect_status},
+    {"expect_body", check_expect_body},
+    {"interval", check_interval},
+    {"timeout", check_timeout},
+    {"failures", check_failures},
+    {"initial_delay", check_initial_delay},
+};
+
+std::string sub_section(std::string section, std::string_view key) {
+  section.insert(section.size() - 1, "." + std::string(key));
+  return section;
+}
+
+void set_probe(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  const auto* table = n.as_table();
+  if (!table) return p.type_error(k.str(), n, "a table such as { tcp = \"127.0.0.1:{port}\" }");
+  CheckDraft c;
+  c.section = sub_section(d.section, "probe");
+  c.noun = "probe";
+  c.at = k.source();
+  p.dispatch<CheckDraft>(c, *table, kProbeKeys, "in " + c.section, &c.failed_keys);
+  d.probe = std::move(c);
+}
+
 // Sub-tables that later work owns: known words, so not "unknown key".
 void unsupported_subtable(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node&) {
-  std::string section = d.section;
-  section.insert(section.size() - 1, "." + std::string(k.str()));
-  p.not_supported(k, section);
+  p.not_supported(k, sub_section(d.section, k.str()));
 }
 
 constexpr KeyHandler<HeartbeatConfig> kHeartbeatKeys[] = {
@@ -601,14 +790,22 @@ constexpr KeyHandler<HeartbeatConfig> kHeartbeatKeys[] = {
      }},
 };
 
-void set_heartbeat(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+// [programs.X.heartbeat] and the heartbeat of a notify_socket watch, as a
+// sub-table or an inline table: the same keys, bounds and defaults.
+std::optional<HeartbeatConfig> read_heartbeat(Parser& p, const std::string& section,
+                                              const toml::key& k, const toml::node& n) {
   const auto* table = n.as_table();
-  if (!table) return p.type_error(k.str(), n, "a table");
-  std::string section = d.section;
-  section.insert(section.size() - 1, ".heartbeat");
+  if (!table) {
+    p.type_error(k.str(), n, "a table such as { interval = \"5s\", misses = 3 }");
+    return std::nullopt;
+  }
   HeartbeatConfig h;
-  p.dispatch<HeartbeatConfig>(h, *table, kHeartbeatKeys, "in " + section);
-  d.config.heartbeat = h;
+  p.dispatch<HeartbeatConfig>(h, *table, kHeartbeatKeys, "in " + sub_section(section, "heartbeat"));
+  return h;
+}
+
+void set_heartbeat(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  if (auto h = read_heartbeat(p, d.section, k, n)) d.config.heartbeat = *h;
 }
 
 constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
@@ -624,7 +821,7 @@ constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
     {"backoff_reset", set_duration<&ProgramConfig::backoff_reset>},
     {"min_uptime", set_duration<&ProgramConfig::min_uptime>},
     {"ready", set_ready},
-    {"start_timeout", set_duration<&ProgramConfig::start_timeout>},
+    {"start_timeout", set_start_timeout},
     {"max_restarts", set_max_restarts},
     {"restart_window", set_duration<&ProgramConfig::restart_window>},
     {"essential", set_bool<&ProgramConfig::essential>},
@@ -638,14 +835,16 @@ constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
     {"log_keep", set_log_keep},
     {"log_timestamps", set_bool<&ProgramConfig::log_timestamps>},
     {"heartbeat", set_heartbeat},
-    {"probe", unsupported_subtable},
+    {"probe", set_probe},
+    {"port_base", set_port_base},
     {"sticky", unsupported_subtable},
 };
 
-std::string program_section(std::string_view name) {
+// "[programs.web]", "[watch.\"api.v2\"]": as the section is written.
+std::string section_name(std::string_view table, std::string_view name) {
   if (valid_program_name(name) && name.find('.') == std::string_view::npos)
-    return "[programs." + std::string(name) + "]";
-  return "[programs." + quote(name) + "]";
+    return "[" + std::string(table) + "." + std::string(name) + "]";
+  return "[" + std::string(table) + "." + quote(name) + "]";
 }
 
 void Parser::parse_program(const toml::key& key, const toml::node& node) {
@@ -653,7 +852,7 @@ void Parser::parse_program(const toml::key& key, const toml::node& node) {
   ProgramDraft draft;
   draft.config.name = name;
   draft.config.cwd = resolve(".");
-  draft.section = program_section(name);
+  draft.section = section_name("programs", name);
   draft.name_at = key.source();
 
   if (!valid_program_name(name)) {
@@ -690,6 +889,129 @@ void Parser::check_program(ProgramDraft& d) {
             "restart_delay: must be at most restart_delay_max (" +
                 format_duration(d.config.restart_delay_max) + "), got " +
                 format_duration(d.config.restart_delay));
+    }
+  }
+  if (d.config.port_base && !d.failed_keys.contains("instances")) {
+    const int last = *d.config.port_base + d.config.instances - 1;
+    if (last > 65535) {
+      error(*d.port_base_at, "port_base: " + std::to_string(*d.config.port_base) + " + " +
+                                 std::to_string(d.config.instances) +
+                                 " instances goes past port 65535 (the last would get " +
+                                 std::to_string(last) + "); use a port_base of at most " +
+                                 std::to_string(65536 - d.config.instances));
+      d.failed_keys.insert("port_base");
+    }
+  }
+  if (d.probe) check_probe(d);
+  if (d.config.ready == ReadyMode::probe && !d.probe && !d.failed_keys.contains("probe")) {
+    error(*d.ready_at, "ready = \"probe\" needs a " + sub_section(d.section, "probe") +
+                           " section saying what to probe (e.g. tcp = \"127.0.0.1:8080\")");
+  }
+}
+
+// Exactly one of `words` may be set in a section; `kinds` are those written.
+bool Parser::one_kind(const std::vector<Ref>& kinds, const toml::source_region& section_at,
+                      std::string_view section, std::string_view noun,
+                      std::initializer_list<std::string_view> words, std::string_view example) {
+  auto list = [](auto first, auto last) {
+    std::string out;
+    for (auto it = first; it != last; ++it) {
+      if (it != first) out += std::next(it) == last ? " or " : ", ";
+      out += *it;
+    }
+    return out;
+  };
+  if (kinds.empty()) {
+    error(section_at, std::string(section) + ": one of " + list(words.begin(), words.end()) +
+                          " is required (e.g. " + std::string(example) + ")");
+    return false;
+  }
+  if (kinds.size() == 1) return true;
+  std::vector<Ref> written = kinds;
+  std::stable_sort(written.begin(), written.end(), [](const Ref& a, const Ref& b) {
+    return std::tie(a.at.begin.line, a.at.begin.column) <
+           std::tie(b.at.begin.line, b.at.begin.column);
+  });
+  std::string names;
+  for (std::size_t i = 0; i < written.size(); ++i)
+    names += (i == 0 ? "" : i + 1 == written.size() ? " and " : ", ") + written[i].what;
+  error(written[1].at, std::string(section) + " sets " + names + ": a " + std::string(noun) +
+                           " takes exactly one of " + list(words.begin(), words.end()));
+  return false;
+}
+
+// expect_status and expect_body judge an HTTP answer; anywhere else they
+// would be silently ignored.
+void Parser::check_http_only(const CheckDraft& c) {
+  const std::string& kind = c.kinds.front().what;
+  if (kind == "http") return;
+  for (const auto& r : c.http_only) {
+    error(r.at, r.what + ": only an http " + c.noun + " has it (this " + c.noun + " is " + kind +
+                    ")");
+  }
+}
+
+// Validates an http or tcp target with {port} standing for the first and
+// the last instance's port (a target such as "...:{port}0" may be valid for
+// one and not the other). A target with {port} and no port is skipped: the
+// missing port has its own error.
+void Parser::check_target(const CheckDraft& c, std::optional<std::pair<int, int>> ports) {
+  if (!c.target_at) return;
+  const std::string& text = c.config.target;
+  const bool has_port = text.find(kPortPlaceholder) != std::string::npos;
+  if (has_port && !ports) return;
+  std::vector<std::optional<int>> samples{std::nullopt};
+  if (has_port) samples = {ports->first, ports->second};
+  for (auto port : samples) {
+    std::string why;
+    std::string expanded = expand_port(text, port);
+    bool ok = c.config.kind == ProbeKind::http ? parse_probe_url(expanded, &why).has_value()
+                                                : parse_probe_address(expanded, &why).has_value();
+    if (ok) continue;
+    std::string message =
+        std::string(to_string(c.config.kind)) + ": " + why + ", got " + quote(text);
+    if (port) message += " (with {port} = " + std::to_string(*port) + ")";
+    error(*c.target_at, std::move(message));
+    return;
+  }
+}
+
+// The probe once the whole program is read: its kind, {port} against
+// port_base, and whether ready = "probe" can ever be reached.
+void Parser::check_probe(ProgramDraft& d) {
+  CheckDraft& c = *d.probe;
+  if (!one_kind(c.kinds, c.at, c.section, "probe", {"http", "tcp", "exec"},
+                "tcp = \"127.0.0.1:8080\"")) {
+    return;
+  }
+  check_http_only(c);
+  // A port_base with an error of its own has said enough.
+  const bool port_base_failed = d.failed_keys.contains("port_base");
+  std::optional<std::pair<int, int>> ports;
+  if (d.config.port_base && !port_base_failed)
+    ports = {*d.config.port_base, *d.config.port_base + d.config.instances - 1};
+  if (!ports && !port_base_failed) {
+    for (const auto& r : c.port_refs)
+      error(r.at, r.what + ": {port} needs port_base = N in " + d.section);
+  }
+  check_target(c, ports);
+  d.config.probe = c.config;
+
+  // The first probe runs initial_delay after the start: a start_timeout no
+  // longer than that kills every start before it can be judged ready.
+  if (d.config.ready == ReadyMode::probe && !d.failed_keys.contains("start_timeout") &&
+      !c.failed_keys.contains("initial_delay") &&
+      d.config.start_timeout <= c.config.initial_delay) {
+    const std::string delay = format_duration(c.config.initial_delay);
+    const std::string timeout = format_duration(d.config.start_timeout);
+    if (d.start_timeout_at) {
+      error(*d.start_timeout_at,
+            "start_timeout: with ready = \"probe\" it must be longer than the probe's "
+            "initial_delay (" + delay + "), or no probe runs before it ends; got " + timeout);
+    } else if (c.initial_delay_at) {
+      error(*c.initial_delay_at,
+            "initial_delay: with ready = \"probe\" it must be shorter than start_timeout (" +
+                timeout + "), or no probe runs before it ends; got " + delay);
     }
   }
 }
@@ -776,7 +1098,197 @@ constexpr KeyHandler<HttpConfig> kHttpKeys[] = {
 };
 
 // ---------------------------------------------------------------------------
+// [watch.NAME]
+
+// The longest path an AF_UNIX address holds: sun_path is 108 bytes with the
+// terminating NUL (the constant is Linux's; core does not include sys/un.h).
+constexpr std::size_t kMaxSocketPathBytes = 107;
+
+constexpr const char kNoPortInAWatch[] =
+    ": {port} has no value in a watch (no port is known); write the port number";
+
+// A check key of a watch: read into the watch's CheckDraft. `CheckOnly`
+// keys are the ones a notify_socket watch rejects once its kind is known.
+template <void (*Handler)(Parser&, CheckDraft&, const toml::key&, const toml::node&),
+          bool CheckOnly>
+void in_check(Parser& p, WatchDraft& w, const toml::key& k, const toml::node& n) {
+  if (CheckOnly) w.check_keys.push_back({std::string(k.str()), k.source()});
+  Handler(p, w.check, k, n);
+}
+
+void watch_notify_socket(Parser& p, WatchDraft& w, const toml::key& k, const toml::node& n) {
+  w.check.kinds.push_back({std::string(k.str()), k.source()});
+  auto path = p.read_path(k.str(), n);
+  if (!path) return;
+  if (path->native().size() > kMaxSocketPathBytes) {
+    p.error(n.source(), "notify_socket: " + quote(path->native()) + " is " +
+                            std::to_string(path->native().size()) +
+                            " bytes long; a unix socket path holds at most " +
+                            std::to_string(kMaxSocketPathBytes) + " (choose a shorter one)");
+    return;
+  }
+  w.config.notify_socket = *path;
+  w.notify_socket_at = n.source();
+}
+
+void watch_heartbeat(Parser& p, WatchDraft& w, const toml::key& k, const toml::node& n) {
+  w.heartbeat_at = k.source();
+  if (auto h = read_heartbeat(p, w.section, k, n)) w.config.heartbeat = *h;
+}
+
+void watch_on_failure(Parser& p, WatchDraft& w, const toml::key& k, const toml::node& n) {
+  const auto* arr = n.as_array();
+  if (!arr) {
+    return p.type_error(k.str(), n,
+                        "an array of commands such as [[\"curl\", \"-fsS\", \"URL\"]] or "
+                        "[\"systemctl restart app\"]");
+  }
+  std::vector<std::vector<std::string>> commands;
+  bool ok = true;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& elem = (*arr)[i];
+    std::string what = "on_failure[" + std::to_string(i) + "]";
+    auto argv = p.read_argv(what, elem);
+    if (!argv) {
+      ok = false;
+      continue;
+    }
+    commands.push_back(std::move(*argv));
+    find_placeholder(elem, what, kPidPlaceholder, w.pid_refs);
+    find_placeholder(elem, what, kPortPlaceholder, w.port_refs);
+  }
+  if (ok) w.config.on_failure = std::move(commands);
+}
+
+void watch_action_timeout(Parser& p, WatchDraft& w, const toml::key& k, const toml::node& n) {
+  auto d = p.read_duration(k.str(), n);
+  if (!d) return;
+  if (d->count() <= 0) {
+    p.error(n.source(), "action_timeout: must be greater than 0s");
+    return;
+  }
+  w.config.action_timeout = *d;
+}
+
+constexpr KeyHandler<WatchDraft> kWatchKeys[] = {
+    {"http", in_check<check_target<ProbeKind::http>, false>},
+    {"tcp", in_check<check_target<ProbeKind::tcp>, false>},
+    {"exec", in_check<check_exec, false>},
+    {"notify_socket", watch_notify_socket},
+    {"expect_status", in_check<check_expect_status, true>},
+    {"expect_body", in_check<check_expect_body, true>},
+    {"interval", in_check<check_interval, true>},
+    {"timeout", in_check<check_timeout, true>},
+    {"failures", in_check<check_failures, true>},
+    {"initial_delay", in_check<check_initial_delay, true>},
+    {"heartbeat", watch_heartbeat},
+    {"on_failure", watch_on_failure},
+    {"action_timeout", watch_action_timeout},
+};
+
+void Parser::parse_watch(const toml::key& key, const toml::node& node) {
+  std::string name(key.str());
+  WatchDraft w;
+  w.config.name = name;
+  w.section = section_name("watch", name);
+  w.name_at = key.source();
+  w.check.section = w.section;
+  w.check.noun = "check";
+  w.check.at = key.source();
+  // The service is already running when vigil starts: check it at once.
+  w.check.config.initial_delay = Duration(0);
+
+  if (!valid_program_name(name)) {
+    error(key.source(), "watch name " + quote(name) +
+                            " is invalid (use letters, digits, \"_\", \".\" and \"-\")");
+  }
+  const auto* table = node.as_table();
+  if (!table) {
+    type_error("watch." + name, node, "a table");
+  } else {
+    dispatch<WatchDraft>(w, *table, kWatchKeys, "in " + w.section, &w.failed_keys);
+    check_watch(w);
+  }
+  watch_drafts.push_back(std::move(w));
+}
+
+// Checks that span several keys of one watch: its kind decides which keys
+// apply, and which placeholders have a value.
+void Parser::check_watch(WatchDraft& w) {
+  for (const auto& r : w.port_refs)
+    error(r.at, r.what + kNoPortInAWatch);
+  if (!one_kind(w.check.kinds, w.name_at, w.section, "watch",
+                {"http", "tcp", "exec", "notify_socket"},
+                "http = \"http://127.0.0.1:8000/status\"")) {
+    return;
+  }
+  const std::string& kind = w.check.kinds.front().what;
+  if (kind == "notify_socket") {
+    for (const auto& r : w.check_keys) {
+      error(r.at, r.what + ": not used by a notify_socket watch, which is judged by its "
+                           "heartbeat = { interval, misses, grace }");
+    }
+    return;
+  }
+  if (w.heartbeat_at) {
+    error(*w.heartbeat_at, "heartbeat: only a notify_socket watch has one (this " + kind +
+                               " watch fails after `failures` failed checks in a row)");
+  }
+  for (const auto& r : w.pid_refs)
+    error(r.at, r.what + ": {pid} is only known to a notify_socket watch (MAINPID=)");
+  check_http_only(w.check);
+  for (const auto& r : w.check.port_refs)
+    error(r.at, r.what + kNoPortInAWatch);
+  check_target(w.check, std::nullopt);
+  w.config.check = w.check.config;
+}
+
+// Checks across watches, once [vigil] and every section are read.
+void Parser::check_watch_sockets() {
+  for (std::size_t i = 0; i < watch_drafts.size(); ++i) {
+    const auto& w = watch_drafts[i];
+    auto program = std::find_if(drafts.begin(), drafts.end(), [&](const ProgramDraft& d) {
+      return d.config.name == w.config.name;
+    });
+    if (program != drafts.end()) {
+      error(w.name_at, w.section + ": " + quote(w.config.name) +
+                           " already names a program; give the watch another name "
+                           "(vigil status NAME must name one thing)");
+    }
+    if (!w.notify_socket_at) continue;
+    const auto& path = w.config.notify_socket;
+    if (path == config.control_socket) {
+      error(*w.notify_socket_at,
+            "notify_socket: " + quote(path.native()) +
+                " is vigil's control_socket; give the watch a path of its own");
+      continue;
+    }
+    for (std::size_t j = 0; j < i; ++j) {
+      const auto& other = watch_drafts[j];
+      if (other.notify_socket_at && other.config.notify_socket == path) {
+        error(*w.notify_socket_at, "notify_socket: " + quote(path.native()) +
+                                       " is already the socket of " + other.section);
+        break;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
 // The file.
+
+// toml++ keeps keys sorted by name; the config keeps file order.
+std::vector<std::pair<const toml::key*, const toml::node*>> in_file_order(
+    const toml::table& table) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+  for (auto&& [key, node] : table) entries.emplace_back(&key, &node);
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    const auto& x = a.first->source().begin;
+    const auto& y = b.first->source().begin;
+    return std::tie(x.line, x.column) < std::tie(y.line, y.column);
+  });
+  return entries;
+}
 
 constexpr KeyHandler<Parser> kSections[] = {
     {"vigil",
@@ -789,15 +1301,7 @@ constexpr KeyHandler<Parser> kSections[] = {
      [](Parser& p, Parser&, const toml::key& k, const toml::node& n) {
        const auto* table = n.as_table();
        if (!table) return p.type_error(k.str(), n, "a table of programs");
-       // toml++ keeps keys sorted by name; the config keeps file order.
-       std::vector<std::pair<const toml::key*, const toml::node*>> programs;
-       for (auto&& [key, node] : *table) programs.emplace_back(&key, &node);
-       std::stable_sort(programs.begin(), programs.end(), [](const auto& a, const auto& b) {
-         const auto& x = a.first->source().begin;
-         const auto& y = b.first->source().begin;
-         return std::tie(x.line, x.column) < std::tie(y.line, y.column);
-       });
-       for (const auto& [key, node] : programs) p.parse_program(*key, *node);
+       for (const auto& [key, node] : in_file_order(*table)) p.parse_program(*key, *node);
      }},
     {"http",
      [](Parser& p, Parser&, const toml::key& k, const toml::node& n) {
@@ -810,9 +1314,8 @@ constexpr KeyHandler<Parser> kSections[] = {
     {"watch",
      [](Parser& p, Parser&, const toml::key& k, const toml::node& n) {
        const auto* table = n.as_table();
-       if (!table || table->empty()) return p.not_supported(k, "[watch]");
-       for (auto&& [name, node] : *table)
-         p.not_supported(name, "[watch." + std::string(name.str()) + "]");
+       if (!table) return p.type_error(k.str(), n, "a table of watches");
+       for (const auto& [key, node] : in_file_order(*table)) p.parse_watch(*key, *node);
      }},
 };
 
@@ -823,7 +1326,9 @@ void Parser::parse_file(const toml::table& root) {
   dispatch<Parser>(*this, root, kSections, "at the top level");
   resolve_after();
   check_after_cycles();
+  check_watch_sockets();
   for (const auto& d : drafts) config.programs.push_back(d.config);
+  for (const auto& w : watch_drafts) config.watches.push_back(w.config);
 }
 
 }  // namespace

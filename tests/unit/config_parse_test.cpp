@@ -77,6 +77,10 @@ command = ["node", "app.js"]
   EXPECT_EQ(p.log_max_size_bytes, 50ull << 20);
   EXPECT_EQ(p.log_keep, 5);
   EXPECT_TRUE(p.log_timestamps);
+  EXPECT_EQ(p.heartbeat, std::nullopt);
+  EXPECT_EQ(p.probe, std::nullopt);
+  EXPECT_EQ(p.port_base, std::nullopt);
+  EXPECT_TRUE(r.config.watches.empty());
 }
 
 TEST(ConfigParse, EmptyFileIsValidWithDefaults) {
@@ -309,27 +313,20 @@ restart_dealy = "1s"
             }));
 }
 
-TEST(ConfigErrors, LaterFeaturesAreNotSupportedRatherThanUnknown) {
+TEST(ConfigErrors, StickyIsNotSupportedRatherThanUnknown) {
   EXPECT_EQ(errors_of(R"(
 [programs.web]
 command = "x"
-sticky = { listen = "0.0.0.0:8080", port_base = 3131 }
-
-[programs.web.probe]
-http = "http://127.0.0.1/health"
+sticky = { listen = "0.0.0.0:8080" }
 
 [programs.api]
 command = "x"
-ready = "probe"
-
-[watch.legacy]
-http = "http://127.0.0.1:8000/"
+[programs.api.sticky]
+listen = "0.0.0.0:8081"
 )"),
             (Errors{
                 "3:1: [programs.web.sticky] is not supported by this version of vigil",
-                "5:15: [programs.web.probe] is not supported by this version of vigil",
-                R"(10:9: ready = "probe" is not supported by this version of vigil (use "uptime" or "notify"))",
-                "12:8: [watch.legacy] is not supported by this version of vigil",
+                "7:15: [programs.api.sticky] is not supported by this version of vigil",
             }));
 }
 
@@ -671,6 +668,579 @@ after = ["x"]
             }));
 }
 
+// --- probes -----------------------------------------------------------------
+
+TEST(ConfigParse, ProbeDefaults) {
+  auto r = parse(R"(
+[programs.web]
+command = "x"
+[programs.web.probe]
+tcp = "127.0.0.1:8080"
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  const auto& p = *r.config.find("web");
+  ASSERT_TRUE(p.probe);
+  EXPECT_EQ(p.probe->kind, ProbeKind::tcp);
+  EXPECT_EQ(p.probe->target, "127.0.0.1:8080");
+  EXPECT_TRUE(p.probe->command.empty());
+  EXPECT_EQ(p.probe->expect_status, std::nullopt);
+  EXPECT_EQ(p.probe->expect_body, "");
+  EXPECT_EQ(p.probe->interval, 10s);
+  EXPECT_EQ(p.probe->timeout, 2s);
+  EXPECT_EQ(p.probe->failures, 3);
+  EXPECT_EQ(p.probe->initial_delay, 5s);
+  // A probe alone is a liveness check: readiness stays as configured.
+  EXPECT_EQ(p.ready, ReadyMode::uptime);
+  EXPECT_EQ(p.port_base, std::nullopt);
+}
+
+TEST(ConfigParse, ProbeReadsEveryKey) {
+  auto r = parse(R"(
+[programs.web]
+command = ["node", "app.js"]
+instances = 3
+port_base = 3000
+ready = "probe"
+start_timeout = "30s"
+
+[programs.web.probe]
+http = "http://127.0.0.1:{port}/health?deep=1"
+expect_status = 204
+expect_body = "running"
+interval = "100ms"
+timeout = "5s"
+failures = 1000
+initial_delay = "0s"
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  const auto& p = *r.config.find("web");
+  EXPECT_EQ(p.ready, ReadyMode::probe);
+  EXPECT_EQ(p.port_base, 3000);
+  ProbeConfig expected;
+  expected.kind = ProbeKind::http;
+  expected.target = "http://127.0.0.1:{port}/health?deep=1";  // expanded per instance
+  expected.expect_status = 204;
+  expected.expect_body = "running";
+  expected.interval = 100ms;
+  expected.timeout = 5s;  // may exceed interval: a probe in flight skips a tick
+  expected.failures = 1000;
+  expected.initial_delay = 0s;
+  EXPECT_EQ(p.probe, expected);
+}
+
+TEST(ConfigParse, ProbeExecIsAnArgvOrAShellCommand) {
+  auto r = parse(R"(
+[programs.a]
+command = "x"
+probe = { exec = ["check-health", "--quick"] }
+[programs.b]
+command = "x"
+port_base = 8000
+probe = { exec = "curl -fsS http://127.0.0.1:{port}/ | grep -q ok" }
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  const auto& a = *r.config.find("a")->probe;
+  EXPECT_EQ(a.kind, ProbeKind::exec);
+  EXPECT_EQ(a.command, (std::vector<std::string>{"check-health", "--quick"}));
+  EXPECT_EQ(a.target, "");
+  EXPECT_EQ(r.config.find("b")->probe->command,
+            (std::vector<std::string>{"/bin/sh", "-c",
+                                      "curl -fsS http://127.0.0.1:{port}/ | grep -q ok"}));
+}
+
+TEST(ConfigErrors, ProbeNeedsExactlyOneOfHttpTcpExec) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+[programs.a.probe]
+interval = "5s"
+[programs.b]
+command = "x"
+[programs.b.probe]
+http = "http://127.0.0.1:80/"
+tcp = "127.0.0.1:80"
+[programs.c]
+command = "x"
+probe = { exec = "true", tcp = "127.0.0.1:1", http = "http://127.0.0.1/" }
+)"),
+            (Errors{
+                R"(3:13: [programs.a.probe]: one of http, tcp or exec is required (e.g. tcp = "127.0.0.1:8080"))",
+                "9:1: [programs.b.probe] sets http and tcp: a probe takes exactly one of http, tcp or exec",
+                "12:26: [programs.c.probe] sets exec, tcp and http: a probe takes exactly one of http, tcp or exec",
+            }));
+}
+
+TEST(ConfigErrors, ExpectStatusAndBodyOnlyWithHttp) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+[programs.a.probe]
+tcp = "127.0.0.1:80"
+expect_status = 200
+expect_body = "ok"
+[programs.b]
+command = "x"
+probe = { exec = "true", expect_body = "ok" }
+)"),
+            (Errors{
+                "5:1: expect_status: only an http probe has it (this probe is tcp)",
+                "6:1: expect_body: only an http probe has it (this probe is tcp)",
+                "9:26: expect_body: only an http probe has it (this probe is exec)",
+            }));
+}
+
+TEST(ConfigErrors, ProbeValues) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+[programs.a.probe]
+http = ""
+expect_status = 99
+expect_body = ""
+interval = "50ms"
+timeout = "0s"
+failures = 0
+initial_delay = "soon"
+retries = 3
+[programs.b]
+command = "x"
+[programs.b.probe]
+exec = ["check", ""]
+expect_status = 600
+failures = 1001
+timeout = 2
+[programs.c]
+command = "x"
+probe = "tcp://127.0.0.1:80"
+[programs.d]
+command = "x"
+probe = { tcp = 80 }
+[programs.e]
+command = "x"
+probe = { exec = [] }
+)"),
+            (Errors{
+                "4:8: http: must not be empty",
+                "5:17: expect_status: must be between 100 and 599, got 99",
+                "6:15: expect_body: must not be empty (leave it out to accept any body)",
+                "7:12: interval: must be at least 100ms, got 50ms",
+                "8:11: timeout: must be greater than 0s",
+                "9:12: failures: must be between 1 and 1000, got 0",
+                R"(10:17: initial_delay: invalid duration "soon" (expected e.g. "250ms", "5s", "1m30s"))",
+                R"(11:1: unknown key "retries" in [programs.a.probe])",
+                "15:18: exec[1]: must not be empty",
+                "16:1: expect_status: only an http probe has it (this probe is exec)",
+                "16:17: expect_status: must be between 100 and 599, got 600",
+                "17:12: failures: must be between 1 and 1000, got 1001",
+                R"(18:11: timeout: expected a duration string such as "5s", got an integer)",
+                R"(21:9: probe: expected a table such as { tcp = "127.0.0.1:{port}" }, got a string)",
+                "24:17: tcp: expected a string, got an integer",
+                "27:18: exec: must not be empty",
+            }));
+}
+
+// The target parser's own words reach the user, after the key and before
+// what was written.
+TEST(ConfigErrors, ProbeTargetsAreValidatedByTheTargetParser) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+probe = { http = "http://example.com/health" }
+[programs.b]
+command = "x"
+probe = { http = "https://127.0.0.1/" }
+[programs.c]
+command = "x"
+probe = { tcp = "127.0.0.1" }
+[programs.d]
+command = "x"
+probe = { tcp = "localhost:6379" }
+[programs.e]
+command = "x"
+port_base = 65530
+instances = 6
+probe = { http = "http://[::1]:{port}/" }
+)"),
+            (Errors{
+                R"(3:18: http: "example.com" is not an IPv4 address (host names are not resolved) (write HOST:PORT with an IP address or localhost), got "http://example.com/health")",
+                R"(6:18: http: https is not supported: probe the service over plain http, got "https://127.0.0.1/")",
+                R"(9:17: tcp: expected HOST:PORT, e.g. "127.0.0.1:9321" (write HOST:PORT with an IP address or localhost), got "127.0.0.1")",
+            }));
+}
+
+TEST(ConfigErrors, PortPlaceholderNeedsPortBase) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+probe = { http = "http://127.0.0.1:{port}/" }
+[programs.b]
+command = "x"
+probe = { exec = ["check", "--port", "{port}"] }
+[programs.c]
+command = "x"
+probe = { exec = "nc -z 127.0.0.1 {port}" }
+)"),
+            (Errors{
+                "3:18: http: {port} needs port_base = N in [programs.a]",
+                "6:38: exec[2]: {port} needs port_base = N in [programs.b]",
+                "9:18: exec: {port} needs port_base = N in [programs.c]",
+            }));
+}
+
+// {port} is validated as the first and the last instance's port.
+TEST(ConfigErrors, PortPlaceholderIsCheckedWithEveryInstancesPort) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+port_base = 65535
+probe = { http = "http://127.0.0.1:{port}0/" }
+[programs.b]
+command = "x"
+port_base = 6000
+instances = 1000
+probe = { tcp = "127.0.0.1:{port}0" }
+[programs.c]
+command = "x"
+port_base = 5000
+instances = 1000
+probe = { tcp = "127.0.0.1:{port}" }
+)"),
+            (Errors{
+                R"(4:18: http: invalid port "655350" (expected 0-65535) (write HOST:PORT with an IP address or localhost), got "http://127.0.0.1:{port}0/" (with {port} = 65535))",
+                R"(9:17: tcp: invalid port "69990" (expected 0-65535) (write HOST:PORT with an IP address or localhost), got "127.0.0.1:{port}0" (with {port} = 6999))",
+            }));
+}
+
+TEST(ConfigErrors, PortBase) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+port_base = 0
+[programs.b]
+command = "x"
+port_base = 65536
+[programs.c]
+command = "x"
+port_base = "3000"
+[programs.d]
+command = "x"
+instances = 10
+port_base = 65530
+probe = { tcp = "127.0.0.1:{port}" }
+[programs.e]
+command = "x"
+instances = 10
+port_base = 65526
+[programs.f]
+command = "x"
+port_base = 65535
+)"),
+            (Errors{
+                "3:13: port_base: must be between 1 and 65535, got 0",
+                "6:13: port_base: must be between 1 and 65535, got 65536",
+                "9:13: port_base: expected an integer, got a string",
+                "13:13: port_base: 65530 + 10 instances goes past port 65535 (the last would get "
+                "65539); use a port_base of at most 65526",
+            }));
+}
+
+TEST(ConfigErrors, ReadyProbeNeedsAProbeThatCanRunInTime) {
+  EXPECT_EQ(errors_of(R"(
+[programs.a]
+command = "x"
+ready = "probe"
+[programs.b]
+command = "x"
+ready = "probe"
+start_timeout = "5s"
+probe = { tcp = "127.0.0.1:80" }
+[programs.c]
+command = "x"
+ready = "probe"
+probe = { tcp = "127.0.0.1:80", initial_delay = "1m" }
+[programs.d]
+command = "x"
+ready = "probe"
+probe = { tcp = 1 }
+[programs.e]
+command = "x"
+ready = "probe"
+probe = 3
+[programs.f]
+command = "x"
+ready = "probe"
+start_timeout = "6s"
+probe = { tcp = "127.0.0.1:80" }
+)"),
+            (Errors{
+                R"(3:9: ready = "probe" needs a [programs.a.probe] section saying what to probe (e.g. tcp = "127.0.0.1:8080"))",
+                R"(7:17: start_timeout: with ready = "probe" it must be longer than the probe's initial_delay (5s), or no probe runs before it ends; got 5s)",
+                R"(12:49: initial_delay: with ready = "probe" it must be shorter than start_timeout (1m), or no probe runs before it ends; got 1m)",
+                "16:17: tcp: expected a string, got an integer",
+                R"(20:9: probe: expected a table such as { tcp = "127.0.0.1:{port}" }, got an integer)",
+            }));
+}
+
+// --- watches ----------------------------------------------------------------
+
+TEST(ConfigParse, WatchesAsTheDesignShowsThem) {
+  auto r = parse(R"(
+[watch.legacy]
+http     = "http://127.0.0.1:8000/SocketServer.ashx?Action=getThreadStatus"
+expect_status = 200
+expect_body   = "running"
+interval = "10s"
+failures = 3
+on_failure = [ ["curl", "-fsS", "http://127.0.0.1:8000/SocketServer.ashx?Action=startSocketServer"] ]
+action_timeout = "30s"
+
+[watch.guarded]
+notify_socket = "/run/vigil/guarded.sock"
+heartbeat = { interval = "5s", misses = 3 }
+on_failure = [ ["kill", "-9", "{pid}"], ["/usr/local/bin/start-guarded"] ]
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  ASSERT_EQ(r.config.watches.size(), 2u);
+
+  WatchConfig legacy;
+  legacy.name = "legacy";
+  legacy.check = ProbeConfig{};
+  legacy.check->kind = ProbeKind::http;
+  legacy.check->target = "http://127.0.0.1:8000/SocketServer.ashx?Action=getThreadStatus";
+  legacy.check->expect_status = 200;
+  legacy.check->expect_body = "running";
+  legacy.check->initial_delay = 0s;
+  legacy.on_failure = {
+      {"curl", "-fsS", "http://127.0.0.1:8000/SocketServer.ashx?Action=startSocketServer"}};
+  EXPECT_EQ(r.config.watches[0], legacy);
+
+  WatchConfig guarded;
+  guarded.name = "guarded";
+  guarded.notify_socket = "/run/vigil/guarded.sock";
+  guarded.heartbeat = HeartbeatConfig{5s, 3, 30s};
+  guarded.on_failure = {{"kill", "-9", "{pid}"}, {"/usr/local/bin/start-guarded"}};
+  EXPECT_EQ(r.config.watches[1], guarded);
+}
+
+TEST(ConfigParse, WatchDefaultsKindsAndFileOrder) {
+  auto r = parse(R"(
+[watch.redis]
+tcp = "127.0.0.1:6379"
+[watch.disk]
+exec = "test $(df --output=pcent / | tail -1 | tr -dc 0-9) -lt 90"
+on_failure = ["logger disk almost full", ["touch", "/tmp/disk-full"]]
+[watch.agent]
+notify_socket = "run/agent.sock"
+[watch.agent.heartbeat]
+interval = "1s"
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  ASSERT_EQ(r.config.watches.size(), 3u);
+  EXPECT_EQ(r.config.watches[0].name, "redis");
+  EXPECT_EQ(r.config.watches[1].name, "disk");
+  EXPECT_EQ(r.config.watches[2].name, "agent");
+
+  const auto& redis = *r.config.find_watch("redis");
+  ASSERT_TRUE(redis.check);
+  EXPECT_EQ(redis.check->kind, ProbeKind::tcp);
+  EXPECT_EQ(redis.check->target, "127.0.0.1:6379");
+  EXPECT_EQ(redis.check->interval, 10s);
+  EXPECT_EQ(redis.check->timeout, 2s);
+  EXPECT_EQ(redis.check->failures, 3);
+  EXPECT_EQ(redis.check->initial_delay, 0s);  // not 5s as for a program's probe
+  EXPECT_TRUE(redis.notify_socket.empty());
+  EXPECT_TRUE(redis.on_failure.empty());  // a watch may only report
+  EXPECT_EQ(redis.action_timeout, 30s);
+
+  const auto& disk = *r.config.find_watch("disk");
+  EXPECT_EQ(disk.check->kind, ProbeKind::exec);
+  EXPECT_EQ(disk.check->command[0], "/bin/sh");
+  EXPECT_EQ(disk.on_failure,
+            (std::vector<std::vector<std::string>>{{"/bin/sh", "-c", "logger disk almost full"},
+                                                   {"touch", "/tmp/disk-full"}}));
+
+  const auto& agent = *r.config.find_watch("agent");
+  EXPECT_FALSE(agent.check);
+  EXPECT_EQ(agent.notify_socket, "/etc/vigil/run/agent.sock");  // relative to the config
+  EXPECT_EQ(agent.heartbeat, (HeartbeatConfig{1s, 3, 30s}));
+  EXPECT_EQ(r.config.find_watch("nope"), nullptr);
+}
+
+TEST(ConfigParse, EmptyWatchTableHasNoWatches) {
+  auto r = parse("[watch]\n");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_TRUE(r.config.watches.empty());
+}
+
+TEST(ConfigParse, PidPlaceholderInANotifyWatchIsKeptForRunTime) {
+  auto r = parse(R"(
+[watch.g]
+notify_socket = "/run/g.sock"
+on_failure = [["kill", "-9", "{pid}"], "kill -0 {pid} || start-g"]
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.config.watches[0].on_failure,
+            (std::vector<std::vector<std::string>>{
+                {"kill", "-9", "{pid}"}, {"/bin/sh", "-c", "kill -0 {pid} || start-g"}}));
+}
+
+TEST(ConfigErrors, WatchNeedsExactlyOneKind) {
+  EXPECT_EQ(errors_of(R"(
+[watch.a]
+on_failure = ["true"]
+[watch.b]
+http = "http://127.0.0.1/"
+notify_socket = "b.sock"
+)"),
+            (Errors{
+                R"(1:8: [watch.a]: one of http, tcp, exec or notify_socket is required (e.g. http = "http://127.0.0.1:8000/status"))",
+                "5:1: [watch.b] sets http and notify_socket: a watch takes exactly one of http, tcp, exec or notify_socket",
+            }));
+}
+
+TEST(ConfigErrors, WatchNamesAndTables) {
+  EXPECT_EQ(errors_of("watch = 3\n"),
+            Errors{"1:9: watch: expected a table of watches, got an integer"});
+  EXPECT_EQ(errors_of(R"(
+[watch]
+"bad name" = { tcp = "127.0.0.1:1" }
+legacy = "http://127.0.0.1/"
+)"),
+            (Errors{
+                R"(2:1: watch name "bad name" is invalid (use letters, digits, "_", "." and "-"))",
+                "3:10: watch.legacy: expected a table, got a string",
+            }));
+}
+
+TEST(ConfigErrors, NotifySocketWatchRejectsCheckKeys) {
+  const std::string kWhy =
+      ": not used by a notify_socket watch, which is judged by its heartbeat = { interval, "
+      "misses, grace }";
+  EXPECT_EQ(errors_of(R"(
+[watch.g]
+notify_socket = "g.sock"
+interval = "5s"
+timeout = "1s"
+failures = 2
+initial_delay = "1s"
+expect_status = 200
+expect_body = "ok"
+heartbeat = { interval = "5s" }
+)"),
+            (Errors{
+                "3:1: interval" + kWhy,
+                "4:1: timeout" + kWhy,
+                "5:1: failures" + kWhy,
+                "6:1: initial_delay" + kWhy,
+                "7:1: expect_status" + kWhy,
+                "8:1: expect_body" + kWhy,
+            }));
+}
+
+TEST(ConfigErrors, CheckWatchRejectsHeartbeatAndPid) {
+  EXPECT_EQ(errors_of(R"(
+[watch.a]
+tcp = "127.0.0.1:80"
+heartbeat = { interval = "1s" }
+on_failure = [["kill", "{pid}"], "kill -9 {pid}"]
+expect_body = "x"
+[watch.b]
+exec = ["check"]
+[watch.b.heartbeat]
+misses = 2
+)"),
+            (Errors{
+                "3:1: heartbeat: only a notify_socket watch has one (this tcp watch fails after `failures` failed checks in a row)",
+                "4:24: on_failure[0][1]: {pid} is only known to a notify_socket watch (MAINPID=)",
+                "4:34: on_failure[1]: {pid} is only known to a notify_socket watch (MAINPID=)",
+                "5:1: expect_body: only an http check has it (this check is tcp)",
+                "8:10: heartbeat: only a notify_socket watch has one (this exec watch fails after `failures` failed checks in a row)",
+            }));
+}
+
+TEST(ConfigErrors, PortPlaceholderHasNoValueInAWatch) {
+  const std::string kWhy = ": {port} has no value in a watch (no port is known); write the port number";
+  EXPECT_EQ(errors_of(R"(
+[watch.a]
+http = "http://127.0.0.1:{port}/"
+[watch.b]
+exec = ["probe", "{port}"]
+on_failure = ["curl http://127.0.0.1:{port}/restart"]
+[watch.c]
+notify_socket = "c.sock"
+on_failure = [["restart", "--port={port}"]]
+)"),
+            (Errors{
+                "2:8: http" + kWhy,
+                "4:18: exec[1]" + kWhy,
+                "5:15: on_failure[0]" + kWhy,
+                "8:27: on_failure[0][1]" + kWhy,
+            }));
+}
+
+TEST(ConfigErrors, WatchValues) {
+  EXPECT_EQ(errors_of(R"(
+[watch.a]
+http = "http://localhost:8000/"
+on_failure = "curl x"
+action_timeout = "0s"
+[watch.b]
+tcp = "db.internal:5432"
+on_failure = [[], [""], ["a", 2], 3]
+action_timeout = 30
+[watch.c]
+notify_socket = ""
+colour = "red"
+[watch.c.heartbeat]
+interval = "1ms"
+)"),
+            (Errors{
+                R"(3:14: on_failure: expected an array of commands such as [["curl", "-fsS", "URL"]] or ["systemctl restart app"], got a string)",
+                "4:18: action_timeout: must be greater than 0s",
+                R"(6:7: tcp: "db.internal" is not an IPv4 address (host names are not resolved) (write HOST:PORT with an IP address or localhost), got "db.internal:5432")",
+                "7:15: on_failure[0]: must not be empty",
+                "7:20: on_failure[1][0]: must not be empty",
+                "7:31: on_failure[2][1]: expected a string, got an integer",
+                "7:35: on_failure[3]: expected an array of strings or a string, got an integer",
+                R"(8:18: action_timeout: expected a duration string such as "5s", got an integer)",
+                "10:17: notify_socket: must not be empty",
+                R"(11:1: unknown key "colour" in [watch.c])",
+                "13:12: interval: must be at least 10ms, got 1ms",
+            }));
+}
+
+TEST(ConfigErrors, NotifySocketsAreOneWatchEachAndNotTheControlSocket) {
+  const std::string long_path = "/run/" + std::string(100, 'x') + ".sock";
+  EXPECT_EQ(errors_of(R"(
+[watch.a]
+notify_socket = "run/a.sock"
+[watch.b]
+notify_socket = "/etc/vigil/run/./a.sock"
+[watch.c]
+notify_socket = "run/vigil.sock"
+[watch.d]
+notify_socket = ")" + long_path + R"("
+[vigil]
+control_socket = "run/vigil.sock"
+)"),
+            (Errors{
+                R"(4:17: notify_socket: "/etc/vigil/run/a.sock" is already the socket of [watch.a])",
+                R"(6:17: notify_socket: "/etc/vigil/run/vigil.sock" is vigil's control_socket; give the watch a path of its own)",
+                "8:17: notify_socket: \"" + long_path +
+                    "\" is 110 bytes long; a unix socket path holds at most 107 (choose a shorter one)",
+            }));
+}
+
+TEST(ConfigErrors, WatchNameMustNotNameAProgram) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+[watch.web]
+tcp = "127.0.0.1:80"
+)"),
+            Errors{R"(3:8: [watch.web]: "web" already names a program; give the watch another name (vigil status NAME must name one thing))"});
+}
+
 // --- several at once --------------------------------------------------------
 
 TEST(ConfigErrors, EveryErrorIsReportedInFileOrder) {
@@ -722,6 +1292,9 @@ TEST(ConfigWords, EnumsPrintTheirConfigWords) {
   EXPECT_STREQ(to_string(LogMode::split), "split");
   EXPECT_STREQ(to_string(LogMode::combined), "combined");
   EXPECT_STREQ(to_string(LogMode::off), "off");
+  EXPECT_STREQ(to_string(ProbeKind::http), "http");
+  EXPECT_STREQ(to_string(ProbeKind::tcp), "tcp");
+  EXPECT_STREQ(to_string(ProbeKind::exec), "exec");
 }
 
 TEST(Signals, ParseWithAndWithoutPrefix) {
