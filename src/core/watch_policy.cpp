@@ -194,16 +194,6 @@ std::optional<bool> WatchPolicy::up() const {
   return !hung_ && consecutive_ == 0;
 }
 
-bool watch_restart_needed(const WatchConfig& before, const WatchConfig& after) {
-  if (before.notify_socket != after.notify_socket) return true;
-  if (before.check.has_value() != after.check.has_value()) return true;
-  if (!before.check) return false;
-  const ProbeConfig& a = *before.check;
-  const ProbeConfig& b = *after.check;
-  return a.kind != b.kind || a.target != b.target || a.command != b.command ||
-         a.expect_status != b.expect_status || a.expect_body != b.expect_body;
-}
-
 std::optional<int> parse_main_pid(std::string_view value) {
   if (value.empty() || value.size() > 10) return std::nullopt;
   long long pid = 0;

@@ -158,12 +158,6 @@ class WatchPolicy {
   std::optional<SteadyTime> last_seen_;
 };
 
-// Reload: whether a watch must be made anew (what it looks at changed: the
-// kind of check, its target, command or expectations, or the notify socket)
-// rather than updated in place (intervals, thresholds, timeouts, heartbeat,
-// on_failure, action_timeout).
-bool watch_restart_needed(const WatchConfig& before, const WatchConfig& after);
-
 // MAINPID's value: a decimal pid > 0; nullopt for anything else.
 std::optional<int> parse_main_pid(std::string_view value);
 

@@ -390,38 +390,6 @@ TEST(WatchPolicy, ReloadOfTheHeartbeatKeepsTheRegistration) {
   EXPECT_EQ(p.cooldown(), 40s);
 }
 
-TEST(WatchPolicy, ReloadRemakesAWatchOnlyWhenWhatItLooksAtChanged) {
-  const WatchConfig check = check_watch();
-  WatchConfig c = check;
-  c.check->interval = 1s;
-  c.check->failures = 9;
-  c.check->timeout = 7s;
-  c.check->initial_delay = 3s;
-  c.on_failure = {{"true"}};
-  c.action_timeout = 1s;
-  EXPECT_FALSE(watch_restart_needed(check, c));
-  c = check;
-  c.check->target = "http://127.0.0.1:8001/status";
-  EXPECT_TRUE(watch_restart_needed(check, c));
-  c = check;
-  c.check->expect_body = "running";
-  EXPECT_TRUE(watch_restart_needed(check, c));
-  c = check;
-  c.check->expect_status = 204;
-  EXPECT_TRUE(watch_restart_needed(check, c));
-  c = check;
-  c.check->kind = ProbeKind::exec;
-  c.check->command = {"true"};
-  EXPECT_TRUE(watch_restart_needed(check, c));
-  EXPECT_TRUE(watch_restart_needed(check, notify_watch()));
-
-  const WatchConfig notify = notify_watch();
-  WatchConfig n = notify_watch(1s, 9, 1s, {});
-  EXPECT_FALSE(watch_restart_needed(notify, n));
-  n.notify_socket = "/run/vigil/other.sock";
-  EXPECT_TRUE(watch_restart_needed(notify, n));
-}
-
 // --- parsing and expansion
 
 TEST(WatchPolicy, MainPidParsing) {
