@@ -1,10 +1,8 @@
-// Probe on a real loop with real sockets and processes: HTTP verdicts from
-// a loopback server served on the same loop (status, expected status, body,
-// a 1 MiB body, chunked, kept-open connections), timeouts while the loop
-// stays responsive, refused connections, tcp, exec (exit codes, output,
-// cwd/env/{port}, a missing binary, a process tree killed at its timeout and
-// reaped), cancel() for each kind, and a Probe destroyed or rerun from
-// inside its own `done`. Every wait is the loop run until a condition.
+// Probe on a real loop, real sockets, real processes: HTTP verdicts from a
+// loopback server on the same loop, timeouts while the loop keeps turning,
+// refused connections, tcp, exec (exit, output, cwd/env/{port}, a process
+// tree killed at its timeout and reaped), cancel() for each kind, a Probe
+// destroyed or rerun inside `done`. Every wait is the loop run until a condition.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -482,6 +480,23 @@ TEST_F(ProbeTest, TcpConnectPasses) {
 TEST_F(ProbeTest, TcpNothingListeningIsRefused) {
   make_probe(tcp_probe("localhost:" + std::to_string(closed_port())));
   expect_failure(run_once(), ProbeFailure::refused, "connection refused (localhost:");
+}
+
+TEST_F(ProbeTest, TcpOverIpv6) {
+  UniqueFd listener(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_addr = in6addr_loopback;
+  if (!listener || ::bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    GTEST_SKIP() << "no IPv6 loopback here: " << std::strerror(errno);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&sa), &len);
+  const std::string port = std::to_string(ntohs(sa.sin6_port));
+  make_probe(tcp_probe("[::1]:" + port));
+  const ProbeOutcome o = run_once();
+  EXPECT_TRUE(o.ok) << o.detail;
+  EXPECT_EQ(o.detail, "connected to [::1]:" + port);
 }
 
 TEST_F(ProbeTest, AnInvalidTargetFailsOffTheStackOfRun) {
