@@ -312,7 +312,7 @@ int command_status(const CliCommand& cmd) {
         print_watch_table(nlohmann::json::parse(w->body), ::isatty(STDOUT_FILENO));
       return kExitOk;
     }
-    std::fprintf(stderr, "vigil status: no program or watch named \"%s\"\n",
+    std::fprintf(stderr, "vigil status: no program named \"%s\", nor a watch\n",
                  cmd.names[0].c_str());
     return kExitUsage;
   }

@@ -438,7 +438,7 @@ TEST_F(WatchTest, AnHttpWatchRestartsAHungServiceOnceAndSeesItRecover) {
   EXPECT_NE(one.out.find("legacy  http  up"), std::string::npos) << one.out;
   auto none = control::run_cli(dir_.path(), {"status", "-c", (dir_ / "vigil.toml").string(), "nope"});
   EXPECT_EQ(none.exit_code, 1);
-  EXPECT_NE(none.err.find("no program or watch named \"nope\""), std::string::npos) << none.err;
+  EXPECT_NE(none.err.find("no program named \"nope\", nor a watch"), std::string::npos) << none.err;
 }
 
 // A service that never comes back: vigil calls the restart URL again after
