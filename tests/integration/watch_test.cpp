@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 
@@ -754,7 +755,8 @@ TEST_F(WatchInProcessTest, APathThatIsNotASocketIsRefusedAndKept) {
 }
 
 // A watch whose checks time out and whose actions are slow shares the loop
-// with programs: their heartbeats are read on time, nobody is found hung.
+// with programs: the loop keeps turning, their heartbeats are read on time,
+// nobody is found hung.
 TEST_F(WatchInProcessTest, AFailingWatchDoesNotDisturbProgramHeartbeats) {
   // A server that accepts connections and never answers.
   UniqueFd mute(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
@@ -788,11 +790,27 @@ TEST_F(WatchInProcessTest, AFailingWatchDoesNotDisturbProgramHeartbeats) {
   Instance& beating = vigil().instance("beating");
   ASSERT_TRUE(vigil().wait_state("beating", State::running));
   const std::uint64_t beats_before = beating.heartbeats();
+  // A timer on the same loop every 50ms: the longest gap between two of
+  // its firings is how long the loop was ever kept from turning (an action
+  // waited for, a check blocking on its socket, would be a second or more).
+  Duration longest_gap{0};
+  auto last_tick = SteadyClock::now();
+  std::function<void()> on_tick;
+  Timer tick(vigil().loop(), [&] { on_tick(); });
+  on_tick = [&] {
+    const auto now = SteadyClock::now();
+    longest_gap = std::max(longest_gap, std::chrono::duration_cast<Duration>(now - last_tick));
+    last_tick = now;
+    tick.arm(50ms);
+  };
+  tick.arm(50ms);
   // Long enough for several actions and dozens of timed-out checks.
   ASSERT_TRUE(vigil().run_until([&] {
     auto s = vigil().supervisor().watch_snapshots();
     return s[0].actions[0] >= 2 && s[1].actions[1] >= 2;
   })) << vigil().log_text();
+  tick.cancel();
+  EXPECT_LT(longest_gap, 800ms) << "the loop stalled";
   EXPECT_EQ(beating.counters().total_restarts(), 0u) << vigil().log_text();
   EXPECT_EQ(beating.heartbeat_misses(), 0u) << vigil().log_text();
   EXPECT_GT(beating.heartbeats(), beats_before + 10);
