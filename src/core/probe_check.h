@@ -26,7 +26,7 @@ const char* to_string(ProbeFailure f);
 struct ProbeOutcome {
   bool ok = false;
   ProbeFailure failure = ProbeFailure::timeout;  // when !ok
-  Duration took{0};                              // start to verdict
+  std::chrono::microseconds took{0};             // start to verdict (loopback probes take less than 1 ms)
   std::string detail;  // for vigil's log: "HTTP 503", "connection refused", "exit status 1"
 
   static ProbeOutcome passed(std::string detail) { return {true, ProbeFailure::timeout, {}, std::move(detail)}; }

@@ -325,7 +325,7 @@ void Probe::on_timeout() {
 void Probe::settle(ProbeOutcome outcome) {
   Run& r = *run_;
   if (r.outcome) return;
-  outcome.took = std::chrono::duration_cast<Duration>(RealClock::get().steady() - r.started);
+  outcome.took = std::chrono::duration_cast<std::chrono::microseconds>(RealClock::get().steady() - r.started);
   r.outcome = std::move(outcome);
   timeout_.cancel();
   release(r);
