@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 
@@ -39,30 +40,43 @@ ProcSampler::ProcSampler()
     : ticks_per_second_(::sysconf(_SC_CLK_TCK)), page_bytes_(::sysconf(_SC_PAGESIZE)) {}
 
 void ProcSampler::scan() {
+  begin_scan();
+  scan_some(pending_.size());
+}
+
+void ProcSampler::begin_scan() {
   procs_.clear();
   // Emptied, not erased, so their capacity is reused; a pid with no child
   // left is erased after the pass, or every pid that was ever a parent
   // would stay a key (and be visited by every later scan).
   for (auto& [pid, kids] : children_) kids.clear();
+  pending_.clear();
+  next_ = 0;
   DIR* d = ::opendir("/proc");
-  if (!d) {
-    children_.clear();
-    return;
-  }
-  char path[64];
-  char buf[1024];
+  if (!d) return;
   while (dirent* e = ::readdir(d)) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    std::snprintf(path, sizeof path, "/proc/%.20s/stat", e->d_name);
+    pending_.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+  }
+  ::closedir(d);
+}
+
+bool ProcSampler::scan_some(std::size_t max) {
+  char path[64];
+  char buf[1024];
+  const std::size_t end = std::min(pending_.size(), next_ + max);
+  for (; next_ < end; ++next_) {
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pending_[next_]));
     ssize_t n = read_small(path, buf, sizeof buf);
-    if (n <= 0) continue;
+    if (n <= 0) continue;  // gone since the listing
     auto st = parse_proc_stat(std::string_view(buf, static_cast<std::size_t>(n)));
     if (!st) continue;
     children_[st->ppid].push_back(st->pid);
     procs_.emplace(st->pid, *st);
   }
-  ::closedir(d);
+  if (next_ < pending_.size()) return false;
   std::erase_if(children_, [](const auto& entry) { return entry.second.empty(); });
+  return true;
 }
 
 const ProcStat* ProcSampler::find(pid_t pid) const {

@@ -25,6 +25,12 @@ class ProcSampler {
 
   // Reads every /proc/PID/stat.
   void scan();
+  // The same pass in steps, so that reading 1,000 processes never holds the
+  // loop for long: begin_scan() lists the pids (one readdir of /proc),
+  // scan_some() reads up to `max` of them and says whether the pass is
+  // complete. Until it is, members(), tree() and find() must not be used.
+  void begin_scan();
+  bool scan_some(std::size_t max);
   // Usage of `root` and all its descendants as of the last scan.
   TreeUsage tree(pid_t root) const;
   // Pids of `root`'s tree (root first), as of the last scan.
@@ -38,6 +44,8 @@ class ProcSampler {
   long page_bytes() const { return page_bytes_; }
 
  private:
+  std::vector<pid_t> pending_;  // the pass in progress: pids still to read
+  std::size_t next_ = 0;
   std::unordered_map<pid_t, ProcStat> procs_;
   std::unordered_map<pid_t, std::vector<pid_t>> children_;
   long ticks_per_second_;

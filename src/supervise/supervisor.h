@@ -78,7 +78,8 @@ class Supervisor {
   std::vector<WatchSnapshot> watch_snapshots() const;
   const std::vector<std::unique_ptr<Watch>>& watches() const { return watches_; }
   Watch* find_watch(std::string_view name) const;
-  // One /proc sample of every instance (the sampling timer; public for tests).
+  // One /proc sample of every instance, at once (start-up; public for
+  // tests). The sampling timer does the same pass in slices.
   void sample();
 
   // Every process vigil starts is registered here, and every child reaped.
@@ -94,6 +95,7 @@ class Supervisor {
   void stop_next();
   void finish_shutdown();
   void after_reap();
+  void sample_step();
   std::unique_ptr<Watch> make_watch(const WatchConfig& wc);
   void reload_watches(const std::vector<WatchChange>& changes);
   bool started_by_watch(pid_t pid);
@@ -120,7 +122,8 @@ class Supervisor {
   bool last_reload_ok_ = true;
   std::function<void()> reload_listener_;
   ProcSampler sampler_;
-  Timer sample_timer_;
+  Timer sample_timer_;       // the next pass over /proc
+  Timer sample_step_timer_;  // the next slice of the pass in progress
 };
 
 }  // namespace vigil

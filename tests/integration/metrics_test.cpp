@@ -592,3 +592,32 @@ TEST_F(MetricsTest, OutOfFdsVigilPausesAcceptingInsteadOfSpinning) {
 
 }  // namespace
 }  // namespace vigil::it
+
+namespace vigil::it {
+namespace {
+
+// The sampling timer reads /proc in slices; a pass in slices must see what
+// one whole pass sees: here, the test's own child and its memory.
+TEST(ProcSamplerTest, APassInSlicesSeesWhatAWholePassSees) {
+  const pid_t child = start_test_process({helper_binary(), "--alloc-mb", "8", "--stay"}, ".", -1, -1);
+  ASSERT_GT(child, 0);
+  ProcSampler whole;
+  ASSERT_TRUE(poll_until([&] {
+    whole.scan();
+    return whole.tree(child).rss_bytes >= 8u << 20;
+  }));
+  ProcSampler sliced;
+  sliced.begin_scan();
+  int steps = 1;
+  while (!sliced.scan_some(16)) ++steps;
+  EXPECT_GT(steps, 1) << "more than 16 processes run on any machine";
+  ASSERT_NE(sliced.find(child), nullptr);
+  EXPECT_GE(sliced.tree(child).rss_bytes, 8u << 20);
+  const auto mine = sliced.members(::getpid());
+  EXPECT_NE(std::find(mine.begin(), mine.end(), child), mine.end());
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+}
+
+}  // namespace
+}  // namespace vigil::it
