@@ -57,35 +57,53 @@ const char* to_string(TimerId t) {
 }
 
 // ---------------------------------------------------------------------------
-// The table. Rows are states, columns events, in the order of the enums.
+// The table. Rows are events, columns states, in the order of the enums.
 //   X  impossible: the machine cancelled (or never asked for) what would send it
 //   _  ignored: it can happen (a message from a process on its way out, a
 //      repeated request) and on purpose changes nothing
 
 using M = InstanceMachine;
-#define X &M::impossible
-#define _ &M::ignore
+#define X &M::call<&M::impossible>
+#define _ &M::call<&M::ignore>
+#define H(handler) &M::call<&M::handler>
 
 // clang-format off
-const M::Handler M::kTransitions[7][kEventCount] = {
-//            start                stop           restart                 spawned        spawn_failed        exited                   tree_gone        ready_signal         min_uptime        start_timeout        heartbeat         heartbeat_due         hang_declared         child_stopping         extend_timeout           probe_due         probe_passed         probe_failed         memory_sample         backoff_due         kill_due         settings_changed
-/* stopped  */ {&M::start_process,    &M::stop_idle,  &M::restart_idle,        X,             X,                  X,                       _,               _,                   X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     _,                       X,                X,                   X,                   X,                    X,                  X,               &M::on_settings_changed},
-/* starting */ {_,                    &M::stop_process, &M::restart_process,  &M::on_spawned, &M::on_spawn_failed, &M::on_exited,          X,               &M::on_ready_signal, &M::on_min_uptime, &M::on_start_timeout, &M::on_heartbeat, &M::on_heartbeat_due, &M::on_hang_declared, &M::on_child_stopping, &M::on_extend,           &M::on_probe_due, &M::on_probe_passed, &M::on_probe_failed, &M::on_memory_sample, X,                  X,               &M::on_settings_changed},
-/* running  */ {_,                    &M::stop_process, &M::restart_process,  X,             X,                  &M::on_exited,           X,               _,                   X,                X,                   &M::on_heartbeat, &M::on_heartbeat_due, &M::on_hang_declared, &M::on_child_stopping, &M::on_extend,           &M::on_probe_due, &M::on_probe_passed, &M::on_probe_failed, &M::on_memory_sample, X,                  X,               &M::on_settings_changed},
-/* stopping */ {&M::start_after_stop, &M::stop_again, &M::restart_after_stop, X,             X,                  &M::on_exited_stopping,  &M::on_tree_gone, _,                  X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     &M::on_extend_stopping,  X,                X,                   X,                   _,                    X,                  &M::on_kill_due, &M::on_settings_changed},
-/* exited   */ {&M::start_process,    &M::stop_idle,  &M::restart_idle,        X,             X,                  X,                       _,               _,                   X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     _,                       X,                X,                   X,                   X,                    X,                  X,               &M::on_settings_changed},
-/* backoff  */ {&M::start_process,    &M::stop_idle,  &M::restart_idle,        X,             X,                  X,                       _,               _,                   X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     _,                       X,                X,                   X,                   X,                    &M::on_backoff_due, X,               &M::on_settings_changed},
-/* fatal    */ {&M::start_process,    &M::stop_idle,  &M::restart_idle,        X,             X,                  X,                       _,               _,                   X,                X,                   &M::on_heartbeat, X,                    _,                    _,                     _,                       X,                X,                   X,                   X,                    X,                  X,               &M::on_settings_changed},
+const M::Handler M::kTransitions[kEventCount][7] = {
+//  event \ state         stopped                 starting                running                 stopping                exited                  backoff                 fatal
+  /* start            */ {H(start_process),      _,                     _,                     H(start_after_stop),   H(start_process),      H(start_process),      H(start_process)},
+  /* stop             */ {H(stop_idle),          H(stop_process),       H(stop_process),       H(stop_again),         H(stop_idle),          H(stop_idle),          H(stop_idle)},
+  /* restart          */ {H(restart_idle),       H(restart_process),    H(restart_process),    H(restart_after_stop), H(restart_idle),       H(restart_idle),       H(restart_idle)},
+  /* spawned          */ {X,                     H(on_spawned),         X,                     X,                     X,                     X,                     X},
+  /* spawn_failed     */ {X,                     H(on_spawn_failed),    X,                     X,                     X,                     X,                     X},
+  /* exited           */ {X,                     H(on_exited),          H(on_exited),          H(on_exited_stopping), X,                     X,                     X},
+  /* tree_gone        */ {_,                     X,                     X,                     H(on_tree_gone),       _,                     _,                     _},
+  /* ready_signal     */ {_,                     H(on_ready_signal),    _,                     _,                     _,                     _,                     _},
+  /* min_uptime       */ {X,                     H(on_min_uptime),      X,                     X,                     X,                     X,                     X},
+  /* start_timeout    */ {X,                     H(on_start_timeout),   X,                     X,                     X,                     X,                     X},
+  /* heartbeat        */ {H(on_heartbeat),       H(on_heartbeat),       H(on_heartbeat),       H(on_heartbeat),       H(on_heartbeat),       H(on_heartbeat),       H(on_heartbeat)},
+  /* heartbeat_due    */ {X,                     H(on_heartbeat_due),   H(on_heartbeat_due),   X,                     X,                     X,                     X},
+  /* hang_declared    */ {_,                     H(on_hang_declared),   H(on_hang_declared),   _,                     _,                     _,                     _},
+  /* child_stopping   */ {_,                     H(on_child_stopping),  H(on_child_stopping),  _,                     _,                     _,                     _},
+  /* extend_timeout   */ {_,                     H(on_extend),          H(on_extend),          H(on_extend_stopping), _,                     _,                     _},
+  /* probe_due        */ {X,                     H(on_probe_due),       H(on_probe_due),       X,                     X,                     X,                     X},
+  /* probe_passed     */ {X,                     H(on_probe_passed),    H(on_probe_passed),    X,                     X,                     X,                     X},
+  /* probe_failed     */ {X,                     H(on_probe_failed),    H(on_probe_failed),    X,                     X,                     X,                     X},
+  /* memory_sample    */ {X,                     H(on_memory_sample),   H(on_memory_sample),   _,                     X,                     X,                     X},
+  /* backoff_due      */ {X,                     X,                     X,                     X,                     X,                     H(on_backoff_due),     X},
+  /* kill_due         */ {X,                     X,                     X,                     H(on_kill_due),        X,                     X,                     X},
+  /* settings_changed */ {H(on_settings_changed), H(on_settings_changed), H(on_settings_changed), H(on_settings_changed), H(on_settings_changed), H(on_settings_changed), H(on_settings_changed)},
 };
+
 // clang-format on
 
 #undef X
 #undef _
+#undef H
 
 const char* InstanceMachine::kind_of(State s, Event e) {
-  Handler h = kTransitions[static_cast<std::size_t>(s)][static_cast<std::size_t>(e)];
-  if (h == &M::impossible) return "impossible";
-  if (h == &M::ignore) return "ignored";
+  Handler h = kTransitions[static_cast<std::size_t>(e)][static_cast<std::size_t>(s)];
+  if (h == &M::call<&M::impossible>) return "impossible";
+  if (h == &M::call<&M::ignore>) return "ignored";
   return "handled";
 }
 
@@ -113,7 +131,9 @@ ExitKind kind_of_exit(const ExitStatus& s, const std::vector<int>& clean_codes) 
 }  // namespace
 
 InstanceMachine::InstanceMachine(const ProgramConfig& config, std::function<double()> jitter)
-    : config_(config), policy_(RestartSettings::from(config), std::move(jitter)) {
+    : config_(config),
+      jitter_(jitter ? std::move(jitter) : uniform_jitter()),
+      policy_(RestartSettings::from(config), jitter_) {
   if (config.heartbeat) heartbeat_.update(HeartbeatSettings::from(*config.heartbeat));
 }
 
@@ -121,7 +141,7 @@ void InstanceMachine::on(Event event, const EventData& data, SteadyTime now, Act
   out.clear();
   out_ = &out;
   now_ = now;
-  (this->*kTransitions[static_cast<std::size_t>(state_)][static_cast<std::size_t>(event)])(data);
+  kTransitions[static_cast<std::size_t>(event)][static_cast<std::size_t>(state_)](*this, data);
   out_ = nullptr;
 }
 
@@ -367,6 +387,7 @@ void InstanceMachine::on_spawned(const EventData& d) {
   log(LogLevel::info, "started, pid " + std::to_string(pid_));
   memory_.reset();
   probe_failures_ = 0;
+  probe_phased_ = false;
   if (config_.ready == ReadyMode::uptime)
     arm(TimerId::ready, now_ + config_.min_uptime);
   else
@@ -505,7 +526,16 @@ void InstanceMachine::on_probe_due(const EventData&) {
     probe_in_flight_ = true;
     emit(Action{Action::Kind::run_probe});
   }
-  arm(TimerId::probe, now_ + config_.probe->interval);
+  // Instances started together would probe together for ever (500 probes
+  // in one burst each second): after its first probe, each process takes a
+  // phase of its own, a random part of an interval, and keeps it.
+  Duration next = config_.probe->interval;
+  if (!probe_phased_) {
+    probe_phased_ = true;
+    const double u = std::clamp((jitter_() + 1.0) / 2.0, 0.0, 1.0);
+    next = std::max(Duration{1}, std::chrono::duration_cast<Duration>(next * u));
+  }
+  arm(TimerId::probe, now_ + next);
 }
 
 void InstanceMachine::on_probe_passed(const EventData&) {

@@ -1,5 +1,5 @@
 // The life cycle of one instance as a pure state machine, s6-style: one
-// table, kTransitions[state][event], names the handler of every pair, and a
+// table, kTransitions[event][state], names the handler of every pair, and a
 // handler returns actions (spawn, signal, arm a timer, log, ...) for the
 // shell (supervise/instance) to carry out. It owns no fd, no timer, no
 // process and reads no clock: `now` comes with every event.
@@ -120,7 +120,9 @@ struct InstanceCounts {
 class InstanceMachine {
  public:
   // `config` must outlive the machine; a reload changes it in place and
-  // then sends settings_changed. `jitter` as in RestartPolicy.
+  // then sends settings_changed. `jitter` in [-1, 1] (default: uniform
+  // random) scales restart delays (as in RestartPolicy) and picks the phase
+  // of the probes.
   explicit InstanceMachine(const ProgramConfig& config, std::function<double()> jitter = {});
 
   // One event at `now`: the state moves and `out` receives what to do, in
@@ -148,7 +150,9 @@ class InstanceMachine {
   // Armed timers, as the last actions left them (the shell and tests agree).
   std::optional<SteadyTime> armed(TimerId t) const { return armed_[static_cast<std::size_t>(t)]; }
 
-  using Handler = void (InstanceMachine::*)(const EventData&);
+  // A plain function pointer (a thunk calling the member handler): GCC 12's
+  // UBSan misreads the index into an array of pointers to members.
+  using Handler = void (*)(InstanceMachine&, const EventData&);
   // What the table says for (state, event), for tests and documentation:
   // "impossible" (cannot happen: the machine cancelled what would send
   // it), "ignored" (can happen, on purpose changes nothing), or "handled".
@@ -191,7 +195,11 @@ class InstanceMachine {
   void on_kill_due(const EventData&);
   void on_settings_changed(const EventData&);
 
-  static const Handler kTransitions[7][kEventCount];
+  template <void (InstanceMachine::*H)(const EventData&)>
+  static void call(InstanceMachine& m, const EventData& d) {
+    (m.*H)(d);
+  }
+  static const Handler kTransitions[kEventCount][7];
 
   // --- steps shared by handlers
   void set_state(State s);
@@ -210,6 +218,7 @@ class InstanceMachine {
   bool live() const;  // a process that is starting or running
 
   const ProgramConfig& config_;
+  std::function<double()> jitter_;  // in [-1, 1]: restart delays, the probes' phase
   State state_ = State::stopped;
   bool has_process_ = false;
   int pid_ = 0;
@@ -220,6 +229,7 @@ class InstanceMachine {
   MemoryWatch memory_;
   int probe_failures_ = 0;
   bool probe_in_flight_ = false;
+  bool probe_phased_ = false;  // the current process's probes have their own phase
   bool child_stopping_ = false;  // STOPPING=1 from the current process
   bool killed_ = false;          // SIGKILL went out during this stop
   SteadyTime started_at_{};

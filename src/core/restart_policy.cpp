@@ -12,15 +12,6 @@ namespace vigil {
 
 namespace {
 
-// One generator for every instance (vigil is single-threaded): a
-// std::mt19937 is 5 KB, a thousand of them would be 5 MB.
-std::function<double()> default_jitter() {
-  return [] {
-    static std::mt19937 gen{std::random_device{}()};
-    return std::uniform_real_distribution<double>(-1.0, 1.0)(gen);
-  };
-}
-
 // base * (1 + 0.1 * jitter), rounded to whole milliseconds, within [0, max].
 Duration jittered(Duration base, double jitter, Duration max) {
   // A source that strays outside its contract must not stretch the delay.
@@ -33,6 +24,15 @@ Duration jittered(Duration base, double jitter, Duration max) {
 }
 
 }  // namespace
+
+// One generator for every instance (vigil is single-threaded): a
+// std::mt19937 is 5 KB, a thousand of them would be 5 MB.
+std::function<double()> uniform_jitter() {
+  return [] {
+    static std::mt19937 gen{std::random_device{}()};
+    return std::uniform_real_distribution<double>(-1.0, 1.0)(gen);
+  };
+}
 
 RestartSettings RestartSettings::from(const ProgramConfig& p) {
   RestartSettings s;
@@ -53,7 +53,7 @@ bool is_clean_exit(const ExitStatus& status, const std::vector<int>& exit_codes)
 
 RestartPolicy::RestartPolicy(RestartSettings settings, std::function<double()> jitter)
     : settings_(std::move(settings)),
-      jitter_(jitter ? std::move(jitter) : default_jitter()),
+      jitter_(jitter ? std::move(jitter) : uniform_jitter()),
       next_delay_(settings_.delay) {}
 
 RestartDecision RestartPolicy::on_end(SteadyTime now, Duration run_time, const ExitStatus& status,

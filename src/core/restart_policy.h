@@ -73,6 +73,9 @@ class RestartPolicy {
   mutable std::deque<SteadyTime> restarts_;  // times of restarts inside the window
 };
 
+// Uniform in [-1, 1], from one generator seeded once: the default jitter.
+std::function<double()> uniform_jitter();
+
 // Whether an exit counts as clean for restart = "on-failure".
 bool is_clean_exit(const ExitStatus& status, const std::vector<int>& exit_codes);
 

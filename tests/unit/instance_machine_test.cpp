@@ -732,20 +732,33 @@ ProgramConfig probe_config(int failures = 3, ReadyMode ready = ReadyMode::uptime
   return c;
 }
 
-TEST(InstanceMachine, ProbesStartAfterInitialDelayThenEveryInterval) {
-  Sim s(probe_config());
+TEST(InstanceMachine, ProbesStartAfterInitialDelayThenEveryIntervalOnAPhaseOfTheirOwn) {
+  Sim s(probe_config());  // jitter 0: the phase is half an interval
   s.start();
   s.advance(4999ms);
   EXPECT_EQ(s.probes_started, 0);
   s.advance(1ms);
   EXPECT_EQ(s.probes_started, 1);
   s.probe(true);
-  s.advance(10s);
+  EXPECT_EQ(s.timers.at(TimerId::probe) - s.now, 5s) << "the second probe sets the phase";
+  s.advance(5s);
   EXPECT_EQ(s.probes_started, 2);
   s.probe(true);
+  EXPECT_EQ(s.timers.at(TimerId::probe) - s.now, 10s) << "from the start of one probe to the next";
   s.advance(10s);
   EXPECT_EQ(s.probes_started, 3);
-  EXPECT_EQ(s.timers.at(TimerId::probe) - s.now, 10s) << "from the start of one probe to the next";
+}
+
+TEST(InstanceMachine, ProbesOfInstancesStartedTogetherSpreadOverAnInterval) {
+  std::vector<Duration> phases;
+  for (double jitter : {-1.0, -0.5, 0.0, 0.5, 1.0}) {
+    ProgramConfig c = probe_config();
+    Sim s(c, [jitter] { return jitter; });
+    s.start();
+    s.advance(5s);
+    phases.push_back(std::chrono::duration_cast<Duration>(s.timers.at(TimerId::probe) - s.now));
+  }
+  EXPECT_EQ(phases, (std::vector<Duration>{1ms, 2500ms, 5s, 7500ms, 10s}));
 }
 
 TEST(InstanceMachine, FailuresInARowRestartWithReasonProbe) {

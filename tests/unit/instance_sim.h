@@ -51,8 +51,10 @@ inline ProgramConfig base_config() {
 }
 
 struct Sim {
-  explicit Sim(ProgramConfig c = base_config()) : config(std::move(c)) {
-    machine = std::make_unique<InstanceMachine>(config, [] { return 0.0; });
+  // `jitter` 0 by default: restart delays exact, probe phases half an interval.
+  explicit Sim(ProgramConfig c = base_config(), std::function<double()> jitter = [] { return 0.0; })
+      : config(std::move(c)) {
+    machine = std::make_unique<InstanceMachine>(config, std::move(jitter));
   }
 
   // --- the pretend process
