@@ -209,6 +209,29 @@ std::string field_text(const nlohmann::json& v) {
   return v.dump();
 }
 
+constexpr std::size_t kNoColour = ~std::size_t{0};
+
+// Rows of cells in aligned columns (two spaces between), the first row a
+// header. Cells of column `coloured` below the header get the ANSI colour
+// code that colour_of gives them.
+void print_aligned(const std::vector<std::array<std::string, 9>>& rows, std::size_t coloured,
+                   const char* (*colour_of)(const std::string& cell)) {
+  std::array<std::size_t, 9> width{};
+  for (const auto& r : rows)
+    for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  for (std::size_t n = 0; n < rows.size(); ++n) {
+    std::string line;
+    for (std::size_t c = 0; c < rows[n].size(); ++c) {
+      std::string cell = rows[n][c];
+      std::string pad(c + 1 < rows[n].size() ? width[c] - cell.size() + 2 : 0, ' ');
+      if (c == coloured && n > 0) cell = std::string("\033[") + colour_of(cell) + "m" + cell + "\033[0m";
+      line += cell + pad;
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
+}
+
 // The status table: aligned columns, state coloured on a terminal.
 void print_table(const nlohmann::json& instances, bool colour) {
   std::vector<std::array<std::string, 9>> rows;
@@ -229,26 +252,12 @@ void print_table(const nlohmann::json& instances, bool colour) {
                     state, uptime, field_text(i["restarts"]), mem, hb,
                     i["status_text"].get<std::string>()});
   }
-  std::array<std::size_t, 9> width{};
-  for (const auto& r : rows)
-    for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
-  for (std::size_t n = 0; n < rows.size(); ++n) {
-    std::string line;
-    for (std::size_t c = 0; c < rows[n].size(); ++c) {
-      std::string cell = rows[n][c];
-      std::string pad(c + 1 < rows[n].size() ? width[c] - cell.size() + 2 : 0, ' ');
-      if (colour && c == 3 && n > 0) {
-        const char* code = cell.rfind("running", 0) == 0 ? "32"
-                           : cell.rfind("stopped", 0) == 0 ? "2"
-                           : (cell.rfind("fatal", 0) == 0 || cell.rfind("exited", 0) == 0) ? "31"
-                                                                                            : "33";
-        cell = std::string("\033[") + code + "m" + cell + "\033[0m";
-      }
-      line += cell + pad;
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::printf("%s\n", line.c_str());
-  }
+  print_aligned(rows, colour ? 3 : kNoColour, [](const std::string& cell) {
+    return cell.rfind("running", 0) == 0                                   ? "32"
+           : cell.rfind("stopped", 0) == 0                                 ? "2"
+           : (cell.rfind("fatal", 0) == 0 || cell.rfind("exited", 0) == 0) ? "31"
+                                                                            : "33";
+  });
 }
 
 // The watches table, after the programs: aligned columns, state coloured
@@ -274,26 +283,12 @@ void print_watch_table(const nlohmann::json& watches, bool colour) {
                     actions.empty() ? "-" : actions, seen,
                     w["last_error"].get<std::string>()});
   }
-  std::array<std::size_t, 9> width{};
-  for (const auto& r : rows)
-    for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
-  for (std::size_t n = 0; n < rows.size(); ++n) {
-    std::string line;
-    for (std::size_t c = 0; c < rows[n].size(); ++c) {
-      std::string cell = rows[n][c];
-      std::string pad(c + 1 < rows[n].size() ? width[c] - cell.size() + 2 : 0, ' ');
-      if (colour && c == 2 && n > 0) {
-        const char* code = cell.rfind("up", 0) == 0        ? "32"
-                           : cell.rfind("waiting", 0) == 0 ? "2"
-                           : cell.rfind("failing", 0) == 0 ? "33"
-                                                           : "31";
-        cell = std::string("\033[") + code + "m" + cell + "\033[0m";
-      }
-      line += cell + pad;
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::printf("%s\n", line.c_str());
-  }
+  print_aligned(rows, colour ? 2 : kNoColour, [](const std::string& cell) {
+    return cell.rfind("up", 0) == 0        ? "32"
+           : cell.rfind("waiting", 0) == 0 ? "2"
+           : cell.rfind("failing", 0) == 0 ? "33"
+                                           : "31";
+  });
 }
 
 int command_status(const CliCommand& cmd) {

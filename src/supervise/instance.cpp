@@ -461,8 +461,7 @@ void Instance::on_sample(const ProcSampler& sampler, bool sibling_restarting) {
 
 InstanceCounters Instance::counters() const {
   InstanceCounters c;
-  c.restarts = machine_.counts().restarts;
-  c.exits = machine_.counts().exits;
+  static_cast<InstanceCounts&>(c) = machine_.counts();
   c.log = log_counts_;
   return c;
 }

@@ -29,16 +29,10 @@
 
 namespace vigil {
 
-// Counters that survive restarts of the process (per program + index).
-struct InstanceCounters {
-  std::array<std::uint64_t, kAllRestartReasons.size()> restarts{};  // by RestartReason
-  std::array<std::uint64_t, 3> exits{};                              // by ExitKind
-  std::array<StreamCounters, 2> log{};                               // by Stream
-  std::uint64_t total_restarts() const {
-    std::uint64_t n = 0;
-    for (auto r : restarts) n += r;
-    return n;
-  }
+// Counters that survive restarts of the process (per program + index): the
+// machine's restarts and exits, and the bytes of output logged.
+struct InstanceCounters : InstanceCounts {
+  std::array<StreamCounters, 2> log{};  // by Stream
 };
 
 class Instance {
