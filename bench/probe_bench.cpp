@@ -534,7 +534,7 @@ struct HangResult {
   std::vector<Round> rounds;  // as configured
   // The same, after a reload that turns off what was found to hold the
   // loop: /proc sampling (1,000 processes, every second), then also the
-  // restarts of the silenced children (each spawn waits for its exec).
+  // restarts of the silenced children (stop, reap and spawn run on it too).
   std::optional<Round> no_sampling, no_sampling_no_restarts;
   std::uint64_t false_hung = 0;
   double startup_s = 0;
