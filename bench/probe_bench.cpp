@@ -795,9 +795,9 @@ int main(int argc, char** argv) {
         g99.push_back(r.by_log.p99);
         wait.push_back(r.wait_percent);
       }
-      const std::string who = std::to_string(silent) + " of " + std::to_string(children);
+      const std::string who = std::to_string(silent) + "/" + std::to_string(children);
       const double m50 = bench::median(s50), m99 = bench::median(s99);
-      bench::result("hang detected, " + who + " silent: late p50 (ms)", bench::fmt("%.2f", m50), "< 10 ms",
+      bench::result("hang detection late p50 (ms), " + who + " silent", bench::fmt("%.2f", m50), "< 10 ms",
                     m50 < kTargetLatenessMs);
       bench::result("  hang detection late p99 (ms)", bench::fmt("%.2f", m99), "< 10 ms", m99 < kTargetLatenessMs);
       bench::result("  hang detection late max (ms)", bench::fmt("%.2f", bench::median(smax)), "-", true);
