@@ -26,7 +26,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	FUZZ_BUILD=$(FUZZ_BUILD) bash fuzz/run.sh 10
 
-# libFuzzer on the heartbeat protocol parser (clang only; skipped without it).
+# libFuzzer on the heartbeat protocol parser and the HTTP probe judge (clang only; skipped without it).
 fuzz: deps
 	FUZZ_BUILD=$(FUZZ_BUILD) bash fuzz/run.sh $(FUZZ_SECONDS)
 
