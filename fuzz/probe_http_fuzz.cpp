@@ -1,14 +1,8 @@
 // libFuzzer harness for the HTTP probe judge. Besides "no crash, no
 // sanitizer report" it checks the promises the probe relies on: a verdict
-// always comes at EOF; it does not depend on how the bytes were split
-// (garbage details aside, which quote what had arrived); it never changes
-// once given and nothing is read after it; a pass is a status the
-// settings accept; details are one printable, bounded line.
-//
-// Input: byte 0 holds flags (bit 0: expect_status is set, from byte 1;
-// bit 1: pad the response with 70 KiB of 'x' before EOF, to reach the
-// header and body bounds), byte 2 the length of expect_body (mod 16), which
-// follows; the rest is the response.
+// at EOF, the same whole or split (garbage excerpts aside), never changed
+// once given, a pass only on an accepted status, details one printable,
+// bounded line.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +12,11 @@
 #include <string_view>
 
 #include "probe_check.h"
+
+// Input: byte 0 holds flags (bit 0: expect_status is set, from byte 1;
+// bit 1: pad the response with 70 KiB of 'x' before EOF, to reach the
+// header and body bounds), byte 2 the length of expect_body (mod 16), which
+// follows; the rest is the response.
 
 namespace {
 

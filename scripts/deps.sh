@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(cmake g++ make pkg-config
       libevent-dev prometheus-cpp-dev libtomlplusplus-dev libspdlog-dev
       libgtest-dev nlohmann-json3-dev prometheus
-      systemd libsystemd-dev prometheus-alertmanager python3
+      systemd libsystemd-dev prometheus-alertmanager python3 curl
       nginx redis-server redis-tools)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -251,11 +251,71 @@ void print_table(const nlohmann::json& instances, bool colour) {
   }
 }
 
+// The watches table, after the programs: aligned columns, state coloured
+// on a terminal.
+void print_watch_table(const nlohmann::json& watches, bool colour) {
+  std::vector<std::array<std::string, 9>> rows;
+  rows.push_back({"WATCH", "KIND", "STATE", "UP", "IN A ROW", "FAILURES", "ACTIONS", "LAST CHECK",
+                  "LAST ERROR"});
+  for (const auto& w : watches) {
+    std::string actions;
+    for (const char* r : {"ok", "failed", "timeout"}) {
+      const auto n = w["actions"].value(r, std::uint64_t{0});
+      if (n > 0) actions += (actions.empty() ? "" : ", ") + std::to_string(n) + " " + r;
+    }
+    std::string state = w["state"].get<std::string>();
+    if (w["pid"].is_number()) state += " (pid " + std::to_string(w["pid"].get<int>()) + ")";
+    std::string up = w["up"].is_boolean() ? (w["up"].get<bool>() ? "1" : "0") : "-";
+    std::string seen = w["last_check_seconds_ago"].is_number()
+                           ? format_uptime(w["last_check_seconds_ago"].get<double>()) + " ago"
+                           : "-";
+    rows.push_back({w["name"].get<std::string>(), w["kind"].get<std::string>(), state, up,
+                    field_text(w["consecutive_failures"]), field_text(w["failures"]),
+                    actions.empty() ? "-" : actions, seen,
+                    w["last_error"].get<std::string>()});
+  }
+  std::array<std::size_t, 9> width{};
+  for (const auto& r : rows)
+    for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+  for (std::size_t n = 0; n < rows.size(); ++n) {
+    std::string line;
+    for (std::size_t c = 0; c < rows[n].size(); ++c) {
+      std::string cell = rows[n][c];
+      std::string pad(c + 1 < rows[n].size() ? width[c] - cell.size() + 2 : 0, ' ');
+      if (colour && c == 2 && n > 0) {
+        const char* code = cell.rfind("up", 0) == 0        ? "32"
+                           : cell.rfind("waiting", 0) == 0 ? "2"
+                           : cell.rfind("failing", 0) == 0 ? "33"
+                                                           : "31";
+        cell = std::string("\033[") + code + "m" + cell + "\033[0m";
+      }
+      line += cell + pad;
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
+}
+
 int command_status(const CliCommand& cmd) {
   std::string target = "/api/v1/programs";
   if (!cmd.names.empty()) target += "/" + cmd.names[0];
   auto r = ask(cmd, "GET", target);
   if (!r) return kExitUnreachable;
+  if (r->status == 404 && !cmd.names.empty()) {
+    // Not a program: maybe a watch.
+    auto w = ask(cmd, "GET", "/api/v1/watches/" + cmd.names[0]);
+    if (!w) return kExitUnreachable;
+    if (w->status == 200) {
+      if (cmd.json)
+        std::fputs(w->body.c_str(), stdout);
+      else
+        print_watch_table(nlohmann::json::parse(w->body), ::isatty(STDOUT_FILENO));
+      return kExitOk;
+    }
+    std::fprintf(stderr, "vigil status: no program named \"%s\", nor a watch\n",
+                 cmd.names[0].c_str());
+    return kExitUsage;
+  }
   if (r->status != 200) {
     std::fprintf(stderr, "vigil status: %s\n", error_text(*r).c_str());
     return kExitUsage;
@@ -264,7 +324,19 @@ int command_status(const CliCommand& cmd) {
     std::fputs(r->body.c_str(), stdout);
     return kExitOk;
   }
-  print_table(nlohmann::json::parse(r->body), ::isatty(STDOUT_FILENO));
+  const bool colour = ::isatty(STDOUT_FILENO);
+  print_table(nlohmann::json::parse(r->body), colour);
+  if (cmd.names.empty()) {
+    auto w = ask(cmd, "GET", "/api/v1/watches");
+    if (!w) return kExitUnreachable;
+    if (w->status == 200) {
+      nlohmann::json watches = nlohmann::json::parse(w->body, nullptr, false);
+      if (watches.is_array() && !watches.empty()) {
+        std::printf("\n");
+        print_watch_table(watches, colour);
+      }
+    }
+  }
   return kExitOk;
 }
 

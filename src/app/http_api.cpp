@@ -88,7 +88,7 @@ HttpResponse HttpApi::metrics() {
   }
   HttpResponse r;
   r.content_type = kMetricsContentType;
-  r.body = metrics_.render(supervisor_.snapshots(), {}, self);
+  r.body = metrics_.render(supervisor_.snapshots(), supervisor_.watch_snapshots(), self);
   return r;
 }
 
@@ -148,6 +148,18 @@ HttpResponse HttpApi::programs(const HttpRequest& r, const std::string& rest) {
   return action(name, verb);
 }
 
+HttpResponse HttpApi::watches(const HttpRequest& r, const std::string& rest) {
+  // rest: "" (every watch) | "NAME" (a list of that one, as for programs)
+  if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
+  if (!rest.empty() && !supervisor_.find_watch(rest))
+    return HttpResponse::error(404, "no watch named \"" + rest + "\"");
+  nlohmann::json out = nlohmann::json::array();
+  const double now = now_seconds();
+  for (const auto& w : supervisor_.watch_snapshots())
+    if (rest.empty() || w.name == rest) out.push_back(watch_json(w, now));
+  return HttpResponse::json(200, out.dump() + "\n");
+}
+
 HttpResponse HttpApi::handle(const HttpRequest& r) {
   const std::string& path = r.path;
   const bool read = r.method == "GET" || r.method == "HEAD";
@@ -160,13 +172,20 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
     resp.content_type = "text/html; charset=utf-8";
     SelfSnapshot self;
     self.version = kVersion;
-    resp.body = status_page_html(supervisor_.snapshots(), self, now_seconds());
+    resp.body = status_page_html(supervisor_.snapshots(), self, now_seconds(),
+                                 supervisor_.watch_snapshots());
     return resp;
   }
   const std::string prefix = "/api/v1/programs";
   if (path == prefix || path.rfind(prefix + "/", 0) == 0) {
     std::string rest = path.size() > prefix.size() ? path.substr(prefix.size() + 1) : "";
     return programs(r, rest);
+  }
+  const std::string watches_prefix = "/api/v1/watches";
+  if (path == watches_prefix || path.rfind(watches_prefix + "/", 0) == 0) {
+    std::string rest =
+        path.size() > watches_prefix.size() ? path.substr(watches_prefix.size() + 1) : "";
+    return watches(r, rest);
   }
   if (path == "/api/v1/reload") {
     if (r.method != "POST") return method_not_allowed("POST");

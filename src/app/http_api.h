@@ -26,6 +26,7 @@ class HttpApi {
  private:
   HttpResponse metrics();
   HttpResponse programs(const HttpRequest& r, const std::string& rest);
+  HttpResponse watches(const HttpRequest& r, const std::string& rest);
   HttpResponse action(const std::string& name, const std::string& verb);
   bool authorized(const HttpRequest& r) const;
 

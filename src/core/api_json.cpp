@@ -1,6 +1,7 @@
 // API field names are the contract's; numbers carry their unit in the name.
 #include "api_json.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -75,6 +76,35 @@ json programs_json(const std::vector<InstanceSnapshot>& all, double now_seconds)
   return arr;
 }
 
+json watch_json(const WatchSnapshot& w, double now_seconds) {
+  json j;
+  j["name"] = w.name;
+  j["kind"] = to_string(w.kind);
+  j["target"] = w.target;
+  j["up"] = w.up ? json(*w.up) : json(nullptr);
+  j["state"] = to_string(w.state);
+  j["consecutive_failures"] = w.consecutive_failures;
+  j["failures"] = w.failures;
+  json actions = json::object();
+  for (ActionResult r : kAllActionResults)
+    actions[to_string(r)] = w.actions[static_cast<std::size_t>(r)];
+  j["actions"] = actions;
+  j["last_check_seconds_ago"] =
+      w.last_check_seconds
+          ? json(std::round(std::max(0.0, now_seconds - *w.last_check_seconds) * 1000) / 1000)
+          : json(nullptr);
+  j["last_error"] = w.last_error;
+  j["pid"] = w.pid ? json(*w.pid) : json(nullptr);
+  j["registered"] = w.registered ? json(*w.registered) : json(nullptr);
+  return j;
+}
+
+json watches_json(const std::vector<WatchSnapshot>& all, double now_seconds) {
+  json arr = json::array();
+  for (const auto& w : all) arr.push_back(watch_json(w, now_seconds));
+  return arr;
+}
+
 namespace {
 
 std::string html_escape(std::string_view in) {
@@ -96,7 +126,7 @@ std::string html_escape(std::string_view in) {
 }  // namespace
 
 std::string status_page_html(const std::vector<InstanceSnapshot>& all, const SelfSnapshot& self,
-                             double now_seconds) {
+                             double now_seconds, const std::vector<WatchSnapshot>& watches) {
   std::string h;
   h += "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
        "content=\"5\"><title>vigil</title><style>"
@@ -104,7 +134,8 @@ std::string status_page_html(const std::vector<InstanceSnapshot>& all, const Sel
        "table{border-collapse:collapse}th,td{padding:4px 12px;text-align:left;"
        "border-bottom:1px solid #ddd}th{background:#f4f4f4}"
        ".running{color:#070}.fatal,.exited{color:#b00}.backoff,.starting,.stopping{color:#a60}"
-       ".stopped{color:#777}td.num{text-align:right;font-variant-numeric:tabular-nums}"
+       ".stopped{color:#777}.up{color:#070}.down,.cooldown,.acting{color:#b00}"
+       ".failing{color:#a60}.waiting{color:#777}td.num{text-align:right;font-variant-numeric:tabular-nums}"
        "</style></head><body>";
   h += "<h1>vigil " + html_escape(self.version) + "</h1>";
   h += "<p>" + std::to_string(all.size()) + " instance" + (all.size() == 1 ? "" : "s") +
@@ -126,7 +157,28 @@ std::string status_page_html(const std::vector<InstanceSnapshot>& all, const Sel
               : "-") +
          "</td><td>" + html_escape(s.status_text) + "</td></tr>";
   }
-  h += "</table></body></html>\n";
+  h += "</table>";
+  if (!watches.empty()) {
+    h += "<h2>Watches</h2><table><tr><th>watch</th><th>kind</th><th>target</th><th>state</th>"
+         "<th>up</th><th>failures</th><th>actions ok/failed/timeout</th><th>last check</th>"
+         "<th>pid</th><th>last error</th></tr>";
+    for (const auto& w : watches) {
+      const char* st = to_string(w.state);
+      auto n = [&w](ActionResult r) { return std::to_string(w.actions[static_cast<std::size_t>(r)]); };
+      h += "<tr><td>" + html_escape(w.name) + "</td><td>" + to_string(w.kind) + "</td><td>" +
+           html_escape(w.target) + "</td><td class=\"" + st + "\">" + st + "</td><td>" +
+           (w.up ? (*w.up ? "1" : "0") : "-") + "</td><td class=\"num\">" +
+           std::to_string(w.consecutive_failures) + " in a row, " + std::to_string(w.failures) +
+           " in all</td><td class=\"num\">" + n(ActionResult::ok) + "/" +
+           n(ActionResult::failed) + "/" + n(ActionResult::timeout) + "</td><td class=\"num\">" +
+           (w.last_check_seconds ? format_uptime(now_seconds - *w.last_check_seconds) + " ago"
+                                 : "-") +
+           "</td><td class=\"num\">" + (w.pid ? std::to_string(*w.pid) : "-") + "</td><td>" +
+           html_escape(w.last_error) + "</td></tr>";
+    }
+    h += "</table>";
+  }
+  h += "</body></html>\n";
   return h;
 }
 

@@ -14,9 +14,14 @@ namespace vigil {
 nlohmann::json instance_json(const InstanceSnapshot& s, double now_seconds);
 nlohmann::json programs_json(const std::vector<InstanceSnapshot>& all, double now_seconds);
 
-// GET / : a self-refreshing HTML table of every instance.
+// One element of GET /api/v1/watches.
+nlohmann::json watch_json(const WatchSnapshot& w, double now_seconds);
+nlohmann::json watches_json(const std::vector<WatchSnapshot>& all, double now_seconds);
+
+// GET / : a self-refreshing HTML table of every instance, then one of the
+// watches when there are any.
 std::string status_page_html(const std::vector<InstanceSnapshot>& all, const SelfSnapshot& self,
-                             double now_seconds);
+                             double now_seconds, const std::vector<WatchSnapshot>& watches = {});
 
 // "3d4h", "2h5m", "4m10s", "12s"
 std::string format_uptime(double seconds);

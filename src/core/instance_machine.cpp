@@ -56,11 +56,6 @@ const char* to_string(TimerId t) {
   return "unknown";
 }
 
-bool MemoryWatch::sample(std::uint64_t rss_bytes, std::optional<std::uint64_t> limit) {
-  over_ = limit && rss_bytes > *limit ? over_ + 1 : 0;
-  return over_ >= kMemoryLimitSamples;
-}
-
 // ---------------------------------------------------------------------------
 // The table. Rows are states, columns events, in the order of the enums.
 //   X  impossible: the machine cancelled (or never asked for) what would send it

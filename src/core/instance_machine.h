@@ -19,6 +19,7 @@
 #include "config.h"
 #include "exit_status.h"
 #include "heartbeat_watch.h"
+#include "memory_watch.h"
 #include "probe_check.h"
 #include "restart_policy.h"
 #include "state.h"
@@ -99,20 +100,6 @@ struct Action {
   std::string text;
 };
 using Actions = std::vector<Action>;
-
-// RSS over memory_limit kMemoryLimitSamples samples in a row: restart
-// (reason memory). One sample over the limit is a spike, not a leak.
-inline constexpr int kMemoryLimitSamples = 3;
-class MemoryWatch {
- public:
-  // One sample; true once the last kMemoryLimitSamples were all over `limit`.
-  bool sample(std::uint64_t rss_bytes, std::optional<std::uint64_t> limit);
-  void reset() { over_ = 0; }
-  int samples_over() const { return over_; }
-
- private:
-  int over_ = 0;
-};
 
 // After SIGKILL, the stop re-checks the process tree this often: group
 // members that are not vigil's children are reaped by their own parents,

@@ -256,8 +256,25 @@ std::vector<MetricFamily> self_families(const std::vector<WatchSnapshot>& watche
     f.metric.push_back(std::move(m));
   };
   if (!watches.empty()) {
+    // vigil_watch_up has no series before a watch's first result; the
+    // counters exist at 0 from the watch's creation, so increase() sees the
+    // first failure.
     auto& up = add("vigil_watch_up", "Last result of each [watch.*] check.", MetricType::Gauge);
-    for (const auto& w : watches) series(up, w.up ? 1 : 0, {{"watch", w.name}});
+    for (const auto& w : watches)
+      if (w.up) series(up, *w.up ? 1 : 0, {{"watch", w.name}});
+    if (up.metric.empty()) out.pop_back();
+    auto& failures = add("vigil_watch_failures_total",
+                         "Failures seen by each [watch.*]: failed checks, missed heartbeat "
+                         "intervals and WATCHDOG=trigger.",
+                         MetricType::Counter);
+    for (const auto& w : watches) series(failures, count(w.failures), {{"watch", w.name}});
+    auto& actions = add("vigil_watch_actions_total",
+                        "on_failure commands run by each [watch.*], by result.",
+                        MetricType::Counter);
+    for (const auto& w : watches)
+      for (ActionResult r : kAllActionResults)
+        series(actions, count(w.actions[static_cast<std::size_t>(r)]),
+               {{"result", to_string(r)}, {"watch", w.name}});
   }
   auto& reloads = add("vigil_config_reloads_total", "Configuration reloads, by result.",
                       MetricType::Counter);

@@ -119,6 +119,7 @@ struct LineSink {
   NotifyCounts& counts;
   const NotifyMessageFn& on_message;
   const NotifyErrorFn& on_error;
+  const NotifyUnknownFn* on_unknown = nullptr;
 
   void error(NotifyError e, std::string_view line) const {
     ++counts.protocol_errors;
@@ -198,6 +199,7 @@ void parse_line(std::string_view line, const LineSink& sink) {
   }
   // MAINPID=, RELOADING=1, FDSTORE=1, BARRIER=1, ... and keys we never heard of.
   ++sink.counts.unknown;
+  if (sink.on_unknown && *sink.on_unknown) (*sink.on_unknown)(key, value);
 }
 
 }  // namespace
@@ -227,9 +229,10 @@ const char* to_string(NotifyError e) {
 }
 
 NotifyCounts parse_notify_datagram(std::string_view datagram, const NotifyMessageFn& on_message,
-                                   const NotifyErrorFn& on_error) {
+                                   const NotifyErrorFn& on_error,
+                                   const NotifyUnknownFn& on_unknown) {
   NotifyCounts counts;
-  const LineSink sink{counts, on_message, on_error};
+  const LineSink sink{counts, on_message, on_error, &on_unknown};
   const char* p = datagram.data();
   const char* const end = p + datagram.size();
   while (p < end) {
@@ -253,7 +256,7 @@ NotifyStreamParser::NotifyStreamParser() {
 
 void NotifyStreamParser::feed(std::string_view chunk, const NotifyMessageFn& on_message,
                               const NotifyErrorFn& on_error) {
-  const LineSink sink{counts_, on_message, on_error};
+  const LineSink sink{counts_, on_message, on_error, nullptr};
   const char* p = chunk.data();
   const char* const end = p + chunk.size();
   while (p < end) {
@@ -301,7 +304,7 @@ void NotifyStreamParser::feed(std::string_view chunk, const NotifyMessageFn& on_
 }
 
 void NotifyStreamParser::finish(const NotifyMessageFn& on_message, const NotifyErrorFn& on_error) {
-  const LineSink sink{counts_, on_message, on_error};
+  const LineSink sink{counts_, on_message, on_error, nullptr};
   if (!discarding_ && !partial_.empty()) parse_line(partial_, sink);
   partial_.clear();
   discarding_ = false;

@@ -66,12 +66,18 @@ using NotifyMessageFn = std::function<void(const NotifyMessage&)>;
 // `line` is the raw offending bytes (for line_too_long: the part that was
 // seen, at most kNotifyMaxLineBytes); sanitize before showing it.
 using NotifyErrorFn = std::function<void(NotifyError, std::string_view line)>;
+// A well-formed line vigil gives no message to (MAINPID=, RELOADING=1,
+// READY=0, ...): its key and value, valid only during the call. Counted as
+// unknown either way; a listener that knows a key (a watch reads MAINPID=)
+// takes it from here.
+using NotifyUnknownFn = std::function<void(std::string_view key, std::string_view value)>;
 
 // One datagram from NOTIFY_SOCKET: newline-separated lines, the last '\n'
 // optional. Each line is parsed exactly as on the stream. Returns this
 // datagram's counts.
 NotifyCounts parse_notify_datagram(std::string_view datagram, const NotifyMessageFn& on_message,
-                                   const NotifyErrorFn& on_error = {});
+                                   const NotifyErrorFn& on_error = {},
+                                   const NotifyUnknownFn& on_unknown = {});
 
 // The fd 3 pipe: fed whatever read() returned. Complete lines are parsed
 // straight from the chunk; only an unfinished line is kept (at most

@@ -10,6 +10,7 @@
 
 #include "exit_status.h"
 #include "state.h"
+#include "watch_policy.h"
 
 namespace vigil {
 
@@ -64,9 +65,21 @@ struct InstanceSnapshot {
   }
 };
 
+// One [watch.NAME], for the metrics, the API, the status page and
+// `vigil status`.
 struct WatchSnapshot {
   std::string name;
-  bool up = false;
+  WatchKind kind = WatchKind::http;
+  std::string target;                    // the URL, address, command or socket path
+  std::optional<bool> up;                // the last result; none yet (or nothing registered)
+  WatchState state = WatchState::waiting;
+  int consecutive_failures = 0;
+  std::uint64_t failures = 0;            // failed checks; missed heartbeat intervals and triggers
+  std::array<std::uint64_t, 3> actions{};  // on_failure commands, by ActionResult
+  std::optional<double> last_check_seconds;  // unix time of the last check (heartbeat, READY=1)
+  std::string last_error;                // what failed last, with its evidence
+  std::optional<int> pid;                // notify: MAINPID= of the registered process
+  std::optional<bool> registered;        // notify watches only
 };
 
 struct SelfSnapshot {

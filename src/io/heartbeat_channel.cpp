@@ -127,6 +127,17 @@ NotifySocket::~NotifySocket() {
   ::unlink(path_.c_str());
 }
 
+bool NotifySocket::in_use(const std::filesystem::path& path) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (path.string().size() >= sizeof sa.sun_path) return false;
+  std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+  // connect() on a datagram socket only names the peer: it succeeds when a
+  // socket is bound there and fails (ECONNREFUSED) on a file nobody binds.
+  UniqueFd probe(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  return probe && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+}
+
 void NotifySocket::on_readable() {
   static char buf[kMaxDatagram];
   auto on_error = [this](NotifyError e, std::string_view line) {
@@ -145,7 +156,7 @@ void NotifySocket::on_readable() {
       continue;
     }
     *counts_ += parse_notify_datagram(std::string_view(buf, static_cast<std::size_t>(n)),
-                                      on_message_, on_error);
+                                      on_message_, on_error, on_unknown_);
   }
 }
 

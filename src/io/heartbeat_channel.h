@@ -62,6 +62,13 @@ class NotifySocket {
   const std::filesystem::path& path() const { return path_; }
   // Reads what is waiting now (before a deadline is judged).
   void drain() { on_readable(); }
+  // Lines that carry no message (MAINPID=, ...), for a listener that knows
+  // their key.
+  void set_unknown_handler(NotifyUnknownFn fn) { on_unknown_ = std::move(fn); }
+
+  // Whether some process has a datagram socket bound at `path` (a datagram
+  // sent there would be received): a live socket, not a stale file.
+  static bool in_use(const std::filesystem::path& path);
 
  private:
   void on_readable();
@@ -70,6 +77,7 @@ class NotifySocket {
   UniqueFd fd_;
   NotifyCounts* counts_;
   NotifyHandler on_message_;
+  NotifyUnknownFn on_unknown_;
   std::string label_;
   std::unique_ptr<IoEvent> event_;
 };

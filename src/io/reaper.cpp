@@ -70,6 +70,16 @@ bool process_belongs_to(pid_t pid, const std::string& program, int index) {
   return p && i;
 }
 
+std::optional<std::string> process_variable(pid_t pid, std::string_view name) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  if (!f) return std::nullopt;
+  const std::string prefix = std::string(name) + "=";
+  std::string kv;
+  while (std::getline(f, kv, '\0'))
+    if (kv.compare(0, prefix.size(), prefix) == 0) return kv.substr(prefix.size());
+  return std::nullopt;
+}
+
 Reaper::Reaper(EventLoop& loop) : sigchld_(loop, SIGCHLD, [this] { reap(); }) {}
 
 void Reaper::track(pid_t pid, OnExit on_exit) {

@@ -7,7 +7,9 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -54,5 +56,8 @@ class Reaper {
 std::vector<pid_t> child_pids(pid_t parent);
 // Whether /proc/PID/environ holds VIGIL_PROGRAM=program and VIGIL_INSTANCE=index.
 bool process_belongs_to(pid_t pid, const std::string& program, int index);
+// The value of `name` in /proc/PID/environ (the environment it started
+// with); nullopt when absent or unreadable (gone, a zombie, not ours).
+std::optional<std::string> process_variable(pid_t pid, std::string_view name);
 
 }  // namespace vigil

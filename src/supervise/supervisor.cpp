@@ -36,6 +36,60 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
   raise_fd_limit();
   reaper_.set_after_reap([this] { after_reap(); });
   for (const auto& pc : config_.programs) programs_.push_back(make_program(pc));
+  for (const auto& wc : config_.watches) watches_.push_back(make_watch(wc));
+}
+
+std::unique_ptr<Watch> Supervisor::make_watch(const WatchConfig& wc) {
+  // on_failure commands run next to the config file, as relative paths in
+  // it resolve there.
+  return std::make_unique<Watch>(loop_, reaper_, wc, config_.file.parent_path());
+}
+
+void Supervisor::reload_watches(const std::vector<WatchChange>& changes) {
+  std::vector<std::unique_ptr<Watch>> old = std::move(watches_);
+  watches_.clear();
+  auto take_old = [&old](const std::string& name) -> std::unique_ptr<Watch> {
+    for (auto& w : old)
+      if (w && w->name() == name) return std::move(w);
+    return nullptr;
+  };
+  // In the new config's order, as the plan lists them; removed ones last.
+  for (const auto& change : changes) {
+    if (change.action == ReloadAction::stop) continue;
+    const WatchConfig& wc = *config_.find_watch(change.name);
+    std::unique_ptr<Watch> w = take_old(change.name);
+    const bool in_place =
+        change.action == ReloadAction::update || change.action == ReloadAction::unchanged;
+    if (w && in_place && !w->failed_to_start()) {
+      if (change.action == ReloadAction::update) w->update(wc);
+      watches_.push_back(std::move(w));
+      continue;
+    }
+    // The old one goes first: it may hold the very socket path.
+    if (w && w->failed_to_start() && in_place)
+      spdlog::info("watch {}: it could not start; trying again", wc.name);
+    w.reset();
+    watches_.push_back(make_watch(wc));
+    watches_.back()->start();
+  }
+  for (auto& w : old)
+    if (w) spdlog::info("watch {}: removed", w->name());
+  old.clear();
+}
+
+Watch* Supervisor::find_watch(std::string_view name) const {
+  for (const auto& w : watches_)
+    if (w->name() == name) return w.get();
+  return nullptr;
+}
+
+std::vector<WatchSnapshot> Supervisor::watch_snapshots() const {
+  const WallTime wall = std::chrono::system_clock::now();
+  const SteadyTime now = std::chrono::steady_clock::now();
+  std::vector<WatchSnapshot> out;
+  out.reserve(watches_.size());
+  for (const auto& w : watches_) out.push_back(w->snapshot(wall, now));
+  return out;
 }
 
 std::unique_ptr<Program> Supervisor::make_program(const ProgramConfig& pc) {
@@ -122,6 +176,7 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
   // In force before the programs are updated: what they derive from it
   // (their log paths under log_dir) must come from the new one.
   config_ = std::move(next);
+  reload_watches(plan.watches);
 
   std::vector<std::unique_ptr<Program>> old = std::move(programs_);
   programs_.clear();
@@ -222,6 +277,7 @@ void Supervisor::start() {
   sample();
   sample_timer_.arm(config_.sample_interval);
   for (auto& p : programs_) start_or_wait(p.get());
+  for (auto& w : watches_) w->start();
   for (auto* p : waiting_)
     spdlog::info("program {}: waiting for {} to be running", p->name(),
                  fmt::join(p->config().after, ", "));
@@ -254,6 +310,9 @@ void Supervisor::shutdown(std::function<void(int)> done) {
   if (shutting_down_) return;
   shutting_down_ = true;
   waiting_.clear();
+  // Watches first: a watch of a service that needs these programs would
+  // see it fail as they stop, and act.
+  for (auto& w : watches_) w->stop();
   spdlog::info("stopping all programs");
   stop_next();
 }
@@ -294,6 +353,7 @@ void Supervisor::finish_shutdown() {
   // their process group): they go now. SIGKILL: their programs have already
   // been given their stop_signal and stop_timeout.
   auto strays = child_pids(::getpid());
+  std::erase_if(strays, [this](pid_t pid) { return started_by_watch(pid); });
   if (!strays.empty()) {
     for (pid_t pid : strays) {
       spdlog::info("killing leftover process {}", pid);
@@ -315,7 +375,21 @@ void Supervisor::finish_shutdown() {
 
 void Supervisor::kill_all_now() {
   for (auto& p : programs_) p->kill_now();
-  for (pid_t pid : child_pids(::getpid())) ::kill(pid, SIGKILL);
+  for (pid_t pid : child_pids(::getpid()))
+    if (!started_by_watch(pid)) ::kill(pid, SIGKILL);
+}
+
+bool Supervisor::started_by_watch(pid_t pid) {
+  // A process a watch's on_failure left running (the service it restarted,
+  // daemonized and so re-parented to vigil) is the service's, not vigil's:
+  // it outlives vigil's shutdown.
+  const std::optional<std::string> watch = process_variable(pid, "VIGIL_WATCH");
+  if (!watch) return false;
+  if (std::find(left_running_.begin(), left_running_.end(), pid) == left_running_.end()) {
+    left_running_.push_back(pid);
+    spdlog::info("leaving process {} running: watch {}'s on_failure started it", pid, *watch);
+  }
+  return true;
 }
 
 void Supervisor::reopen_logs() {

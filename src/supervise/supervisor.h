@@ -18,6 +18,7 @@
 #include "program.h"
 #include "real_clock.h"
 #include "reaper.h"
+#include "watch.h"
 
 namespace vigil {
 
@@ -73,6 +74,10 @@ class Supervisor {
 
   // Every instance, in config order.
   std::vector<InstanceSnapshot> snapshots() const;
+  // Every [watch.NAME], in config order.
+  std::vector<WatchSnapshot> watch_snapshots() const;
+  const std::vector<std::unique_ptr<Watch>>& watches() const { return watches_; }
+  Watch* find_watch(std::string_view name) const;
   // One /proc sample of every instance (the sampling timer; public for tests).
   void sample();
 
@@ -89,6 +94,9 @@ class Supervisor {
   void stop_next();
   void finish_shutdown();
   void after_reap();
+  std::unique_ptr<Watch> make_watch(const WatchConfig& wc);
+  void reload_watches(const std::vector<WatchChange>& changes);
+  bool started_by_watch(pid_t pid);
 
   EventLoop& loop_;
   Config config_;
@@ -96,6 +104,7 @@ class Supervisor {
   Reaper reaper_;           // before programs_: they untrack as they go
   ProgramContext context_;  // before programs_: what they share
   std::vector<std::unique_ptr<Program>> programs_;
+  std::vector<std::unique_ptr<Watch>> watches_;  // after reaper_: they untrack as they go
   std::vector<Program*> waiting_;  // autostart programs waiting for `after`
   bool shutting_down_ = false;
   bool finishing_ = false;  // programs are down; strays being killed
@@ -104,6 +113,7 @@ class Supervisor {
   std::vector<Program*> stop_requested_;
   std::function<void(int)> shutdown_done_;
   std::unique_ptr<Timer> stray_timer_;
+  std::vector<pid_t> left_running_;  // started by a watch's on_failure: not killed at shutdown
   std::vector<std::unique_ptr<Program>> retiring_;  // removed or replaced, stopping
   std::uint64_t reloads_ok_ = 0;
   std::uint64_t reloads_failed_ = 0;

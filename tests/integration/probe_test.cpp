@@ -1,10 +1,8 @@
-// Probe on a real loop with real sockets and processes: HTTP verdicts from
-// a loopback server served on the same loop (status, expected status, body,
-// a 1 MiB body, chunked, kept-open connections), timeouts while the loop
-// stays responsive, refused connections, tcp, exec (exit codes, output,
-// cwd/env/{port}, a missing binary, a process tree killed at its timeout and
-// reaped), cancel() for each kind, and a Probe destroyed or rerun from
-// inside its own `done`. Every wait is the loop run until a condition.
+// Probe on a real loop, real sockets, real processes: HTTP verdicts from a
+// loopback server on the same loop, timeouts while the loop keeps turning,
+// refused connections, tcp, exec (exit, output, cwd/env/{port}, a process
+// tree killed at its timeout and reaped), cancel() for each kind, a Probe
+// destroyed or rerun inside `done`. Every wait is the loop run until a condition.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>

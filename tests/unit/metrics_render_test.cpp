@@ -174,5 +174,49 @@ TEST(MetricsRender, ProbeFailuresExistForEveryKindFromTheStartAndSuccessOnlyOnce
             std::string::npos);
 }
 
+WatchSnapshot watch(const std::string& name) {
+  WatchSnapshot w;
+  w.name = name;
+  return w;
+}
+
+// The counters of a watch exist at 0 from its creation; its up gauge only
+// once there is a result.
+TEST(MetricsRender, WatchCountersExistFromTheStartAndUpOnlyWithAResult) {
+  std::vector<WatchSnapshot> watches{watch("legacy"), watch("guarded")};
+  std::string text = render_metrics(three(), watches, self());
+  EXPECT_EQ(text.find("vigil_watch_up"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE vigil_watch_failures_total counter\n"
+                      "vigil_watch_failures_total{watch=\"legacy\"} 0\n"
+                      "vigil_watch_failures_total{watch=\"guarded\"} 0\n"),
+            std::string::npos)
+      << text;
+  for (const char* w : {"legacy", "guarded"})
+    for (const char* r : {"ok", "failed", "timeout"})
+      EXPECT_NE(text.find(std::string("vigil_watch_actions_total{result=\"") + r +
+                          "\",watch=\"" + w + "\"} 0\n"),
+                std::string::npos)
+          << w << " " << r << "\n"
+          << text;
+
+  watches[0].up = false;
+  watches[0].failures = 4;
+  watches[0].actions[static_cast<std::size_t>(ActionResult::timeout)] = 1;
+  watches[1].up = true;
+  text = render_metrics(three(), watches, self());
+  EXPECT_NE(text.find("# TYPE vigil_watch_up gauge\nvigil_watch_up{watch=\"legacy\"} 0\n"
+                      "vigil_watch_up{watch=\"guarded\"} 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("vigil_watch_failures_total{watch=\"legacy\"} 4\n"), std::string::npos);
+  EXPECT_NE(text.find("vigil_watch_actions_total{result=\"timeout\",watch=\"legacy\"} 1\n"),
+            std::string::npos);
+}
+
+TEST(MetricsRender, NoWatchNoWatchFamily) {
+  const std::string text = render_metrics(three(), {}, self());
+  EXPECT_EQ(text.find("vigil_watch"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace vigil

@@ -153,6 +153,21 @@ TEST(NotifyProtocol, AnyWellFormedKeyIsUnknown) {
   EXPECT_EQ(p.counts, counts(0, 4, 1));
 }
 
+// A listener that knows an unknown key (a watch reads MAINPID=) gets each
+// unknown line's key and value, in order; the counts do not change.
+TEST(NotifyProtocol, UnknownLinesReachTheirListenerWithKeyAndValue) {
+  std::vector<std::pair<std::string, std::string>> unknown;
+  Recorder r;
+  auto c = parse_notify_datagram("MAINPID=4242\nREADY=1\nREADY=0\nbad\nX=a=b\n", r.on_message(),
+                                 r.on_error(), [&](std::string_view key, std::string_view value) {
+                                   unknown.emplace_back(key, value);
+                                 });
+  EXPECT_EQ(unknown, (std::vector<std::pair<std::string, std::string>>{
+                         {"MAINPID", "4242"}, {"READY", "0"}, {"X", "a=b"}}));
+  EXPECT_EQ(r.events, (Events{"ready", "error: missing '='"}));
+  EXPECT_EQ(c, counts(1, 3, 1));
+}
+
 TEST(NotifyProtocol, MalformedLinesAreErrorsAndTheRestStillParses) {
   auto p = datagram(
       "READY\n"         // no '='
