@@ -7,8 +7,13 @@
 #     unit must keep (Type=notify, watchdog, KillMode=mixed, ...), and that
 #     the binary accepts the unit's ExecStartPre command line.
 #   - deploy/prometheus/prometheus.yml: promtool check config (rules, file_sd).
-#   - deploy/alertmanager/alertmanager.yml: amtool check-config, and the
-#     routing: critical -> pager, warning -> chat.
+#   - deploy/alertmanager/alertmanager.yml: amtool check-config, the
+#     routing: critical -> pager, warning -> chat, and that every alert name
+#     an inhibit rule matches is an alert of vigil-rules.yml.
+#   - dashboards/vigil-overview.json: what Grafana's layout needs and no tool
+#     checks offline: unique panel ids, every panel inside the 24 columns,
+#     no two panels overlapping (top level, and within each collapsed row),
+#     a collapsed row's panels below it.
 #   - scripts/demo-stack.sh --check: the demo files derive from these.
 # usage: check_deploy.sh VIGIL_BINARY
 set -euo pipefail
@@ -87,7 +92,78 @@ route() {  # route RECEIVER LABEL=VALUE...
 }
 route pager alertname=VigilRestartStorm severity=critical program=web index=0 instance=h:9321
 route chat alertname=VigilProgramHung severity=warning program=web index=0 instance=h:9321
+route pager alertname=VigilWatchActionFailing severity=critical watch=legacy instance=h:9321
+route chat alertname=VigilProbeFlapping severity=warning program=web index=0 instance=h:9321
 route chat alertname=SomethingElse
+# An inhibit rule naming an alert that does not exist (a typo, a rename)
+# silently inhibits nothing.
+python3 - "$root/deploy/alertmanager/alertmanager.yml" "$root/deploy/prometheus/vigil-rules.yml" <<'EOF'
+import re, sys
+am, rules = (open(p).read() for p in sys.argv[1:])
+alerts = set(re.findall(r"^\s*- alert:\s*(\S+)", rules, re.M))
+named = set()
+for m in re.finditer(r"alertname=~?\"([^\"]*)\"", am[am.index("inhibit_rules:"):]):
+    named.update(m.group(1).split("|"))
+unknown = sorted(named - alerts)
+if unknown:
+    sys.exit(f"check_deploy: FAIL: alertmanager.yml inhibit rules name alerts vigil-rules.yml lacks: {unknown}")
+print(f"  inhibit rules: {len(named)} alert names, all in vigil-rules.yml")
+EOF
+
+echo "== dashboard layout"
+python3 - "$root/dashboards/vigil-overview.json" <<'EOF'
+import json, sys
+path = sys.argv[1]
+dash = json.load(open(path))
+problems = []
+
+def box(p):
+    g = p.get("gridPos") or {}
+    if not all(isinstance(g.get(k), int) for k in "xywh"):
+        problems.append(f"panel {p.get('id')} {p.get('title')!r}: gridPos needs integer x, y, w, h")
+        return None
+    if g["x"] < 0 or g["y"] < 0 or g["w"] < 1 or g["h"] < 1 or g["x"] + g["w"] > 24:
+        problems.append(f"panel {p.get('id')} {p.get('title')!r}: gridPos {g} outside the 24 columns")
+    return g
+
+def no_overlap(panels, where):
+    boxes = [(p, g) for p in panels if (g := box(p))]
+    for i, (a, ga) in enumerate(boxes):
+        for b, gb in boxes[i + 1:]:
+            if (ga["x"] < gb["x"] + gb["w"] and gb["x"] < ga["x"] + ga["w"] and
+                    ga["y"] < gb["y"] + gb["h"] and gb["y"] < ga["y"] + ga["h"]):
+                problems.append(f"{where}: panels {a.get('id')} {a.get('title')!r} and "
+                                f"{b.get('id')} {b.get('title')!r} overlap")
+
+ids = []
+def collect(panels):
+    for p in panels:
+        ids.append(p.get("id"))
+        collect(p.get("panels", []))
+collect(dash["panels"])
+dups = sorted({str(i) for i in ids if ids.count(i) > 1})
+if dups or None in ids:
+    problems.append(f"panel ids must be set and unique; repeated: {dups}")
+
+# A collapsed row keeps its panels inside it, laid out as they will be when
+# it is expanded (Grafana then pushes what follows down): they are checked
+# against each other, not against the top level.
+no_overlap(dash["panels"], "top level")
+for row in dash["panels"]:
+    if row.get("type") != "row":
+        continue
+    nested = row.get("panels", [])
+    if nested and not row.get("collapsed"):
+        problems.append(f"row {row.get('title')!r}: holds panels but is not collapsed")
+    no_overlap(nested, f"row {row.get('title')!r}")
+    for p in nested:
+        if p.get("gridPos", {}).get("y", 0) <= row["gridPos"]["y"]:
+            problems.append(f"row {row.get('title')!r}: panel {p.get('id')} {p.get('title')!r} "
+                            "is not below the row")
+if problems:
+    sys.exit(f"check_deploy: FAIL: {path}:\n  " + "\n  ".join(problems))
+print(f"  {len(ids)} panels: ids unique, inside the 24 columns, no overlaps")
+EOF
 
 echo "== demo stack files"
 bash "$root/scripts/demo-stack.sh" --check

@@ -3,9 +3,14 @@
 
 usage: e2e_test.py VIGIL_BINARY
 
-Builds nothing. Starts the given vigil binary with a temporary config (one
-crash-looping program, one program that sends READY, heartbeats and MEMORY
-on fd 3), and a Prometheus (1 s scrape and rule evaluation) loading
+Builds nothing. Starts a small HTTP server (python3 -m http.server), then
+the given vigil binary with a temporary config: one crash-looping program,
+one program that sends READY, heartbeats and MEMORY on fd 3, one whose probe
+asks the HTTP server (passes), one whose probe is refused, a watch of the
+HTTP server (up) and a watch of a port nothing listens on (down; its
+on_failure has a command that works and one that fails). The server answers
+before vigil starts, so the healthy probe and watch never see a failure.
+And a Prometheus (1 s scrape and rule evaluation) loading
 deploy/prometheus/vigil-rules.yml, each on a free loopback port with its own
 temporary directory. Then, through Prometheus's HTTP API, checks that:
 
@@ -13,10 +18,13 @@ temporary directory. Then, through Prometheus's HTTP API, checks that:
   - vigil_restarts_total of the crash-looping program increases;
   - the `vigil` rule group is loaded and every rule evaluates with health "ok";
   - VigilRestartStorm becomes pending (or firing) for the crash-looping
-    program, and not for the healthy one;
+    program, VigilProbeFailing for the refused probe, VigilWatchDown and
+    VigilWatchActionFailing for the failing watch, and none of them for the
+    healthy program, probe or watch;
   - every PromQL expression of dashboards/vigil-overview.json (panels, rows,
     annotations; template variables substituted as Grafana would) runs
-    without error, and the core panels return data;
+    without error, and the core panels (those whose series the test config
+    produces) return data;
   - every template variable's label_values() query finds values.
 
 Waits are polls against deadlines, never sleeps as synchronisation. Every
@@ -44,8 +52,8 @@ RULES = os.path.join(ROOT, "deploy", "prometheus", "vigil-rules.yml")
 DASHBOARD = os.path.join(ROOT, "dashboards", "vigil-overview.json")
 
 # Panels that must show data for a running vigil (by title). The others
-# (probes, watches, sticky connections, drops, ...) are only checked for
-# errors: the test config has no probe, watch or sticky listener.
+# (sticky connections, drops, ...) are only checked for errors: the test
+# config has no sticky listener, and nothing is dropped.
 CORE_PANELS = {
     "Programs",
     "State over time",
@@ -53,11 +61,22 @@ CORE_PANELS = {
     "Automatic restarts in the last 15 minutes",
     "Heartbeat age vs interval",
     "Memory: measured vs reported vs limit",
+    "Probe success",
+    "Probe latency",
+    "Probe failures by kind",
+    "Failed share of probes (15 minutes)",
+    "Watches",
+    "Watch failures",
+    "Watch actions by result",
 }
 
 JOB = "vigil"
 CRASH = "crash"
 BEAT = "beat"
+WEB = "web"      # its probe asks the test's HTTP server: passes
+SICK = "sick"    # its probe asks a port nothing listens on: refused
+SVC = "svc"      # watch of the test's HTTP server: up
+DEAD = "dead"    # watch of a port nothing listens on: down, on_failure ok + failed
 OVERALL_DEADLINE = 50.0  # seconds; ctest's limit is 60 s
 
 _started = time.monotonic()
@@ -310,10 +329,14 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     _tmp = tempfile.mkdtemp(prefix="vigil-obs-e2e-")
-    vigil_port, prom_port = free_port(), free_port()
-    while prom_port == vigil_port:
-        prom_port = free_port()
+    ports = set()
+    while len(ports) < 5:  # vigil, Prometheus, the HTTP server, SICK's, DEAD's: all different
+        ports.add(free_port())
+    vigil_port, prom_port, http_port, sick_port, dead_port = ports
     target = f"127.0.0.1:{vigil_port}"
+    os.mkdir(os.path.join(_tmp, "www"))
+    with open(os.path.join(_tmp, "www", "health"), "w") as f:
+        f.write("ok\n")
 
     with open(os.path.join(_tmp, "vigil.toml"), "w") as f:
         f.write(f"""\
@@ -343,6 +366,46 @@ memory_limit = "256MiB"
 interval = "1s"
 misses = 3
 grace = "5s"
+
+# Ready once its probe passes; the probe asks the test's HTTP server.
+[programs.{WEB}]
+command = "exec sleep 1000"
+ready = "probe"
+start_timeout = "20s"
+
+[programs.{WEB}.probe]
+http = "http://127.0.0.1:{http_port}/health"
+expect_body = "ok"
+interval = "500ms"
+timeout = "2s"
+initial_delay = "0s"
+
+# Runs, and nothing listens on its port: every probe is refused. With
+# failures = 1000 vigil does not restart it within the test.
+[programs.{SICK}]
+command = "exec sleep 1000"
+port_base = {sick_port}
+
+[programs.{SICK}.probe]
+tcp = "127.0.0.1:{{port}}"
+interval = "200ms"
+timeout = "1s"
+failures = 1000
+initial_delay = "0s"
+
+[watch.{SVC}]
+http = "http://127.0.0.1:{http_port}/health"
+expect_body = "ok"
+interval = "500ms"
+
+# Down from the first check; acts at once and after each 500 ms cool-down:
+# `true` ends ok, `false` failed.
+[watch.{DEAD}]
+tcp = "127.0.0.1:{dead_port}"
+interval = "500ms"
+failures = 1
+on_failure = [["true"], ["false"]]
+action_timeout = "5s"
 """)
     with open(os.path.join(_tmp, "prometheus.yml"), "w") as f:
         f.write(f"""\
@@ -359,6 +422,9 @@ scrape_configs:
 """)
 
     try:
+        start("http server", [sys.executable, "-m", "http.server", str(http_port), "--bind", "127.0.0.1",
+                              "--directory", os.path.join(_tmp, "www")], os.path.join(_tmp, "http.out"))
+        poll("the HTTP server", lambda: http_get(f"http://127.0.0.1:{http_port}/health")[2] == b"ok\n", 10)
         start("vigil", [vigil, "run", "-c", os.path.join(_tmp, "vigil.toml")], os.path.join(_tmp, "vigil.out"))
         start("prometheus", ["prometheus", f"--config.file={_tmp}/prometheus.yml",
                              f"--storage.tsdb.path={_tmp}/tsdb", f"--web.listen-address=127.0.0.1:{prom_port}",
@@ -415,23 +481,35 @@ scrape_configs:
         poll("every rule healthy", rules_ok, 15)
         log(f"rule group 'vigil': {want_rules} rules, all health ok")
 
-        # The storm alert sees the real restarts (its `for` keeps it pending here).
-        def storm():
-            alerts = prom.api("/api/v1/alerts")["data"]["alerts"]
-            storms = [a for a in alerts if a["labels"]["alertname"] == "VigilRestartStorm"]
-            if any(a["labels"].get("program") == BEAT for a in storms):
-                fail(f"VigilRestartStorm for the healthy program: {storms}")
-            return [a for a in storms if a["labels"].get("program") == CRASH
-                    and a["labels"].get("index") == "0" and a["labels"].get("instance") == target
-                    and a["state"] in ("pending", "firing")]
-        a = poll("VigilRestartStorm pending for the crash-looping program", storm, 20)[0]
-        log(f"VigilRestartStorm {a['state']} for {CRASH}: {a['annotations']['summary']}")
+        # The alerts see the real series: pending (or firing) for the
+        # failing program, probe or watch, never for the healthy one. Their
+        # `for` keeps most of them pending here; VigilWatchActionFailing has
+        # none and fires.
+        def expect_alert(name, label, bad, good, states=("pending", "firing")):
+            def check():
+                alerts = [a for a in prom.api("/api/v1/alerts")["data"]["alerts"]
+                          if a["labels"]["alertname"] == name]
+                if any(a["labels"].get(label) == good for a in alerts):
+                    fail(f"{name} for the healthy {label} {good}: {alerts}")
+                return [a for a in alerts if a["labels"].get(label) == bad
+                        and a["labels"].get("instance") == target
+                        and a["labels"].get("job") == JOB and a["state"] in states]
+            a = poll(f"{name} {'/'.join(states)} for {label} {bad}", check, 20)[0]
+            log(f"{name} {a['state']} for {bad}: {a['annotations']['summary']}")
+            return a
+
+        a = expect_alert("VigilRestartStorm", "program", CRASH, BEAT)
+        if a["labels"].get("index") != "0":
+            fail(f"VigilRestartStorm without index 0: {a['labels']}")
+        expect_alert("VigilProbeFailing", "program", SICK, WEB)
+        expect_alert("VigilWatchDown", "watch", DEAD, SVC)
+        expect_alert("VigilWatchActionFailing", "watch", DEAD, SVC, states=("firing",))
 
         # Every dashboard expression, with the variables Grafana would substitute.
         check_dashboard(prom, {
             "job": JOB,
             "instance": grafana_regex([target]),
-            "program": grafana_regex(sorted([BEAT, CRASH])),
+            "program": grafana_regex(sorted([BEAT, CRASH, SICK, WEB])),
             "__rate_interval": "4s",
             "__interval": "1s",
             "__range": "60s",

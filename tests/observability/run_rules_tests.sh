@@ -3,7 +3,8 @@
 #   1. promtool check rules      (syntax, PromQL, templates, duplicates)
 #   2. promtool test rules       (deploy/prometheus/vigil-rules.test.yml)
 #   3. conventions promtool does not know: every alert has a severity of
-#      critical|warning, summary, description and a runbook_url whose anchor
+#      critical|warning, summary, description (naming the vigil target, and
+#      the program and index, or the watch) and a runbook_url whose anchor
 #      is a section of deploy/RUNBOOK.md; every alert has a test where it
 #      fires and one where it must stay silent.
 # Exits non-zero on any failure. Needs promtool (Debian package prometheus).
@@ -58,8 +59,11 @@ for name, b in alerts.items():
             continue
         text = m.group(1)
         wanted = ["$labels.instance"]
-        if name not in ("VigilWatchDown", "VigilConfigReloadFailed", "VigilTargetDown",
-                        "VigilHttpConnectionsDropped"):
+        expr = re.search(r"^\s+expr:(.*?)^\s+(?:for|labels):", b, re.S | re.M)
+        if expr and "vigil_watch_" in expr.group(1):  # per watch: its name, no program
+            wanted += ["$labels.watch"]
+        elif name not in ("VigilConfigReloadFailed", "VigilTargetDown",
+                          "VigilHttpConnectionsDropped"):
             wanted += ["$labels.program", "$labels.index"]
         for w in wanted:
             if w not in text:
