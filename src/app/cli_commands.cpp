@@ -42,6 +42,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitUsage = 1;
 constexpr int kExitUnreachable = 2;
+constexpr int kExitFailed = 1;  // the action did not do what was asked (a rolling restart stopped)
 
 // Reads and parses the config; prints every error. nullopt on failure.
 std::optional<Config> load_config(const std::string& path_text) {
@@ -248,6 +249,11 @@ void print_table(const nlohmann::json& instances, bool colour) {
     std::string state = i["state"].get<std::string>();
     if (state == "backoff" && i["next_restart_in_seconds"].is_number())
       state += " (" + format_uptime(i["next_restart_in_seconds"].get<double>()) + ")";
+    // The instance a rolling restart is replacing now.
+    if (const auto& r = i["rollout"]; r.is_object() && r["in_progress"].get<bool>() &&
+                                      r["current"] == i["index"])
+      state += " (rolling " + std::to_string(r["done"].get<int>() + 1) + "/" +
+               std::to_string(r["total"].get<int>()) + ")";
     rows.push_back({i["name"].get<std::string>(), field_text(i["index"]), field_text(i["pid"]),
                     state, uptime, field_text(i["restarts"]), mem, hb,
                     i["status_text"].get<std::string>()});
@@ -346,18 +352,36 @@ int command_action(const CliCommand& cmd) {
       pids_before[i["name"]][i["index"]] = i["pid"].is_number() ? i["pid"].get<int>() : 0;
   }
   std::set<std::string> names(cmd.names.begin(), cmd.names.end());
+  // A restart of several instances rolls: which rolling restart is ours,
+  // per program, to wait for its end and report how it ended.
+  std::map<std::string, std::uint64_t> rollouts;
   for (const auto& name : cmd.names) {
-    auto r = ask(cmd, "POST", "/api/v1/programs/" + name + "/" + cmd.verb);
+    const std::string query = cmd.all_at_once ? "?all_at_once=1" : "";
+    auto r = ask(cmd, "POST", "/api/v1/programs/" + name + "/" + cmd.verb + query);
     if (!r) return kExitUnreachable;
     if (r->status != 200) {
       std::fprintf(stderr, "vigil %s %s: %s\n", cmd.verb.c_str(), name.c_str(),
                    error_text(*r).c_str());
       return kExitUsage;
     }
+    for (const auto& i : nlohmann::json::parse(r->body).value("instances", nlohmann::json::array()))
+      if (i["rollout"].is_object() && i["rollout"]["in_progress"].get<bool>())
+        rollouts[i["name"].get<std::string>()] = i["rollout"]["id"].get<std::uint64_t>();
   }
+  auto ours = [&](const nlohmann::json& i) -> const nlohmann::json* {
+    auto it = rollouts.find(i["name"].get<std::string>());
+    if (it == rollouts.end() || !i["rollout"].is_object()) return nullptr;
+    if (i["rollout"]["id"].get<std::uint64_t>() != it->second) return nullptr;
+    return &i["rollout"];
+  };
   auto settled = [&](const nlohmann::json& i) {
     std::string st = i["state"];
     if (cmd.verb == "stop") return st == "stopped" || st == "exited" || st == "fatal";
+    if (rollouts.count(i["name"].get<std::string>())) {
+      // Rolled: settled when its rolling restart ended, however it ended.
+      const nlohmann::json* r = ours(i);
+      return !r || !(*r)["in_progress"].get<bool>();
+    }
     if (st == "starting" || st == "stopping") return false;
     if (cmd.verb == "restart") {
       int before = pids_before[i["name"]][i["index"]];
@@ -366,23 +390,41 @@ int command_action(const CliCommand& cmd) {
     }
     return true;
   };
+  // Two minutes without progress: a rolling restart of many instances may
+  // take longer in all, but each of its steps ends by start_timeout.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  int progress = -1;
   nlohmann::json shown = nlohmann::json::array();
   for (;;) {
     auto r = ask(cmd, "GET", "/api/v1/programs");
     if (!r) return kExitUnreachable;
     shown = nlohmann::json::array();
     bool all = true;
+    int done = 0;
     for (const auto& i : nlohmann::json::parse(r->body)) {
       if (!names.count("all") && !names.count(i["name"].get<std::string>())) continue;
       shown.push_back(i);
       all &= settled(i);
+      if (const nlohmann::json* ro = ours(i)) done += (*ro)["done"].get<int>();
+    }
+    if (done != progress) {
+      progress = done;
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     }
     if (all || std::chrono::steady_clock::now() > deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   print_table(shown, ::isatty(STDOUT_FILENO));
-  return kExitOk;
+  // A rolling restart that stopped early is a failure of the command.
+  std::set<std::string> failed;
+  for (const auto& i : shown) {
+    const nlohmann::json* r = ours(i);
+    if (!r || (*r)["error"].get<std::string>().empty()) continue;
+    if (!failed.insert(i["name"].get<std::string>()).second) continue;
+    std::fprintf(stderr, "vigil restart %s: %s\n", i["name"].get<std::string>().c_str(),
+                 (*r)["error"].get<std::string>().c_str());
+  }
+  return failed.empty() ? kExitOk : kExitFailed;
 }
 
 int command_reload(const CliCommand& cmd) {

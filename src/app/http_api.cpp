@@ -92,7 +92,7 @@ HttpResponse HttpApi::metrics() {
   return r;
 }
 
-HttpResponse HttpApi::action(const std::string& name, const std::string& verb) {
+HttpResponse HttpApi::action(const std::string& name, const std::string& verb, bool all_at_once) {
   std::vector<Program*> targets;
   if (name == "all") {
     for (auto& p : supervisor_.programs()) targets.push_back(p.get());
@@ -112,7 +112,7 @@ HttpResponse HttpApi::action(const std::string& name, const std::string& verb) {
     else if (verb == "stop")
       p->stop();
     else
-      p->restart_manual();
+      p->restart(all_at_once);
   }
   nlohmann::json out = nlohmann::json::array();
   double now = now_seconds();
@@ -145,7 +145,8 @@ HttpResponse HttpApi::programs(const HttpRequest& r, const std::string& rest) {
   if (r.method != "POST") return method_not_allowed("POST");
   if (!authorized(r))
     return HttpResponse::error(401, "unauthorized: use the control socket or a bearer token");
-  return action(name, verb);
+  const std::string all = r.query_param("all_at_once");
+  return action(name, verb, all == "1" || all == "true");
 }
 
 HttpResponse HttpApi::watches(const HttpRequest& r, const std::string& rest) {

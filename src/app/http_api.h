@@ -27,7 +27,7 @@ class HttpApi {
   HttpResponse metrics();
   HttpResponse programs(const HttpRequest& r, const std::string& rest);
   HttpResponse watches(const HttpRequest& r, const std::string& rest);
-  HttpResponse action(const std::string& name, const std::string& verb);
+  HttpResponse action(const std::string& name, const std::string& verb, bool all_at_once);
   bool authorized(const HttpRequest& r) const;
 
   Supervisor& supervisor_;

@@ -63,6 +63,17 @@ json instance_json(const InstanceSnapshot& s, double now_seconds) {
     exits.push_back(std::move(x));
   }
   j["recent_exits"] = exits;
+  if (s.rollout) {
+    const RolloutSnapshot& r = *s.rollout;
+    j["rollout"] = json{{"id", r.id},
+                        {"in_progress", r.in_progress},
+                        {"done", r.done},
+                        {"total", r.total},
+                        {"current", r.current ? json(*r.current) : json(nullptr)},
+                        {"error", r.error}};
+  } else {
+    j["rollout"] = nullptr;
+  }
   j["heartbeats"] = s.heartbeats;
   j["heartbeat_misses"] = s.heartbeat_misses;
   j["cpu_seconds"] = s.cpu_seconds;
@@ -148,6 +159,10 @@ std::string status_page_html(const std::vector<InstanceSnapshot>& all, const Sel
     h += "<tr><td>" + html_escape(s.program) + "</td><td class=\"num\">" +
          std::to_string(s.index) + "</td><td class=\"num\">" +
          (s.pid > 0 ? std::to_string(s.pid) : "-") + "</td><td class=\"" + st + "\">" + st +
+         (s.rollout && s.rollout->in_progress && s.rollout->current == s.index
+              ? " (rolling " + std::to_string(s.rollout->done + 1) + "/" +
+                    std::to_string(s.rollout->total) + ")"
+              : std::string()) +
          "</td><td class=\"num\">" + (s.pid > 0 ? format_uptime(s.uptime_seconds) : "-") +
          "</td><td class=\"num\">" + std::to_string(s.total_restarts()) +
          "</td><td class=\"num\">" + (s.rss_bytes ? format_size(s.rss_bytes) : "-") +

@@ -10,7 +10,8 @@ std::string usage() {
   vigil run   [-c vigil.toml]        run in the foreground
   vigil check [-c vigil.toml]        validate the config; errors as FILE:LINE:COL: message
   vigil status [NAME] [--json]       programs, pids, states, restarts
-  vigil start|stop|restart NAME|all  through the control socket
+  vigil start|stop|restart NAME|all  through the control socket; a restart of several
+                                     instances rolls, one at a time (--all-at-once: not)
   vigil reload [--dry-run]           re-read the config; restart only what changed
   vigil logs NAME [-f] [-n N]        print (and follow) a program's log
   vigil version
@@ -68,6 +69,8 @@ CliParse parse_cli(const std::vector<std::string>& args) {
       cmd.dry_run = true;
     } else if (a == "--json") {
       cmd.json = true;
+    } else if (a == "--all-at-once" && cmd.verb == "restart") {
+      cmd.all_at_once = true;
     } else if (a.size() > 1 && a[0] == '-') {
       out.error = "unknown option \"" + a + "\"";
       return out;

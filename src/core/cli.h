@@ -15,6 +15,7 @@ struct CliCommand {
   int lines = 20;                       // logs -n N
   bool dry_run = false;                 // reload --dry-run
   bool json = false;                    // status --json
+  bool all_at_once = false;             // restart --all-at-once
 };
 
 struct CliParse {

@@ -2,6 +2,8 @@
 // to either must be named here; config_diff_test fails until it is.
 #include "config_diff.h"
 
+#include <algorithm>
+
 namespace vigil {
 
 const char* to_string(ReloadAction a) {
@@ -214,6 +216,9 @@ std::string describe(const ReloadPlan& plan) {
   std::string out;
   for (const auto& c : plan.programs) {
     out += c.name + ": " + to_string(c.action);
+    // Several running instances are replaced one at a time.
+    if (c.action == ReloadAction::restart && std::min(c.old_instances, c.new_instances) > 1)
+      out += ", rolling";
     if (c.action == ReloadAction::resize)
       out += " " + std::to_string(c.old_instances) + " -> " + std::to_string(c.new_instances);
     out += changed(c.fields) + "\n";

@@ -238,6 +238,40 @@ const InstanceFamily kInstanceFamilies[] = {
 };
 constexpr std::size_t kInstanceFamilyCount = std::size(kInstanceFamilies);
 
+// Per program (label `program` only): its rolling restarts. From the first
+// instance of each program in the snapshots; serialized on every render.
+std::vector<MetricFamily> program_families(const std::vector<InstanceSnapshot>& instances) {
+  MetricFamily in_progress{"vigil_rollout_in_progress",
+                           "1 while a rolling restart of the program is under way.",
+                           MetricType::Gauge, {}};
+  MetricFamily total{"vigil_rollouts_total",
+                     "Rolling restarts of the program, by result: completed, or failed (stopped at a "
+                     "replacement that did not become ready, or cancelled).",
+                     MetricType::Counter, {}};
+  const std::string* last = nullptr;
+  for (const auto& s : instances) {
+    if (last && *last == s.program) continue;
+    last = &s.program;
+    ClientMetric g;
+    g.label = {{"program", s.program}};
+    g.gauge.value = s.rollout && s.rollout->in_progress ? 1 : 0;
+    in_progress.metric.push_back(g);
+    for (auto [result, n] : {std::pair{"completed", s.rollouts_completed},
+                             std::pair{"failed", s.rollouts_failed}}) {
+      ClientMetric c;
+      c.label = {{"program", s.program}, {"result", result}};
+      c.counter.value = count(n);
+      total.metric.push_back(std::move(c));
+    }
+  }
+  std::vector<MetricFamily> out;
+  if (!in_progress.metric.empty()) {
+    out.push_back(std::move(in_progress));
+    out.push_back(std::move(total));
+  }
+  return out;
+}
+
 // vigil's own families: a handful of series, serialized on every render.
 std::vector<MetricFamily> self_families(const std::vector<WatchSnapshot>& watches,
                                         const SelfSnapshot& self) {
@@ -353,6 +387,7 @@ std::string MetricsRenderer::render(const std::vector<InstanceSnapshot>& instanc
     }
     out += cached.text;
   }
+  serialize(out, program_families(instances));
   serialize(out, self_families(watches, self));
   last_size_ = out.size();
   return out;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "exit_status.h"
+#include "rollout.h"
 #include "state.h"
 #include "watch_policy.h"
 
@@ -57,6 +58,11 @@ struct InstanceSnapshot {
   std::optional<ProbeSnapshot> probe;
   std::optional<std::uint64_t> sticky_connections;
   std::optional<std::uint64_t> sticky_accepted;
+  // The program's rolling restart under way, or its last one (the same in
+  // every instance of the program), and how many completed or failed.
+  std::optional<RolloutSnapshot> rollout;
+  std::uint64_t rollouts_completed = 0;
+  std::uint64_t rollouts_failed = 0;
 
   std::uint64_t total_restarts() const {
     std::uint64_t n = 0;

@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include <spdlog/spdlog.h>
+
 extern char** environ;
 
 namespace vigil {
@@ -71,6 +73,7 @@ void Program::start(bool manual) {
 }
 
 void Program::stop(std::function<void()> done) {
+  cancel_rollout("the program was stopped");
   auto remaining = std::make_shared<std::size_t>(instances_.size());
   auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
   if (instances_.empty() && *shared_done) (*shared_done)();
@@ -81,8 +84,68 @@ void Program::stop(std::function<void()> done) {
   }
 }
 
-void Program::restart_manual() {
-  for (auto& i : instances_) i->restart_manual();
+void Program::restart_manual() { restart(true); }
+
+void Program::restart(bool all_at_once) {
+  cancel_rollout("another restart was asked for");
+  if (all_at_once || instances_.size() <= 1) {
+    for (auto& i : instances_) i->restart_manual();
+    return;
+  }
+  std::vector<int> order;
+  for (auto& i : instances_) order.push_back(i->index());
+  roll(std::move(order), "restart asked for");
+}
+
+void Program::roll(std::vector<int> order, const std::string& why) {
+  rollout_.emplace(++rollouts_, std::move(order), config_.name);
+  rollout_started_ = context_.clock.steady();
+  const auto total = rollout_->snapshot().total;
+  spdlog::info("program {}: rolling restart of {} instance{} ({}): one at a time, each once the one "
+               "before is ready",
+               config_.name, total, total == 1 ? "" : "s", why);
+  act_on(rollout_->begin());
+}
+
+void Program::act_on(Rollout::Verdict verdict) {
+  const RolloutSnapshot s = rollout_->snapshot();
+  switch (verdict) {
+    case Rollout::Verdict::wait:
+      return;
+    case Rollout::Verdict::next: {
+      const int index = *s.current;
+      if (s.done > 0)
+        spdlog::info("program {}: rolling restart: {} of {} ready", config_.name, s.done, s.total);
+      spdlog::info("program {}: rolling restart: replacing {}[{}] ({} of {})", config_.name,
+                   config_.name, index, s.done + 1, s.total);
+      for (auto& i : instances_)
+        if (i->index() == index) i->restart_manual();
+      return;
+    }
+    case Rollout::Verdict::completed: {
+      ++rollouts_completed_;
+      const std::chrono::duration<double> took = context_.clock.steady() - rollout_started_;
+      spdlog::info("program {}: rolling restart done: {} instance{} replaced in {:.1f}s", config_.name,
+                   s.total, s.total == 1 ? "" : "s", took.count());
+      return;
+    }
+    case Rollout::Verdict::failed:
+      ++rollouts_failed_;
+      spdlog::error("program {}: {}", config_.name, s.error);
+      return;
+  }
+}
+
+void Program::cancel_rollout(const std::string& why) {
+  if (!rollout_ || rollout_->finished()) return;
+  rollout_->cancel(why);
+  ++rollouts_failed_;
+  spdlog::warn("program {}: {}", config_.name, rollout_->snapshot().error);
+}
+
+std::optional<RolloutSnapshot> Program::rollout() const {
+  if (!rollout_) return std::nullopt;
+  return rollout_->snapshot();
 }
 
 void Program::kill_now() {
@@ -94,6 +157,7 @@ void Program::reopen_logs() {
 }
 
 void Program::on_state_change(Instance& instance, State from, State to) {
+  if (rollout_ && !rollout_->finished()) act_on(rollout_->on_state(instance.index(), from, to));
   if (context_.on_state_change) context_.on_state_change(instance, from, to);
 }
 
@@ -109,7 +173,10 @@ void Program::sample(const ProcSampler& sampler) {
 }
 
 void Program::update_config(ProgramConfig config, bool start_new) {
+  if (config.instances != config_.instances) cancel_rollout("the number of instances changed");
+  const bool rebuild_env = config.env != config_.env || config.port_base != config_.port_base;
   config_ = std::move(config);
+  if (rebuild_env) build_environment();
   for (auto& i : instances_) i->apply_config();
   while (static_cast<int>(instances_.size()) > config_.instances) {
     // Highest indexes go; they stop, then are destroyed off the loop stack.
@@ -131,6 +198,24 @@ void Program::update_config(ProgramConfig config, bool start_new) {
         std::make_unique<Instance>(context_.loop, *this, static_cast<int>(instances_.size())));
     if (start_new) instances_.back()->start(false);
   }
+}
+
+void Program::replace_processes(ProgramConfig config) {
+  // Only instances that run (or try to), and stay: a program the operator
+  // stopped stays stopped with its new settings.
+  std::vector<int> order;
+  bool up = false;
+  for (auto& i : instances_) {
+    if (i->state() == State::stopped) continue;
+    up = true;
+    if (i->index() < config.instances) order.push_back(i->index());
+  }
+  update_config(std::move(config), up);
+  if (order.size() <= 1) {
+    for (int index : order) instances_[static_cast<std::size_t>(index)]->restart_manual();
+    return;
+  }
+  roll(std::move(order), "the configuration changed how it runs");
 }
 
 bool Program::all_ready() const {

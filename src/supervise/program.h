@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "output_pipe.h"
 #include "proc_sampler.h"
 #include "reaper.h"
+#include "rollout.h"
 
 namespace vigil {
 
@@ -43,8 +45,19 @@ class Program final : public InstanceHost {
 
   void start(bool manual);
   // Stops every instance in parallel; `done` runs when all are stopped.
+  // Cancels a rolling restart under way.
   void stop(std::function<void()> done = {});
-  void restart_manual();
+  // Restarts every instance: with several, one at a time, each once the one
+  // before is ready again (a rolling restart); or all at once.
+  void restart(bool all_at_once);
+  void restart_manual();  // all at once
+  // Reload changed how it runs (command, cwd, env, user, port_base): the new
+  // settings, then the running instances replaced one at a time.
+  void replace_processes(ProgramConfig config);
+  // The rolling restart under way, or the last one.
+  std::optional<RolloutSnapshot> rollout() const;
+  std::uint64_t rollouts_completed() const { return rollouts_completed_; }
+  std::uint64_t rollouts_failed() const { return rollouts_failed_; }
   void kill_now();
   void reopen_logs();
   // One /proc sample for every instance.
@@ -72,12 +85,20 @@ class Program final : public InstanceHost {
 
  private:
   void build_environment();
+  void roll(std::vector<int> order, const std::string& why);
+  void act_on(Rollout::Verdict verdict);
+  void cancel_rollout(const std::string& why);
 
   ProgramContext& context_;
   ProgramConfig config_;
   std::vector<std::string> base_env_;
   std::vector<std::unique_ptr<Instance>> instances_;
   std::vector<std::unique_ptr<Instance>> retiring_;  // stopping after a shrink
+  std::optional<Rollout> rollout_;
+  SteadyTime rollout_started_{};
+  std::uint64_t rollouts_ = 0;  // ids
+  std::uint64_t rollouts_completed_ = 0;
+  std::uint64_t rollouts_failed_ = 0;  // stopped early or cancelled
 };
 
 }  // namespace vigil

@@ -196,14 +196,12 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
         to_start.push_back(programs_.back().get());
         break;
       case ReloadAction::restart: {
-        // The old processes stop first (same ports, same files), then the
-        // new program starts.
-        programs_.push_back(make_program(pc));
-        Program* fresh = programs_.back().get();
-        retire(take_old(change.name), [this, fresh] {
-          for (auto& p : programs_)
-            if (p.get() == fresh) start_or_wait(fresh);
-        });
+        // How it runs changed (command, cwd, env, user, port_base): its
+        // running instances are replaced one at a time, each once the one
+        // before is ready, so it never loses more than one.
+        auto p = take_old(change.name);
+        p->replace_processes(pc);
+        programs_.push_back(std::move(p));
         break;
       }
       case ReloadAction::unchanged:
@@ -264,8 +262,15 @@ bool Supervisor::dependencies_ready(const Program& p) const {
 
 std::vector<InstanceSnapshot> Supervisor::snapshots() const {
   std::vector<InstanceSnapshot> out;
-  for (const auto& p : programs_)
-    for (const auto& i : p->instances()) out.push_back(i->snapshot());
+  for (const auto& p : programs_) {
+    const auto rollout = p->rollout();
+    for (const auto& i : p->instances()) {
+      out.push_back(i->snapshot());
+      out.back().rollout = rollout;
+      out.back().rollouts_completed = p->rollouts_completed();
+      out.back().rollouts_failed = p->rollouts_failed();
+    }
+  }
   return out;
 }
 

@@ -218,5 +218,32 @@ TEST(MetricsRender, NoWatchNoWatchFamily) {
   EXPECT_EQ(text.find("vigil_watch"), std::string::npos) << text;
 }
 
+TEST(MetricsRender, RollingRestartsArePerProgram) {
+  auto snaps = three();
+  RolloutSnapshot r;
+  r.id = 3;
+  r.in_progress = true;
+  r.total = 2;
+  for (auto& s : snaps)
+    if (s.program == "web") {
+      s.rollout = r;
+      s.rollouts_completed = 2;
+      s.rollouts_failed = 1;
+    }
+  const std::string text = render_metrics(snaps, {}, self());
+  EXPECT_NE(text.find("vigil_rollout_in_progress{program=\"web\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("vigil_rollout_in_progress{program=\"worker\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("vigil_rollouts_total{program=\"web\",result=\"completed\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("vigil_rollouts_total{program=\"web\",result=\"failed\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("vigil_rollouts_total{program=\"worker\",result=\"failed\"} 0\n"),
+            std::string::npos)
+      << "present at 0 from the program's creation";
+  EXPECT_EQ(text.find("vigil_rollout_in_progress{program=\"web\"}", text.find("vigil_rollout_in_progress{program=\"web\"}") + 1),
+            std::string::npos)
+      << "one series per program, not per instance";
+}
+
 }  // namespace
 }  // namespace vigil
