@@ -137,6 +137,24 @@ TEST_F(RollingRestartTest, AStopCancelsTheRoll) {
   for (auto& i : p.instances()) EXPECT_EQ(i->state(), State::stopped);
 }
 
+TEST_F(RollingRestartTest, ReloadLeavesAStoppedProgramStoppedWithItsNewCommand) {
+  ASSERT_NO_FATAL_FAILURE(start_vigil(web({})));
+  Program& p = vigil().program("web");
+  ASSERT_TRUE(vigil().run_until([&] { return running(p) == 4; })) << vigil().log_text();
+  bool stopped = false;
+  p.stop([&] { stopped = true; });
+  ASSERT_TRUE(vigil().run_until([&] { return stopped; }));
+  dir_.write("vigil.toml", web({"--print", "v2"}));
+  ASSERT_TRUE(vigil().supervisor().reload_file(false).ok);
+  EXPECT_FALSE(vigil().run_until([&] { return running(p) > 0; }, 500ms))
+      << "the operator stopped it";
+  p.start(true);
+  ASSERT_TRUE(vigil().run_until([&] { return running(p) == 4; }));
+  EXPECT_TRUE(vigil().run_until([&] {
+    return read_file(vigil().log_path("web", 0)).find("v2") != std::string::npos;
+  })) << "started with the new command";
+}
+
 // ---------------------------------------------------------------------------
 // Through the CLI
 
