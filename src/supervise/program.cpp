@@ -26,8 +26,8 @@ bool is_reserved_variable(std::string_view kv) {
 
 }  // namespace
 
-Program::Program(ProgramContext& context, ProgramConfig config)
-    : context_(context), config_(std::move(config)) {
+Program::Program(ProgramContext& context, ProgramConfig config, ListenSockets listen_sockets)
+    : context_(context), config_(std::move(config)), listen_sockets_(std::move(listen_sockets)) {
   build_environment();
   for (int i = 0; i < config_.instances; ++i)
     instances_.push_back(std::make_unique<Instance>(context_.loop, *this, i));
