@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <array>
 #include <csignal>
 #include <map>
@@ -75,14 +76,25 @@ int command_run(const CliCommand& cmd) {
   // keeps are then among the lowest, and a child's copy of vigil's fd table
   // stops at them.
   try {
-    prepare_spawning();
+    std::size_t listen_slots = 0;
+    for (const auto& p : config->programs) listen_slots = std::max(listen_slots, p.listen.size());
+    prepare_spawning(listen_slots);
   } catch (const std::exception& e) {
     spdlog::critical("cannot prepare to start programs: {}", e.what());
     return kExitUsage;
   }
 
   EventLoop loop;
-  Supervisor supervisor(loop, std::move(*config));
+  std::unique_ptr<Supervisor> supervisor_owner;
+  try {
+    supervisor_owner = std::make_unique<Supervisor>(loop, std::move(*config));
+  } catch (const std::exception& e) {
+    // A `listen` socket that cannot be bound: as when systemd's socket unit
+    // fails, its service cannot start, and vigil does not start without it.
+    spdlog::critical("{}; vigil is not starting", e.what());
+    return kExitUsage;
+  }
+  Supervisor& supervisor = *supervisor_owner;
   int exit_code = kExitOk;
   auto on_done = [&](int code) {
     exit_code = code;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "listen_address.h"
 #include "units.h"
 
 namespace vigil {
@@ -72,6 +73,22 @@ struct HttpConfig {
   bool operator==(const HttpConfig&) const = default;
 };
 
+// One entry of a program's `listen`: a socket vigil binds once and holds,
+// which every instance gets at fd 3 + its position (systemd socket
+// activation: LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES).
+enum class SocketKind { tcp, unix_stream };
+
+struct ListenSocketConfig {
+  SocketKind kind = SocketKind::tcp;
+  ListenAddress tcp;           // kind tcp: host canonical ("0.0.0.0" for ":PORT"), port > 0
+  std::filesystem::path path;  // kind unix_stream: absolute
+  std::string name;            // its LISTEN_FDNAMES entry: "NAME=" as written, else the program's name
+  // "0.0.0.0:8080", "[::]:8080", "unix:/run/web.sock": what identifies the
+  // socket (a reload keeps the socket of an address it still lists).
+  std::string address() const;
+  bool operator==(const ListenSocketConfig&) const = default;
+};
+
 struct ProgramConfig {
   std::string name;
   // argv. A TOML string command becomes {"/bin/sh", "-c", text}.
@@ -99,6 +116,7 @@ struct ProgramConfig {
   std::optional<HeartbeatConfig> heartbeat;
   std::optional<ProbeConfig> probe;
   std::optional<int> port_base;  // instance i gets PORT=port_base+i; {port} in the probe
+  std::vector<ListenSocketConfig> listen;  // held sockets, in fd order (3, 4, ...)
   LogMode log = LogMode::split;
   std::uint64_t log_max_size_bytes = 50ull << 20;
   int log_keep = 5;

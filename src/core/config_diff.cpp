@@ -38,6 +38,9 @@ std::vector<std::string> restart_fields(const ProgramConfig& a, const ProgramCon
   if (a.user != b.user) f.push_back("user");
   // PORT is in the children's environment.
   if (a.port_base != b.port_base) f.push_back("port_base");
+  // The fds, LISTEN_FDS and LISTEN_FDNAMES the children start with. The
+  // supervisor keeps the socket of every address the new config still lists.
+  if (a.listen != b.listen) f.push_back("listen");
   return f;
 }
 

@@ -1,6 +1,6 @@
 // What a reload must do, program by program and watch by watch: the
 // field-level difference of two configs. Pure. A program whose command, cwd,
-// env, user or port_base changed is restarted; one whose instance count
+// env, user, port_base or listen changed is restarted; one whose instance count
 // changed gains or loses only the difference; any other change (policy,
 // limits, heartbeat, probe, logs) is applied in place, keeping its processes.
 // A watch whose check or notify_socket changed is restarted (stopped, then

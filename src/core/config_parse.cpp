@@ -58,6 +58,11 @@ const char* to_string(LogMode m) {
   return "?";
 }
 
+std::string ListenSocketConfig::address() const {
+  if (kind == SocketKind::unix_stream) return "unix:" + path.native();
+  return tcp.to_string();
+}
+
 namespace {
 
 struct SignalWord {
@@ -206,6 +211,8 @@ struct ProgramDraft {
   std::optional<toml::source_region> start_timeout_at;
   std::optional<toml::source_region> port_base_at;
   std::optional<CheckDraft> probe;
+  std::optional<toml::source_region> listen_at;     // the array
+  std::vector<toml::source_region> listen_entry_at;  // each entry of config.listen
 };
 
 // A [watch.NAME] as it is being read. The check keys fill `check`; which
@@ -428,6 +435,7 @@ struct Parser {
   void parse_watch(const toml::key& key, const toml::node& node);
   void check_watch(WatchDraft& draft);
   void check_watch_sockets();
+  void check_listen_sockets();
   bool one_kind(const std::vector<Ref>& kinds, const toml::source_region& section_at,
                 std::string_view section, std::string_view noun,
                 std::initializer_list<std::string_view> words, std::string_view example);
@@ -638,6 +646,124 @@ void set_log_keep(Parser& p, ProgramDraft& d, const toml::key& k, const toml::no
 }
 
 // ---------------------------------------------------------------------------
+// [programs.NAME] listen: the sockets vigil holds
+
+// The longest path an AF_UNIX address holds: sun_path is 108 bytes with the
+// terminating NUL (the constant is Linux's; core does not include sys/un.h).
+constexpr std::size_t kMaxSocketPathBytes = 107;
+
+// More would be a mistake rather than a need (systemd units hold a few);
+// each one is an fd in every child.
+constexpr std::size_t kMaxListenSockets = 64;
+
+// The variables vigil sets from `listen`; `env` may not set them too.
+constexpr std::string_view kListenVariables[] = {"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"};
+
+// A LISTEN_FDNAMES entry: systemd allows printable ASCII without ':' (its
+// separator); vigil asks for the characters of a program name.
+constexpr std::size_t kMaxSocketNameBytes = 255;
+
+// One entry: [NAME=]ADDRESS, ADDRESS being HOST:PORT or unix:PATH.
+std::optional<ListenSocketConfig> read_listen_entry(Parser& p, const std::string& what,
+                                                    const std::string& program,
+                                                    const toml::node& n) {
+  auto text = p.read_string(what, n);
+  if (!text) return std::nullopt;
+  ListenSocketConfig socket;
+  std::string_view rest = *text;
+  // "NAME=" only where what precedes '=' could be a name: an address has
+  // ':' or '[' before any '=' it may hold (a unix path).
+  const auto eq = rest.find('=');
+  if (eq != std::string_view::npos && rest.substr(0, eq).find_first_of(":[/") == std::string_view::npos) {
+    const std::string_view name = rest.substr(0, eq);
+    if (!valid_program_name(name) || name.size() > kMaxSocketNameBytes) {
+      p.error(n.source(), what + ": invalid socket name " + quote(name) +
+                              " (use letters, digits, \"_\", \".\" and \"-\"), got " + quote(*text));
+      return std::nullopt;
+    }
+    socket.name = std::string(name);
+    rest.remove_prefix(eq + 1);
+  } else {
+    // systemd names a socket after its unit unless told otherwise.
+    socket.name = program;
+  }
+  constexpr std::string_view kUnix = "unix:";
+  if (rest.starts_with(kUnix)) {
+    rest.remove_prefix(kUnix.size());
+    if (rest.empty()) {
+      p.error(n.source(), what + ": \"unix:\" needs a path, e.g. \"unix:/run/web.sock\"");
+      return std::nullopt;
+    }
+    socket.kind = SocketKind::unix_stream;
+    socket.path = p.resolve(std::string(rest));
+    if (socket.path.native().size() > kMaxSocketPathBytes) {
+      p.error(n.source(), what + ": " + quote(socket.path.native()) + " is " +
+                              std::to_string(socket.path.native().size()) +
+                              " bytes long; a unix socket path holds at most " +
+                              std::to_string(kMaxSocketPathBytes) + " (choose a shorter one)");
+      return std::nullopt;
+    }
+    return socket;
+  }
+  std::string why;
+  auto address = parse_listen_address(rest, &why);
+  if (!address) {
+    p.error(n.source(), what + ": " + why + " (or unix:PATH), got " + quote(*text));
+    return std::nullopt;
+  }
+  if (address->port == 0) {
+    // The kernel would pick one no client knows.
+    p.error(n.source(), what + ": port 0 would be any free port, which no client could find; "
+                              "give the port clients connect to, got " + quote(*text));
+    return std::nullopt;
+  }
+  socket.tcp = canonical(*address);
+  return socket;
+}
+
+void set_listen(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) {
+  d.listen_at = n.source();
+  const auto* arr = n.as_array();
+  if (!arr) {
+    p.type_error("listen", n, "an array of addresses such as [\"0.0.0.0:8080\", \"unix:/run/web.sock\"]");
+    return;
+  }
+  if (arr->size() > kMaxListenSockets) {
+    p.error(n.source(), "listen: at most " + std::to_string(kMaxListenSockets) +
+                            " sockets per program, got " + std::to_string(arr->size()));
+    return;
+  }
+  std::vector<ListenSocketConfig> sockets;
+  std::vector<toml::source_region> at;
+  bool ok = true;
+  for (std::size_t i = 0; i < arr->size(); ++i) {
+    const auto& elem = (*arr)[i];
+    auto socket = read_listen_entry(p, "listen[" + std::to_string(i) + "]", d.config.name, elem);
+    if (!socket) {
+      ok = false;
+      continue;
+    }
+    sockets.push_back(std::move(*socket));
+    at.push_back(elem.source());
+  }
+  if (!ok) return;
+  d.config.listen = std::move(sockets);
+  d.listen_entry_at = std::move(at);
+}
+
+// Whether two held sockets would claim the same address: the same unix
+// path, or the same TCP port in the same family on the same address or on
+// the family's wildcard (IPv6 sockets are IPV6_V6ONLY, so "[::]:80" and
+// "0.0.0.0:80" coexist).
+bool listen_overlaps(const ListenSocketConfig& a, const ListenSocketConfig& b) {
+  if (a.kind != b.kind) return false;
+  if (a.kind == SocketKind::unix_stream) return a.path == b.path;
+  if (a.tcp.port != b.tcp.port || a.tcp.ipv6 != b.tcp.ipv6) return false;
+  auto wildcard = [](const ListenAddress& x) { return x.host == "0.0.0.0" || x.host == "::"; };
+  return a.tcp.host == b.tcp.host || wildcard(a.tcp) || wildcard(b.tcp);
+}
+
+// ---------------------------------------------------------------------------
 // [programs.NAME.probe], and the check keys of [watch.NAME]
 
 constexpr std::string_view kPortPlaceholder = "{port}";
@@ -837,6 +963,7 @@ constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
     {"heartbeat", set_heartbeat},
     {"probe", set_probe},
     {"port_base", set_port_base},
+    {"listen", set_listen},
     {"sticky", unsupported_subtable},
 };
 
@@ -900,6 +1027,14 @@ void Parser::check_program(ProgramDraft& d) {
                                  std::to_string(last) + "); use a port_base of at most " +
                                  std::to_string(65536 - d.config.instances));
       d.failed_keys.insert("port_base");
+    }
+  }
+  if (!d.config.listen.empty()) {
+    for (auto variable : kListenVariables) {
+      if (d.config.env.count(std::string(variable))) {
+        error(*d.listen_at, "listen: env sets " + std::string(variable) +
+                                ", which vigil sets from listen; remove it from env");
+      }
     }
   }
   if (d.probe) check_probe(d);
@@ -1100,10 +1235,6 @@ constexpr KeyHandler<HttpConfig> kHttpKeys[] = {
 // ---------------------------------------------------------------------------
 // [watch.NAME]
 
-// The longest path an AF_UNIX address holds: sun_path is 108 bytes with the
-// terminating NUL (the constant is Linux's; core does not include sys/un.h).
-constexpr std::size_t kMaxSocketPathBytes = 107;
-
 constexpr const char kNoPortInAWatch[] =
     ": {port} has no value in a watch (no port is known); write the port number";
 
@@ -1274,6 +1405,46 @@ void Parser::check_watch_sockets() {
   }
 }
 
+// Each held socket is claimed once in the whole file: by one entry of one
+// program, and not by vigil's own [http] listen, control_socket or a
+// watch's notify_socket. Reported at the later claim.
+void Parser::check_listen_sockets() {
+  struct Claim {
+    ListenSocketConfig socket;
+    std::string owner;  // "[programs.web]", "[http] listen", ...
+  };
+  std::vector<Claim> claims;
+  if (config.http) {
+    if (auto a = parse_listen_address(config.http->listen, nullptr); a && a->port != 0)
+      claims.push_back({ListenSocketConfig{SocketKind::tcp, canonical(*a), {}, {}}, "[http] listen"});
+  }
+  auto unix_claim = [](const fs::path& path, std::string owner) {
+    ListenSocketConfig s;
+    s.kind = SocketKind::unix_stream;
+    s.path = path;
+    return Claim{s, std::move(owner)};
+  };
+  claims.push_back(unix_claim(config.control_socket, "vigil's control_socket"));
+  for (const auto& w : watch_drafts)
+    if (w.notify_socket_at) claims.push_back(unix_claim(w.config.notify_socket, w.section + " notify_socket"));
+  for (const auto& d : drafts) {
+    for (std::size_t i = 0; i < d.config.listen.size(); ++i) {
+      const ListenSocketConfig& socket = d.config.listen[i];
+      auto other = std::find_if(claims.begin(), claims.end(),
+                                [&](const Claim& c) { return listen_overlaps(c.socket, socket); });
+      if (other != claims.end()) {
+        const std::string mine = socket.address(), theirs = other->socket.address();
+        std::string message = "listen: " + quote(mine);
+        message += mine == theirs ? " is already claimed by " + other->owner
+                                  : " overlaps " + quote(theirs) + " of " + other->owner;
+        error(d.listen_entry_at[i], message + "; a socket is held for one program only");
+        continue;
+      }
+      claims.push_back({socket, d.section});
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The file.
 
@@ -1327,6 +1498,7 @@ void Parser::parse_file(const toml::table& root) {
   resolve_after();
   check_after_cycles();
   check_watch_sockets();
+  check_listen_sockets();
   for (const auto& d : drafts) config.programs.push_back(d.config);
   for (const auto& w : watch_drafts) config.watches.push_back(w.config);
 }

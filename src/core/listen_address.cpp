@@ -13,6 +13,20 @@ std::string ListenAddress::to_string() const {
   return h + ":" + std::to_string(port);
 }
 
+ListenAddress canonical(const ListenAddress& address) {
+  ListenAddress out = address;
+  if (out.host.empty()) {
+    out.host = out.ipv6 ? "::" : "0.0.0.0";
+    return out;
+  }
+  unsigned char buf[16];
+  char text[INET6_ADDRSTRLEN];
+  const int family = out.ipv6 ? AF_INET6 : AF_INET;
+  if (inet_pton(family, out.host.c_str(), buf) == 1 && inet_ntop(family, buf, text, sizeof text))
+    out.host = text;
+  return out;
+}
+
 std::optional<ListenAddress> parse_listen_address(std::string_view text, std::string* error) {
   auto fail = [&](std::string msg) -> std::optional<ListenAddress> {
     if (error) *error = std::move(msg);

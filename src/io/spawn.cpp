@@ -1,7 +1,7 @@
 // Child start and exec with the checklist: signals blocked around the start,
 // dispositions reset and mask restored in the child, setsid, credentials,
-// PDEATHSIG then a getppid() check, fds 0-3 placed and every other fd
-// closed, chdir, execve. Between start and exec the child only makes
+// PDEATHSIG then a getppid() check, fds 0-2, the listening sockets and the
+// heartbeat pipe placed and every other fd closed, chdir, execve. Between start and exec the child only makes
 // async-signal-safe calls and never allocates: everything it needs is
 // prepared before.
 #include "spawn.h"
@@ -72,6 +72,7 @@ const char* step_name(int step) {
 struct Slots {
   int null_fd = -1;
   int fd[5] = {-1, -1, -1, -1, -1};  // stdin, stdout, stderr, heartbeat, error pipe
+  std::vector<int> listen;           // the listening sockets, in LISTEN_FDS order
   int end = 0;                       // one past the highest
   // close_range(CLOSE_RANGE_UNSHARE) works here (Linux 5.9, and no seccomp
   // profile refusing it): children start sharing vigil's table. Otherwise
@@ -92,7 +93,10 @@ struct ChildArgs {
   char* const* envp = nullptr;
   const char* cwd = nullptr;          // null: stay
   const SpawnCredentials* cred = nullptr;
-  int fds[4] = {-1, -1, -1, -1};      // become 0-3; -1: /dev/null (0-2) or none (3)
+  const int* fds = nullptr;           // become 0..nfds-1; -1 (0-2 only): /dev/null
+  int nfds = 0;                       // 3, then the listening sockets, then the heartbeat
+  int* moved = nullptr;               // nfds entries of scratch for the child
+  int move_above = 10;                // where fds wait before placing: above nfds
   int error_fd = -1;                  // CLOEXEC write end of the error pipe
   bool shared_table = false;          // started with CLONE_FILES
   int keep_below = 0;                 // the child's own fd table stops here (see Slots)
@@ -100,12 +104,14 @@ struct ChildArgs {
   pid_t parent = 0;
   bool restore_nofile = false;
   rlimit nofile{};
-  char* pid_digits = nullptr;         // where the child writes its own pid, if wanted
+  char* const* pid_digits = nullptr;  // where the child writes its own pid, each
+  int pid_variables = 0;
 };
 
 // The child, from its start to execve. With CLONE_VM it runs in vigil's
 // memory, on a stack of its own, while vigil waits: it writes nothing of
-// vigil's but *pid_digits and errno, and changes credentials with raw
+// vigil's but the pid digits, the `moved` scratch and errno, and changes
+// credentials with raw
 // syscalls, as posix_spawn does: glibc's setuid() in a process that ever had
 // a second thread walks the thread list, vigil's here, marking entries and
 // taking its lock.
@@ -139,33 +145,32 @@ int child_main(void* arg) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(efd, kStepPdeathsig);
   if (::getppid() != a.parent) ::_exit(127);
 
-  // Move every source fd above 3 first so that placing one cannot clobber
-  // another, then dup2 into 0-3 (dup2 clears CLOEXEC on the copy).
-  int src[4] = {a.fds[0], a.fds[1], a.fds[2], a.fds[3]};
-  for (int i = 0; i < 4; ++i) {
-    if (src[i] < 0 && i < 3) {
-      src[i] = ::open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
-      if (src[i] < 0) child_fail(efd, kStepDevNull);
+  // Move every source fd above the last target first so that placing one
+  // cannot clobber another, then dup2 into 0..nfds-1 (dup2 clears CLOEXEC
+  // on the copy).
+  int* src = a.moved;
+  for (int i = 0; i < a.nfds; ++i) {
+    int from = a.fds[i];
+    if (from < 0) {
+      from = ::open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
+      if (from < 0) child_fail(efd, kStepDevNull);
     }
-    if (src[i] >= 0) {
-      int moved = ::fcntl(src[i], F_DUPFD_CLOEXEC, 10);
-      if (moved < 0) child_fail(efd, kStepDup);
-      src[i] = moved;
-    }
+    src[i] = ::fcntl(from, F_DUPFD_CLOEXEC, a.move_above);
+    if (src[i] < 0) child_fail(efd, kStepDup);
   }
-  int err_high = ::fcntl(efd, F_DUPFD_CLOEXEC, 10);
+  int err_high = ::fcntl(efd, F_DUPFD_CLOEXEC, a.move_above);
   if (err_high < 0) child_fail(efd, kStepDup);
-  for (int i = 0; i < 4; ++i) {
-    if (src[i] >= 0 && ::dup2(src[i], i) < 0) child_fail(err_high, kStepDup);
+  for (int i = 0; i < a.nfds; ++i) {
+    if (::dup2(src[i], i) < 0) child_fail(err_high, kStepDup);
   }
-  // Exactly 0-3 survive exec: close everything from 4 up except the error
+  // Exactly 0..nfds-1 survive exec: close everything above except the error
   // pipe, which is CLOEXEC and closes itself on success.
   // Marking them close-on-exec is one pass over the fd table; exec then
   // closes them once (closing here and again at exec doubled the cost
   // for a vigil holding thousands of fds). Closed here before Linux 5.11,
   // one by one before 5.9 (or under a seccomp profile that refuses
   // close_range).
-  const int first_closed = a.fds[3] >= 0 ? 4 : 3;
+  const int first_closed = a.nfds;
   if (::close_range(first_closed, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
     auto close_from = [&](int lo, int hi) {
       if (lo > hi) return;
@@ -178,13 +183,16 @@ int child_main(void* arg) {
 
   if (a.restore_nofile) ::setrlimit(RLIMIT_NOFILE, &a.nofile);
   if (a.cwd && ::chdir(a.cwd) < 0) child_fail(err_high, kStepChdir);
-  if (a.pid_digits) {
+  if (a.pid_variables > 0) {
     char digits[20];
     int n = 0;
     for (unsigned long v = static_cast<unsigned long>(::getpid()); v; v /= 10)
       digits[n++] = static_cast<char>('0' + v % 10);
-    for (int i = 0; i < n; ++i) a.pid_digits[i] = digits[n - 1 - i];
-    a.pid_digits[n] = '\0';
+    for (int k = 0; k < a.pid_variables; ++k) {
+      char* out = a.pid_digits[k];
+      for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+      out[n] = '\0';
+    }
   }
   ::execve(a.exe, a.argv, a.envp);
   child_fail(err_high, kStepExec);
@@ -300,7 +308,17 @@ std::string resolve_executable(const std::string& name, const std::vector<std::s
 
 }  // namespace
 
-void prepare_spawning() {
+namespace {
+
+// Another slot, at the lowest fd free (see Slots).
+int take_slot(Slots& s) {
+  const int fd = ::fcntl(s.null_fd, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "fcntl(F_DUPFD_CLOEXEC)");
+  s.end = std::max(s.end, fd + 1);
+  return fd;
+}
+
+void take_slots() {
   Slots& s = slots();
   if (s.null_fd >= 0) return;
   const int raw = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -322,6 +340,16 @@ void prepare_spawning() {
   }
   s.null_fd = null_fd.release();
   s.share_table = child_can_unshare_fd_table();
+}
+
+}  // namespace
+
+void prepare_spawning(std::size_t listen_slots) {
+  take_slots();
+  Slots& s = slots();
+  if (s.listen.size() >= listen_slots) return;
+  s.listen.reserve(listen_slots);
+  while (s.listen.size() < listen_slots) s.listen.push_back(take_slot(s));
 }
 
 std::string SpawnError::message(const SpawnSpec& spec) const {
@@ -369,47 +397,77 @@ SpawnResult spawn(const SpawnSpec& spec) {
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  envp.reserve(spec.env.size() + 2);
+  envp.reserve(spec.env.size() + spec.pid_variables.size() + 1);
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   // Room for the pid, written by the child itself (no allocation there).
-  std::string pid_entry;
-  ChildArgs args;
-  if (!spec.pid_variable.empty()) {
-    pid_entry = spec.pid_variable + "=" + std::string(20, '\0');
-    args.pid_digits = pid_entry.data() + spec.pid_variable.size() + 1;
-    envp.push_back(pid_entry.data());
+  // Reserved first: the strings never move once pointed at.
+  std::vector<std::string> pid_entries;
+  std::vector<char*> pid_digits;
+  pid_entries.reserve(spec.pid_variables.size());
+  for (const auto& name : spec.pid_variables) {
+    pid_entries.push_back(name + "=" + std::string(20, '\0'));
+    pid_digits.push_back(pid_entries.back().data() + name.size() + 1);
+    envp.push_back(pid_entries.back().data());
   }
   envp.push_back(nullptr);
+  ChildArgs args;
+  args.pid_digits = pid_digits.data();
+  args.pid_variables = static_cast<int>(pid_digits.size());
   args.exe = exe.c_str();
   args.argv = argv.data();
   args.envp = envp.data();
   args.cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   args.cred = spec.credentials ? &*spec.credentials : nullptr;
 
-  prepare_spawning();
+  const std::size_t listening = spec.listen_fds.size();
+  try {
+    prepare_spawning(listening);
+  } catch (const std::system_error& e) {
+    result.error = SpawnError{"set up fds", e.code().value()};
+    return result;
+  }
   const Slots& slot = slots();
   Pipe errpipe = make_pipe();
   const int sources[5] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, spec.heartbeat_fd,
                           errpipe.write.get()};
   // Whatever happens, the slots let go of the child's fds: a pipe whose
-  // write end stayed in a slot would never read EOF.
+  // write end stayed in a slot would never read EOF, a socket would stay
+  // open after its program let go of it.
   struct SlotsInUse {
     const Slots& slot;
+    std::size_t listening;
     bool held = true;
     void release() {
       if (!std::exchange(held, false)) return;
       for (int fd : slot.fd) ::dup3(slot.null_fd, fd, O_CLOEXEC);
+      for (std::size_t i = 0; i < listening; ++i) ::dup3(slot.null_fd, slot.listen[i], O_CLOEXEC);
     }
     ~SlotsInUse() { release(); }
-  } in_use{slot};
+  } in_use{slot, listening};
+  // The child's layout: 0-2, the listening sockets, the heartbeat pipe.
+  std::vector<int> child_fds{-1, -1, -1};
+  child_fds.reserve(3 + listening + 1);
   for (int i = 0; i < 5; ++i) {
     if (sources[i] < 0) continue;
     if (::dup3(sources[i], slot.fd[i], O_CLOEXEC) < 0) {
       result.error = SpawnError{"set up fds", errno};
       return result;
     }
-    if (i < 4) args.fds[i] = slot.fd[i];
+    if (i < 3) child_fds[i] = slot.fd[i];
   }
+  for (std::size_t i = 0; i < listening; ++i) {
+    if (::dup3(spec.listen_fds[i], slot.listen[i], O_CLOEXEC) < 0) {
+      result.error = SpawnError{"set up fds", errno};
+      return result;
+    }
+    child_fds.push_back(slot.listen[i]);
+  }
+  if (spec.heartbeat_fd >= 0) child_fds.push_back(slot.fd[3]);
+  std::vector<int> moved(child_fds.size(), -1);
+  args.fds = child_fds.data();
+  args.nfds = static_cast<int>(child_fds.size());
+  args.moved = moved.data();
+  args.move_above = std::max(10, args.nfds);
   args.error_fd = slot.fd[4];
   args.shared_table = slot.share_table;
   args.keep_below = slot.end;

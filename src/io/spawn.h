@@ -1,6 +1,7 @@
-// The only place vigil starts a process. Starts one child with exactly fds 0-3, its own
-// session, a parent-death signal, a cwd, an environment and a user, and
-// reports exec failures back through a CLOEXEC pipe. No logging here.
+// The only place vigil starts a process. Starts one child with exactly fds 0-2, its held
+// listening sockets and its heartbeat pipe, its own session, a parent-death
+// signal, a cwd, an environment and a user, and reports exec failures back
+// through a CLOEXEC pipe. No logging here.
 #pragma once
 #include <sys/types.h>
 
@@ -25,11 +26,21 @@ struct SpawnSpec {
   int stdin_fd = -1;      // -1: /dev/null
   int stdout_fd = -1;     // -1: /dev/null
   int stderr_fd = -1;     // -1: /dev/null
-  int heartbeat_fd = -1;  // becomes fd 3 when >= 0
-  // When set, the child's environment gets NAME=<its own pid> (as systemd
-  // sets WATCHDOG_PID), filled in between the child's start and its exec.
-  std::string pid_variable;
+  // Become fds 3, 4, ... in this order (socket activation's LISTEN_FDS).
+  std::vector<int> listen_fds;
+  // Becomes the fd after the listen fds (3 without them) when >= 0:
+  // heartbeat_fd_number(spec).
+  int heartbeat_fd = -1;
+  // Each gets NAME=<the child's own pid> in its environment (as systemd
+  // sets WATCHDOG_PID and LISTEN_PID), filled in between the child's start
+  // and its exec.
+  std::vector<std::string> pid_variables;
 };
+
+// The fd number the heartbeat pipe has in the child: 3 + the listen fds.
+inline int heartbeat_fd_number(const SpawnSpec& spec) {
+  return 3 + static_cast<int>(spec.listen_fds.size());
+}
 
 struct SpawnError {
   std::string step;  // "execute", "chdir", "setuid", ...
@@ -43,10 +54,12 @@ struct SpawnResult {
 };
 
 // Takes the few fds spawn() keeps for good (/dev/null, and the slots a
-// child's fds pass through), at the lowest numbers free: call it early,
-// before vigil opens many fds, as a child copies vigil's fd table up to the
-// highest of them. spawn() calls it on first use. Throws std::system_error.
-void prepare_spawning();
+// child's fds pass through, with `listen_slots` for listening sockets), at
+// the lowest numbers free: call it early, before vigil opens many fds, as a
+// child copies vigil's fd table up to the highest of them. spawn() calls it
+// on first use, and takes more listen slots when a child needs them.
+// Throws std::system_error.
+void prepare_spawning(std::size_t listen_slots = 0);
 
 // Starts the child and waits for its exec. On exec failure the child has already exited (status 127)
 // and been reaped here, so the caller sees pid == -1 and an error.

@@ -259,8 +259,21 @@ void Instance::spawn_process() {
     // Out of fds: a failed start like any other, throttled by the policy.
     return failed(std::string("cannot create pipes: ") + e.what());
   }
+  // Socket activation: the held sockets at fds 3.., the heartbeat after them.
+  const ListenSockets& sockets = host_.listen_sockets();
+  if (!sockets.empty()) {
+    std::string names;
+    for (std::size_t i = 0; i < sockets.size(); ++i) {
+      spec.listen_fds.push_back(sockets[i]->fd());
+      // The config's name: a reload may rename a socket it keeps.
+      names += (i ? ":" : "") + pc.listen[i].name;
+    }
+    spec.env.push_back("LISTEN_FDS=" + std::to_string(sockets.size()));
+    spec.env.push_back("LISTEN_FDNAMES=" + names);
+    spec.pid_variables.push_back("LISTEN_PID");
+  }
   spec.heartbeat_fd = hb.write.get();
-  spec.env.push_back("VIGIL_HEARTBEAT_FD=3");
+  spec.env.push_back("VIGIL_HEARTBEAT_FD=" + std::to_string(heartbeat_fd_number(spec)));
   try {
     ensure_notify_socket(spec.credentials ? std::optional<uid_t>(spec.credentials->uid)
                                           : std::nullopt);
@@ -271,7 +284,7 @@ void Instance::spawn_process() {
   if (pc.heartbeat) {
     auto usec = std::chrono::duration_cast<std::chrono::microseconds>(pc.heartbeat->interval);
     spec.env.push_back("WATCHDOG_USEC=" + std::to_string(usec.count()));
-    spec.pid_variable = "WATCHDOG_PID";
+    spec.pid_variables.push_back("WATCHDOG_PID");
   }
 
   open_sinks();

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "listen_socket.h"
 #include "output_pipe.h"
 #include "reaper.h"
 #include "state.h"
@@ -23,6 +24,9 @@ class InstanceHost {
   virtual const ProgramConfig& config() const = 0;
   // The environment of instance `index`.
   virtual std::vector<std::string> environment(int index) const = 0;
+  // The program's held listening sockets, in `listen` order: fds 3.. of
+  // every process it starts.
+  virtual const ListenSockets& listen_sockets() const = 0;
   // Its log file for `stream`; empty when log = "off".
   virtual std::filesystem::path log_path(int index, Stream stream) const = 0;
   virtual Reaper& reaper() = 0;

@@ -28,8 +28,8 @@ bool is_reserved_variable(std::string_view kv) {
 
 }  // namespace
 
-Program::Program(ProgramContext& context, ProgramConfig config)
-    : context_(context), config_(std::move(config)) {
+Program::Program(ProgramContext& context, ProgramConfig config, ListenSockets listen_sockets)
+    : context_(context), config_(std::move(config)), listen_sockets_(std::move(listen_sockets)) {
   build_environment();
   for (int i = 0; i < config_.instances; ++i)
     instances_.push_back(std::make_unique<Instance>(context_.loop, *this, i));
@@ -200,7 +200,7 @@ void Program::update_config(ProgramConfig config, bool start_new) {
   }
 }
 
-void Program::replace_processes(ProgramConfig config) {
+void Program::replace_processes(ProgramConfig config, ListenSockets listen_sockets) {
   // Only instances that run (or try to), and stay: a program the operator
   // stopped stays stopped with its new settings.
   std::vector<int> order;
@@ -210,6 +210,8 @@ void Program::replace_processes(ProgramConfig config) {
     up = true;
     if (i->index() < config.instances) order.push_back(i->index());
   }
+  // Before update_config, which may start new instances.
+  listen_sockets_ = std::move(listen_sockets);
   update_config(std::move(config), up);
   if (order.size() <= 1) {
     for (int index : order) instances_[static_cast<std::size_t>(index)]->restart_manual();

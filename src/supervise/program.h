@@ -35,7 +35,8 @@ struct ProgramContext {
 
 class Program final : public InstanceHost {
  public:
-  Program(ProgramContext& context, ProgramConfig config);
+  // `listen_sockets`: bound for config.listen, in its order.
+  Program(ProgramContext& context, ProgramConfig config, ListenSockets listen_sockets = {});
   ~Program();
   Program(const Program&) = delete;
   Program& operator=(const Program&) = delete;
@@ -51,9 +52,10 @@ class Program final : public InstanceHost {
   // before is ready again (a rolling restart); or all at once.
   void restart(bool all_at_once);
   void restart_manual();  // all at once
-  // Reload changed how it runs (command, cwd, env, user, port_base): the new
-  // settings, then the running instances replaced one at a time.
-  void replace_processes(ProgramConfig config);
+  // Reload changed how it runs (command, cwd, env, user, port_base, listen):
+  // the new settings and sockets, then the running instances replaced one
+  // at a time.
+  void replace_processes(ProgramConfig config, ListenSockets listen_sockets);
   // The rolling restart under way, or the last one.
   std::optional<RolloutSnapshot> rollout() const;
   std::uint64_t rollouts_completed() const { return rollouts_completed_; }
@@ -76,6 +78,7 @@ class Program final : public InstanceHost {
   // vigil's own environment (minus what belongs to vigil's supervisor), then
   // the config's env, then VIGIL_*, NODE_APP_INSTANCE and PORT.
   std::vector<std::string> environment(int index) const override;
+  const ListenSockets& listen_sockets() const override { return listen_sockets_; }
   // In "combined" mode both streams map to the same file.
   std::filesystem::path log_path(int index, Stream stream) const override;
   Reaper& reaper() override { return context_.reaper; }
@@ -92,6 +95,7 @@ class Program final : public InstanceHost {
   ProgramContext& context_;
   ProgramConfig config_;
   std::vector<std::string> base_env_;
+  ListenSockets listen_sockets_;  // kept across restarts of the instances
   std::vector<std::unique_ptr<Instance>> instances_;
   std::vector<std::unique_ptr<Instance>> retiring_;  // stopping after a shrink
   std::optional<Rollout> rollout_;

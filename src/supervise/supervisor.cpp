@@ -36,7 +36,11 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   raise_fd_limit();
   reaper_.set_after_reap([this] { after_reap(); });
-  for (const auto& pc : config_.programs) programs_.push_back(make_program(pc));
+  // Before any program: a socket that cannot be bound stops vigil from
+  // starting, as a failed systemd socket unit stops its service.
+  auto sockets = hold_listen_sockets(config_);
+  for (const auto& pc : config_.programs)
+    programs_.push_back(make_program(pc, std::move(sockets[pc.name])));
   for (const auto& wc : config_.watches) watches_.push_back(make_watch(wc));
 }
 
@@ -93,8 +97,37 @@ std::vector<WatchSnapshot> Supervisor::watch_snapshots() const {
   return out;
 }
 
-std::unique_ptr<Program> Supervisor::make_program(const ProgramConfig& pc) {
-  return std::make_unique<Program>(context_, pc);
+std::unique_ptr<Program> Supervisor::make_program(const ProgramConfig& pc, ListenSockets sockets) {
+  return std::make_unique<Program>(context_, pc, std::move(sockets));
+}
+
+// The sockets each program of `config` gets, in its `listen` order: the one
+// a program holds now (or one still stopping after a reload) for the same
+// address, so that a reload keeps it with no gap and no refused
+// connection; otherwise bound here. On an error, the ones bound by then are
+// closed again as the map goes.
+std::map<std::string, ListenSockets> Supervisor::hold_listen_sockets(const Config& config) const {
+  std::map<std::string, std::shared_ptr<const ListenSocket>> held;
+  for (const auto* programs : {&programs_, &retiring_})
+    for (const auto& p : *programs)
+      for (const auto& s : p->listen_sockets()) held.emplace(s->config().address(), s);
+  std::map<std::string, ListenSockets> out;
+  for (const auto& pc : config.programs) {
+    ListenSockets& mine = out[pc.name];
+    for (const auto& l : pc.listen) {
+      auto it = held.find(l.address());
+      if (it != held.end()) {
+        mine.push_back(it->second);
+        continue;
+      }
+      try {
+        mine.push_back(std::make_shared<const ListenSocket>(l));
+      } catch (const std::exception& e) {
+        throw std::runtime_error("program " + pc.name + ": " + e.what());
+      }
+    }
+  }
+  return out;
 }
 
 void Supervisor::start_or_wait(Program* p) {
@@ -140,11 +173,16 @@ ReloadResult Supervisor::reload_file(bool dry_run) {
     ConfigParseResult parsed = parse_config(ss.str(), path.string());
     for (const auto& e : parsed.errors) result.errors.push_back(e.to_string());
     if (parsed.ok()) {
-      ReloadPlan plan = reload(std::move(parsed.config), dry_run);
-      result.ok = true;
-      result.plan = describe(plan);
-      result.changes = plan.changes_anything();
-      return result;
+      try {
+        ReloadPlan plan = reload(std::move(parsed.config), dry_run);
+        result.ok = true;
+        result.plan = describe(plan);
+        result.changes = plan.changes_anything();
+        return result;
+      } catch (const std::runtime_error& e) {
+        // A socket of a new `listen` could not be bound: nothing changed.
+        result.errors.push_back(e.what());
+      }
     }
   }
   // The running config stays; the operator reads why in the log and the reply.
@@ -163,6 +201,8 @@ void Supervisor::reload_failed() {
 ReloadPlan Supervisor::reload(Config next, bool dry_run) {
   ReloadPlan plan = diff_config(config_, next);
   if (dry_run) return plan;
+  // First, as it may fail: after it, nothing does.
+  auto sockets = hold_listen_sockets(next);
   spdlog::info("reloading {}:\n{}", next.file.string(), describe(plan));
 
   const bool sample_changed = next.sample_interval != config_.sample_interval;
@@ -192,15 +232,16 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
     const ProgramConfig& pc = *config_.find(change.name);
     switch (change.action) {
       case ReloadAction::start:
-        programs_.push_back(make_program(pc));
+        programs_.push_back(make_program(pc, std::move(sockets[pc.name])));
         to_start.push_back(programs_.back().get());
         break;
       case ReloadAction::restart: {
-        // How it runs changed (command, cwd, env, user, port_base): its
-        // running instances are replaced one at a time, each once the one
-        // before is ready, so it never loses more than one.
+        // How it runs changed (command, cwd, env, user, port_base, listen):
+        // its running instances are replaced one at a time, each once the
+        // one before is ready, so it never loses more than one. New
+        // processes get the new sockets; the old keep theirs until they go.
         auto p = take_old(change.name);
-        p->replace_processes(pc);
+        p->replace_processes(pc, std::move(sockets[pc.name]));
         programs_.push_back(std::move(p));
         break;
       }

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "config_diff.h"
 #include "event_loop.h"
 #include "heartbeat_channel.h"
+#include "listen_socket.h"
 #include "proc_sampler.h"
 #include "snapshot.h"
 #include "program.h"
@@ -31,6 +33,8 @@ struct ReloadResult {
 
 class Supervisor {
  public:
+  // Binds every program's `listen` sockets; throws std::runtime_error
+  // ("program web: cannot listen on ...") when one cannot be bound.
   Supervisor(EventLoop& loop, Config config);
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
@@ -60,7 +64,9 @@ class Supervisor {
   Program* find(std::string_view name) const;
 
   // Applies a new, already validated config (DESIGN.md reload rules) and
-  // returns the plan; with dry_run only returns it.
+  // returns the plan; with dry_run only returns it. Throws
+  // std::runtime_error, having changed nothing, when a new `listen` socket
+  // cannot be bound.
   ReloadPlan reload(Config new_config, bool dry_run);
   // Re-reads config().file; on any error keeps everything and counts a failure.
   ReloadResult reload_file(bool dry_run);
@@ -87,7 +93,8 @@ class Supervisor {
 
  private:
   void on_state_change(Instance& instance, State old_state, State new_state);
-  std::unique_ptr<Program> make_program(const ProgramConfig& pc);
+  std::unique_ptr<Program> make_program(const ProgramConfig& pc, ListenSockets sockets);
+  std::map<std::string, ListenSockets> hold_listen_sockets(const Config& config) const;
   void start_or_wait(Program* p);
   void retire(std::unique_ptr<Program> p, std::function<void()> then = {});
   void start_waiting();

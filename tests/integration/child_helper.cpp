@@ -10,6 +10,10 @@
 //   --stderr TEXT               write TEXT and a newline to stderr
 //   --print-env                 write every environment variable, one a line
 //   --print-fds                 write "fds: 0 1 2" (the open fds, ascending)
+//   --describe-fds              write "fd N: WHAT" for each open fd, ascending:
+//                               "listening tcp 127.0.0.1:80 socket:[INODE]"
+//                               ("tcp6 [::1]:80", "unix /path"), "pipe:[INODE]",
+//                               or where the fd's /proc link points
 //   --print-ids                 write "ids: uid=U gid=G"
 //   --print TEXT                write TEXT and a newline to stdout (after
 //                               the prints above, so it can mark their end)
@@ -27,8 +31,8 @@
 //                               exit 0 (--stay: live on)
 //   --tick MS                   write "tick N" (N = 0, 1, ...) every MS ms
 //
-// Heartbeat protocol (messages go to fd 3, or with --via-socket as one
-// datagram each to NOTIFY_SOCKET):
+// Heartbeat protocol (messages go to fd $VIGIL_HEARTBEAT_FD, 3 when unset,
+// or with --via-socket as one datagram each to NOTIFY_SOCKET):
 //   --print-fd3                 write "fd3: pipe" (or socket, other, closed)
 //   --via-socket                send the messages below to NOTIFY_SOCKET
 //   --notify LINE               send LINE at start (before --garbage)
@@ -42,6 +46,9 @@
 //   --on-term LINE              on SIGTERM send LINE (on fd 3) and live on
 //   --crash-after MS            exit after MS ms with --exit-code N (default 1)
 //   --kill-self SIG MS          raise SIG (name or number) after MS ms
+//   --serve                     while waiting, accept connections on the
+//                               LISTEN_FDS sockets (fds 3..) and answer each
+//                               with "pid PID\n", then close it
 //   (default)                   sleep until killed
 //
 // Resource use, for the /proc sampling (before the timed behaviour above;
@@ -59,6 +66,9 @@
 //                               (ENOSYS) for it and all it starts
 #include <fcntl.h>
 #include <dirent.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -96,6 +106,8 @@ struct Options {
   std::vector<std::string> stdout_lines;
   bool print_env = false;
   bool print_fds = false;
+  bool describe_fds = false;
+  bool serve = false;
   bool print_ids = false;
   bool fork_grandchild = false;
   std::string grandchild_pidfile;
@@ -193,6 +205,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--print") o.stdout_lines.emplace_back(need(i));
     else if (a == "--print-env") o.print_env = true;
     else if (a == "--print-fds") o.print_fds = true;
+    else if (a == "--describe-fds") o.describe_fds = true;
+    else if (a == "--serve") o.serve = true;
     else if (a == "--print-ids") o.print_ids = true;
     else if (a == "--fork-grandchild") o.fork_grandchild = true;
     else if (a == "--grandchild-pidfile") o.grandchild_pidfile = need(i);
@@ -244,6 +258,108 @@ void print_fds() {
   write_line(1, line);
 }
 
+std::vector<int> open_fd_numbers() {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) usage("cannot list /proc/self/fd");
+  std::vector<int> fds;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = std::atoi(e->d_name);
+    if (fd != ::dirfd(d)) fds.push_back(fd);
+  }
+  ::closedir(d);
+  std::sort(fds.begin(), fds.end());
+  return fds;
+}
+
+// "listening tcp 127.0.0.1:80", "tcp6 [::1]:80", "unix /run/a.sock": a
+// socket's family, bound address and whether it listens.
+std::string describe_socket(int fd) {
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  std::string out = listening ? "listening " : "";
+  sockaddr_storage ss{};
+  len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return out + "socket";
+  char host[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET) {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &sa->sin_addr, host, sizeof host);
+    return out + "tcp " + host + ":" + std::to_string(ntohs(sa->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &sa->sin6_addr, host, sizeof host);
+    return out + "tcp6 [" + host + "]:" + std::to_string(ntohs(sa->sin6_port));
+  }
+  if (ss.ss_family == AF_UNIX) {
+    auto* sa = reinterpret_cast<sockaddr_un*>(&ss);
+    return out + "unix " + std::string(sa->sun_path);
+  }
+  return out + "socket family " + std::to_string(ss.ss_family);
+}
+
+void describe_fds() {
+  for (int fd : open_fd_numbers()) {
+    char target[256] = "";
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+    if (n > 0) target[n] = '\0';
+    struct stat st;
+    std::string what = target;
+    if (::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) what = describe_socket(fd) + " " + target;
+    write_line(1, "fd " + std::to_string(fd) + ": " + what);
+  }
+}
+
+// --serve: the LISTEN_FDS sockets. All instances poll the same sockets, and
+// only one wins each connection: the others must not block in accept.
+std::vector<int> g_listen_fds;
+
+void start_serving() {
+  const char* count = std::getenv("LISTEN_FDS");
+  if (!count) usage("--serve without LISTEN_FDS");
+  const long n = parse_number(count);
+  for (int fd = 3; fd < 3 + n; ++fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    g_listen_fds.push_back(fd);
+  }
+}
+
+void answer(int listen_fd) {
+  int c = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+  if (c < 0) return;  // another instance took it
+  const std::string reply = "pid " + std::to_string(::getpid()) + "\n";
+  if (::send(c, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) {
+    // the client gave up: nothing to do
+  }
+  ::close(c);
+}
+
+// Waits `ms` (forever when negative), answering connections meanwhile.
+void serve_for(long ms, long long (*now)()) {
+  const long long until = ms < 0 ? -1 : now() + ms;
+  std::vector<pollfd> fds;
+  for (int fd : g_listen_fds) fds.push_back(pollfd{fd, POLLIN, 0});
+  for (;;) {
+    const long long left = until < 0 ? -1 : std::max(0LL, until - now());
+    if (::poll(fds.data(), fds.size(), static_cast<int>(left)) > 0)
+      for (auto& p : fds)
+        if (p.revents & POLLIN) answer(p.fd);
+    if (until >= 0 && now() >= until) return;
+  }
+}
+
+// Where heartbeat messages go: the fd vigil names, after any held sockets.
+int heartbeat_fd() {
+  static const int fd = [] {
+    const char* value = std::getenv("VIGIL_HEARTBEAT_FD");
+    return value ? static_cast<int>(parse_number(value)) : 3;
+  }();
+  return fd;
+}
+
 void print_fd3() {
   struct stat st;
   const char* kind = "closed";
@@ -257,7 +373,7 @@ void send_message(const Options& o, std::string_view message) {
   if (!o.via_socket) {
     std::string line(message);
     line += '\n';
-    write_all(3, line.data(), line.size());
+    write_all(heartbeat_fd(), line.data(), line.size());
     return;
   }
   const char* path = std::getenv("NOTIFY_SOCKET");
@@ -292,10 +408,11 @@ void send_garbage(const Options& o) {
 // --on-term: the line, built before the handler can run; write(2) is
 // async-signal-safe.
 std::string g_on_term;
+int g_on_term_fd = 3;
 
 void on_term_signal(int) {
   int saved = errno;
-  if (::write(3, g_on_term.data(), g_on_term.size()) < 0) {
+  if (::write(g_on_term_fd, g_on_term.data(), g_on_term.size()) < 0) {
     // vigil is gone: nothing to tell
   }
   errno = saved;
@@ -436,6 +553,7 @@ int main(int argc, char** argv) {
   if (o.ignore_term) ::signal(SIGTERM, SIG_IGN);
   if (!o.on_term.empty()) {
     g_on_term = o.on_term;
+    g_on_term_fd = heartbeat_fd();
     struct sigaction sa{};
     sa.sa_handler = on_term_signal;
     sa.sa_flags = SA_RESTART;
@@ -446,6 +564,7 @@ int main(int argc, char** argv) {
   if (o.print_env)
     for (char** e = environ; e && *e; ++e) write_line(1, *e);
   if (o.print_fds) print_fds();
+  if (o.describe_fds) describe_fds();
   if (o.print_ids)
     write_line(1, "ids: uid=" + std::to_string(::getuid()) + " gid=" + std::to_string(::getgid()));
   if (o.print_fd3) print_fd3();
@@ -456,6 +575,7 @@ int main(int argc, char** argv) {
   if (o.fork_grandchild) fork_grandchild(o);
   if (!o.double_fork_pidfile.empty()) double_fork(o);
   if (o.exit_immediately >= 0) return o.exit_immediately;
+  if (o.serve) start_serving();
   if (o.flood >= 0) {
     flood(o.flood);
     if (!o.stay) return 0;
@@ -484,8 +604,10 @@ int main(int argc, char** argv) {
   auto timed_at = [&]() -> long long {
     return next_timed < timed.size() ? started + timed[next_timed].first : -1;
   };
-  if (crash_at < 0 && kill_at < 0 && next_tick < 0 && next_beat < 0 && timed_at() < 0)
+  if (crash_at < 0 && kill_at < 0 && next_tick < 0 && next_beat < 0 && timed_at() < 0) {
+    if (o.serve) serve_for(-1, now_ms);
     sleep_forever();
+  }
   for (;;) {
     long long now = now_ms();
     if (kill_at >= 0 && now >= kill_at) {
@@ -508,7 +630,12 @@ int main(int argc, char** argv) {
     long long wake = -1;
     for (long long t : {crash_at, kill_at, next_tick, next_beat, timed_at()})
       if (t >= 0 && (wake < 0 || t < wake)) wake = t;
+    if (wake < 0 && o.serve) serve_for(-1, now_ms);
     if (wake < 0) sleep_forever();
-    sleep_ms(static_cast<long>(std::max(0LL, wake - now_ms())));
+    const long wait = static_cast<long>(std::max(0LL, wake - now_ms()));
+    if (o.serve)
+      serve_for(wait, now_ms);
+    else
+      sleep_ms(wait);
   }
 }

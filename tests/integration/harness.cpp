@@ -356,7 +356,16 @@ InProcessVigil::InProcessVigil(const TempDir& dir, std::string_view toml,
 
   ::prctl(PR_GET_CHILD_SUBREAPER, &previous_subreaper_);
   loop_ = std::make_unique<EventLoop>();
-  supervisor_ = std::make_unique<Supervisor>(*loop_, std::move(parsed.config));
+  try {
+    supervisor_ = std::make_unique<Supervisor>(*loop_, std::move(parsed.config));
+  } catch (const std::exception& e) {
+    // What stops `vigil run` from starting (a `listen` socket it cannot
+    // bind): not ok(), the reason in errors(), the process as it was.
+    errors_ = std::string(e.what()) + "\n";
+    loop_.reset();
+    ::prctl(PR_SET_CHILD_SUBREAPER, previous_subreaper_);
+    spdlog::set_default_logger(previous_logger_);
+  }
 }
 
 InProcessVigil::~InProcessVigil() {

@@ -185,7 +185,9 @@ class FdLeakCheck {
 class InProcessVigil {
  public:
   // Parses `toml` as if read from dir/file_name (the file is written too,
-  // so relative paths resolve against dir). Check ok() before use.
+  // so relative paths resolve against dir) and builds the supervisor.
+  // Check ok() before use: config errors, or what stopped the supervisor
+  // from being built, are in errors().
   InProcessVigil(const TempDir& dir, std::string_view toml,
                  std::string_view file_name = "vigil.toml");
   // Shuts down what is still running (bounded), then restores the process
@@ -195,7 +197,8 @@ class InProcessVigil {
   InProcessVigil& operator=(const InProcessVigil&) = delete;
 
   bool ok() const { return supervisor_ != nullptr; }
-  // Config errors, one a line ("FILE:LINE:COL: message").
+  // Config errors, one a line ("FILE:LINE:COL: message"), or the reason the
+  // supervisor could not be built ("program web: cannot listen on ...").
   const std::string& errors() const { return errors_; }
 
   EventLoop& loop() { return *loop_; }

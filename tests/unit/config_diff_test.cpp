@@ -148,6 +148,32 @@ TEST(ConfigDiff, PortBaseChangeRestarts) {
   EXPECT_EQ(change(plan, "web").fields, std::vector<std::string>{"port_base"});
 }
 
+// The children's fds and LISTEN_* come from `listen`: a change restarts the
+// program (the supervisor keeps the sockets of addresses still listed);
+// the same list, even written differently, changes nothing.
+TEST(ConfigDiff, ListenChangeRestartsAndTheSameSocketsWrittenOtherwiseDoNot) {
+  std::string with = kBase;
+  with.replace(with.find("instances = 2"), 13, "instances = 2\nlisten = [\"0.0.0.0:8080\"]");
+  std::string same = kBase;
+  same.replace(same.find("instances = 2"), 13, "instances = 2\nlisten = [\":8080\"]");
+  std::string more = kBase;
+  more.replace(more.find("instances = 2"), 13,
+               "instances = 2\nlisten = [\"0.0.0.0:8080\", \"unix:web.sock\"]");
+  std::string renamed = kBase;
+  renamed.replace(renamed.find("instances = 2"), 13,
+                  "instances = 2\nlisten = [\"http=0.0.0.0:8080\"]");
+
+  EXPECT_EQ(change(diff_config(parse(kBase), parse(with)), "web").action, ReloadAction::restart);
+  EXPECT_EQ(change(diff_config(parse(kBase), parse(with)), "web").fields,
+            std::vector<std::string>{"listen"});
+  EXPECT_EQ(change(diff_config(parse(with), parse(same)), "web").action, ReloadAction::unchanged);
+  EXPECT_EQ(change(diff_config(parse(with), parse(more)), "web").action, ReloadAction::restart);
+  // LISTEN_FDNAMES changes with the name.
+  EXPECT_EQ(change(diff_config(parse(with), parse(renamed)), "web").action,
+            ReloadAction::restart);
+  EXPECT_EQ(change(diff_config(parse(with), parse(kBase)), "web").action, ReloadAction::restart);
+}
+
 // --- watches ----------------------------------------------------------------
 
 constexpr const char* kWatches = R"(
@@ -298,6 +324,8 @@ const FieldEdit<ProgramConfig> kProgramEdits[] = {
     {"heartbeat", ReloadAction::update, [](ProgramConfig& p) { p.heartbeat = HeartbeatConfig{}; }},
     {"probe", ReloadAction::update, [](ProgramConfig& p) { p.probe = ProbeConfig{}; }},
     {"port_base", ReloadAction::restart, [](ProgramConfig& p) { p.port_base = 3000; }},
+    {"listen", ReloadAction::restart,
+     [](ProgramConfig& p) { p.listen = {ListenSocketConfig{}}; }},
     {"log", ReloadAction::update, [](ProgramConfig& p) { p.log = LogMode::off; }},
     {"log_max_size_bytes", ReloadAction::update,
      [](ProgramConfig& p) { p.log_max_size_bytes = 1; }},

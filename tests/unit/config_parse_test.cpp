@@ -1324,5 +1324,111 @@ TEST(Signals, NamesSignalsAChildMayDieOf) {
   EXPECT_EQ(signal_name(99), "99");
 }
 
+// --- listen: the sockets vigil holds ------------------------------------------
+
+TEST(ConfigParse, ListenDefaultsToNoSockets) {
+  auto r = parse("[programs.web]\ncommand = \"x\"\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.config.programs[0].listen.empty());
+}
+
+TEST(ConfigParse, ListenTcpUnixAndNamesInOrder) {
+  auto r = parse(R"(
+[programs.web]
+command = "x"
+listen = ["0.0.0.0:8080", "[::]:8080", "unix:/run/web.sock", "admin=unix:run/admin.sock",
+          "http=127.0.0.1:80", ":8081", "[0:0::1]:9000", "unix:/srv/a=b.sock"]
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  const auto& l = r.config.programs[0].listen;
+  ASSERT_EQ(l.size(), 8u);
+  EXPECT_EQ(l[0].kind, SocketKind::tcp);
+  EXPECT_EQ(l[0].address(), "0.0.0.0:8080");
+  EXPECT_EQ(l[0].name, "web");  // systemd's default: the unit's name
+  EXPECT_FALSE(l[0].tcp.ipv6);
+  EXPECT_EQ(l[1].address(), "[::]:8080");
+  EXPECT_TRUE(l[1].tcp.ipv6);
+  EXPECT_EQ(l[2].kind, SocketKind::unix_stream);
+  EXPECT_EQ(l[2].path, "/run/web.sock");
+  EXPECT_EQ(l[2].address(), "unix:/run/web.sock");
+  EXPECT_EQ(l[3].name, "admin");
+  EXPECT_EQ(l[3].path, "/etc/vigil/run/admin.sock");  // relative to the config's folder
+  EXPECT_EQ(l[4].name, "http");
+  EXPECT_EQ(l[4].address(), "127.0.0.1:80");
+  EXPECT_EQ(l[5].address(), "0.0.0.0:8081");  // ":PORT" is every IPv4 address
+  EXPECT_EQ(l[6].address(), "[::1]:9000");    // one spelling per address
+  EXPECT_EQ(l[7].name, "web");                // "=" in a path is no name
+  EXPECT_EQ(l[7].path, "/srv/a=b.sock");
+}
+
+TEST(ConfigErrors, ListenEntries) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+listen = ["0.0.0.0:0", "localhost:80", "unix:", 8080, "bad name=:80", "0.0.0.0"]
+[programs.api]
+command = "x"
+listen = "0.0.0.0:8080"
+[programs.long]
+command = "x"
+listen = ["unix:/tmp/)" + std::string(100, 'x') + R"(.sock"]
+)"),
+            (Errors{
+                R"(3:11: listen[0]: port 0 would be any free port, which no client could find; give the port clients connect to, got "0.0.0.0:0")",
+                R"(3:24: listen[1]: "localhost" is not an IPv4 address (host names are not resolved) (or unix:PATH), got "localhost:80")",
+                R"(3:40: listen[2]: "unix:" needs a path, e.g. "unix:/run/web.sock")",
+                "3:49: listen[3]: expected a string, got an integer",
+                R"(3:55: listen[4]: invalid socket name "bad name" (use letters, digits, "_", "." and "-"), got "bad name=:80")",
+                R"(3:71: listen[5]: expected HOST:PORT, e.g. "127.0.0.1:9321" (or unix:PATH), got "0.0.0.0")",
+                R"(6:10: listen: expected an array of addresses such as ["0.0.0.0:8080", "unix:/run/web.sock"], got a string)",
+                R"(9:11: listen[0]: "/tmp/)" + std::string(100, 'x') +
+                    R"(.sock" is 110 bytes long; a unix socket path holds at most 107 (choose a shorter one))",
+            }));
+}
+
+TEST(ConfigErrors, ListenClaimsEachAddressOnce) {
+  EXPECT_EQ(errors_of(R"(
+[vigil]
+control_socket = "/run/vigil.sock"
+[http]
+listen = "127.0.0.1:9321"
+[programs.web]
+command = "x"
+listen = ["0.0.0.0:8080", "[::]:8080", "unix:/run/web.sock", "0.0.0.0:8080"]
+[programs.api]
+command = "x"
+listen = ["127.0.0.1:8080", "[::1]:8081", "unix:/run/web.sock", "0.0.0.0:9321"]
+[programs.ctl]
+command = "x"
+listen = ["unix:/run/vigil.sock", "unix:/run/guarded.sock", "10.0.0.1:8081"]
+[watch.guarded]
+notify_socket = "/run/guarded.sock"
+)"),
+            (Errors{
+                R"(7:62: listen: "0.0.0.0:8080" is already claimed by [programs.web]; a socket is held for one program only)",
+                R"(10:11: listen: "127.0.0.1:8080" overlaps "0.0.0.0:8080" of [programs.web]; a socket is held for one program only)",
+                R"(10:43: listen: "unix:/run/web.sock" is already claimed by [programs.web]; a socket is held for one program only)",
+                R"(10:65: listen: "0.0.0.0:9321" overlaps "127.0.0.1:9321" of [http] listen; a socket is held for one program only)",
+                R"(13:11: listen: "unix:/run/vigil.sock" is already claimed by vigil's control_socket; a socket is held for one program only)",
+                R"(13:35: listen: "unix:/run/guarded.sock" is already claimed by [watch.guarded] notify_socket; a socket is held for one program only)",
+            }));
+}
+
+TEST(ConfigErrors, ListenVariablesAreNotSetInEnvToo) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+env = { LISTEN_FDS = "1", LISTEN_PID = "1" }
+listen = ["0.0.0.0:8080"]
+[programs.plain]
+command = "x"
+env = { LISTEN_FDS = "1" }
+)"),
+            (Errors{
+                "4:10: listen: env sets LISTEN_FDS, which vigil sets from listen; remove it from env",
+                "4:10: listen: env sets LISTEN_PID, which vigil sets from listen; remove it from env",
+            }));
+}
+
 }  // namespace
 }  // namespace vigil
