@@ -94,6 +94,8 @@ route pager alertname=VigilRestartStorm severity=critical program=web index=0 in
 route chat alertname=VigilProgramHung severity=warning program=web index=0 instance=h:9321
 route pager alertname=VigilWatchActionFailing severity=critical watch=legacy instance=h:9321
 route chat alertname=VigilProbeFlapping severity=warning program=web index=0 instance=h:9321
+route chat alertname=VigilRollingRestartFailed severity=warning program=web instance=h:9321
+route chat alertname=VigilRollingRestartStuck severity=warning program=web instance=h:9321
 route chat alertname=SomethingElse
 # An inhibit rule naming an alert that does not exist (a typo, a rename)
 # silently inhibits nothing.
