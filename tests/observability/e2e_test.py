@@ -10,6 +10,9 @@ asks the HTTP server (passes), one whose probe is refused, a watch of the
 HTTP server (up) and a watch of a port nothing listens on (down; its
 on_failure has a command that works and one that fails). The server answers
 before vigil starts, so the healthy probe and watch never see a failure.
+And a program of 2 instances that becomes ready (READY on fd 3) only while a
+gate file exists: with the gate removed, a rolling restart asked for on the
+control socket waits at its first replacement for as long as the test wants.
 And a Prometheus (1 s scrape and rule evaluation) loading
 deploy/prometheus/vigil-rules.yml, each on a free loopback port with its own
 temporary directory. Then, through Prometheus's HTTP API, checks that:
@@ -25,7 +28,15 @@ temporary directory. Then, through Prometheus's HTTP API, checks that:
     annotations; template variables substituted as Grafana would) runs
     without error, and the core panels (those whose series the test config
     produces) return data;
-  - every template variable's label_values() query finds values.
+  - every template variable's label_values() query finds values;
+  - a rolling restart (POST /api/v1/programs/NAME/restart on the control
+    socket) shows: vigil_rollout_in_progress 1 while the gated replacement
+    waits, and the dashboard's "Rolling restarts now" stat counts it; a
+    second restart cancels it (vigil_rollouts_total{result="failed"} 1,
+    VigilRollingRestartFailed fires for that program and no other); with the
+    gate back the roll completes (result="completed" 1). Its restarts are
+    all `manual`: the automatic-restart series the storm alert and panels
+    use stay at 0, and VigilRestartStorm stays away from that program.
 
 Waits are polls against deadlines, never sleeps as synchronisation. Every
 process started here is killed, and the temp dir removed, on any exit
@@ -43,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import http.client
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -68,6 +80,10 @@ CORE_PANELS = {
     "Watches",
     "Watch failures",
     "Watch actions by result",
+    "Rolling restarts now",
+    "Failed rolling restarts (30m)",
+    "Rolling restarts",
+    "Rolling restarts by result",
 }
 
 JOB = "vigil"
@@ -77,6 +93,7 @@ WEB = "web"      # its probe asks the test's HTTP server: passes
 SICK = "sick"    # its probe asks a port nothing listens on: refused
 SVC = "svc"      # watch of the test's HTTP server: up
 DEAD = "dead"    # watch of a port nothing listens on: down, on_failure ok + failed
+ROLL = "roll"    # 2 instances, ready only while the gate file exists: rolling restarts
 OVERALL_DEADLINE = 50.0  # seconds; ctest's limit is 60 s
 
 _started = time.monotonic()
@@ -179,6 +196,29 @@ def http_get(url, timeout=3.0):
         return r.status, r.headers, r.read()
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over vigil's control socket (actions need no token there)."""
+
+    def __init__(self, path, timeout=5.0):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def control_post(sock_path, path):
+    conn = UnixHTTPConnection(sock_path)
+    try:
+        conn.request("POST", path, headers={"Content-Length": "0"})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
 class Prom:
     def __init__(self, base):
         self.base = base
@@ -230,6 +270,17 @@ def substitute(expr, variables):
             fail(f"unknown template variable ${name} in: {expr}")
         return variables[name]
     return re.sub(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)", repl, expr)
+
+
+def panel_expr(title, variables):
+    """The (only) expression of the dashboard panel `title`, as Grafana would send it."""
+    with open(DASHBOARD) as f:
+        dash = json.load(f)
+    exprs = [t["expr"] for p in walk_panels(dash["panels"]) if p["title"] == title
+             for t in p.get("targets", []) if t.get("expr")]
+    if len(exprs) != 1:
+        fail(f"dashboard: want one expression in panel {title!r}, found {len(exprs)}")
+    return substitute(exprs[0], variables)
 
 
 def check_dashboard(prom, variables):
@@ -337,6 +388,8 @@ def main():
     os.mkdir(os.path.join(_tmp, "www"))
     with open(os.path.join(_tmp, "www", "health"), "w") as f:
         f.write("ok\n")
+    gate = os.path.join(_tmp, "gate")
+    open(gate, "w").close()
 
     with open(os.path.join(_tmp, "vigil.toml"), "w") as f:
         f.write(f"""\
@@ -379,6 +432,14 @@ expect_body = "ok"
 interval = "500ms"
 timeout = "2s"
 initial_delay = "0s"
+
+# Ready (READY on fd 3) only while the gate file exists. start_timeout
+# outlasts the test: a replacement waits at the gate as long as needed.
+[programs.{ROLL}]
+command = "while [ ! -e '{gate}' ]; do sleep 0.1; done; echo READY=1 >&3; exec sleep 1000"
+instances = 2
+ready = "notify"
+start_timeout = "120s"
 
 # Runs, and nothing listens on its port: every probe is refused. With
 # failures = 1000 vigil does not restart it within the test.
@@ -505,15 +566,87 @@ scrape_configs:
         expect_alert("VigilWatchDown", "watch", DEAD, SVC)
         expect_alert("VigilWatchActionFailing", "watch", DEAD, SVC, states=("firing",))
 
-        # Every dashboard expression, with the variables Grafana would substitute.
-        check_dashboard(prom, {
+        # What Grafana substitutes in the dashboard's expressions.
+        variables = {
             "job": JOB,
             "instance": grafana_regex([target]),
-            "program": grafana_regex(sorted([BEAT, CRASH, SICK, WEB])),
+            "program": grafana_regex(sorted([BEAT, CRASH, ROLL, SICK, WEB])),
             "__rate_interval": "4s",
             "__interval": "1s",
             "__range": "60s",
-        })
+        }
+
+        # A rolling restart, held at its first replacement by the gate.
+        sock = os.path.join(_tmp, "vigil.sock")
+        sel = f'job="{JOB}",program="{ROLL}"'
+
+        def value(expr):
+            return scalar_sum(prom.query(expr))
+
+        def roll_api():
+            status, _, body = http_get(f"http://{target}/api/v1/programs/{ROLL}")
+            return [i["rollout"] for i in json.loads(body)]
+
+        poll(f"both instances of {ROLL} up", lambda: value(f"vigil_up{{{sel}}}") == 2, 15)
+        for result in ("completed", "failed"):  # from the program's creation, at 0
+            doc = prom.query(f'vigil_rollouts_total{{{sel},result="{result}"}}')
+            if [float(x["value"][1]) for x in doc["data"]["result"]] != [0.0]:
+                fail(f"vigil_rollouts_total{{result={result!r}}} of {ROLL} is not one series at 0: {doc}")
+        os.unlink(gate)
+        status, body = control_post(sock, f"/api/v1/programs/{ROLL}/restart")
+        if status != 200:
+            fail(f"POST restart {ROLL}: {status} {body!r}")
+        poll("vigil_rollout_in_progress 1", lambda: value(f"vigil_rollout_in_progress{{{sel}}}") == 1, 10)
+        rolling_now = panel_expr("Rolling restarts now", variables)
+        poll("the 'Rolling restarts now' stat at 1", lambda: value(rolling_now) == 1, 10)
+        first = roll_api()[0]
+        if not (first and first["in_progress"] and first["done"] == 0 and first["total"] == 2
+                and first["current"] == 0):
+            fail(f"API rollout while the first replacement waits: {first}")
+        log(f"rolling restart of {ROLL} in progress: {first}")
+
+        # Another restart cancels it (failed) and rolls again.
+        status, body = control_post(sock, f"/api/v1/programs/{ROLL}/restart")
+        if status != 200:
+            fail(f"POST restart {ROLL} (again): {status} {body!r}")
+        poll("vigil_rollouts_total{result=\"failed\"} 1",
+             lambda: value(f'vigil_rollouts_total{{{sel},result="failed"}}') == 1, 10)
+        failed_stat = panel_expr("Failed rolling restarts (30m)", variables)
+        poll("the 'Failed rolling restarts (30m)' stat at 1", lambda: value(failed_stat) == 1, 10)
+        expect_alert("VigilRollingRestartFailed", "program", ROLL, BEAT, states=("firing",))
+        others = [a["labels"] for a in prom.api("/api/v1/alerts")["data"]["alerts"]
+                  if a["labels"]["alertname"] == "VigilRollingRestartFailed"
+                  and a["labels"].get("program") != ROLL]
+        if others:
+            fail(f"VigilRollingRestartFailed for programs that did not roll: {others}")
+
+        # With the gate back, the second roll completes.
+        open(gate, "w").close()
+        poll("vigil_rollouts_total{result=\"completed\"} 1",
+             lambda: value(f'vigil_rollouts_total{{{sel},result="completed"}}') == 1, 15)
+        poll("vigil_rollout_in_progress 0", lambda: not prom.query(
+            f"vigil_rollout_in_progress{{{sel}}} == 1")["data"]["result"], 10)
+        last = roll_api()[0]
+        if last["in_progress"] or last["done"] != 2 or last["error"] or last["id"] != first["id"] + 1:
+            fail(f"API rollout after the second roll completed: {last}")
+        log(f"rolling restart of {ROLL} completed: {last}")
+
+        # Every restart the rolls made is manual: the series the storm alert
+        # and the automatic-restart panels use do not see them.
+        manual = value(f'vigil_restarts_total{{{sel},reason="manual"}}')
+        if manual < 2:
+            fail(f"{ROLL}: {manual:g} manual restarts, want one per replaced instance at least")
+        automatic = prom.query(f'vigil:restarts:increase15m{{{sel},reason!="manual"}} > 0')
+        if automatic["data"]["result"]:
+            fail(f"{ROLL}: automatic restarts counted for a rolling restart: {automatic}")
+        storm = [a for a in prom.api("/api/v1/alerts")["data"]["alerts"]
+                 if a["labels"]["alertname"] == "VigilRestartStorm" and a["labels"].get("program") == ROLL]
+        if storm:
+            fail(f"VigilRestartStorm for a rolling restart: {storm}")
+        log(f"{ROLL}: {manual:g} manual restarts, no automatic one, no storm")
+
+        # Every dashboard expression, with the variables Grafana would substitute.
+        check_dashboard(prom, variables)
 
         # Nothing silently died along the way.
         alive()
