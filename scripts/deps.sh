@@ -6,7 +6,7 @@ pkgs=(cmake g++ make pkg-config
       libevent-dev prometheus-cpp-dev libtomlplusplus-dev libspdlog-dev
       libgtest-dev nlohmann-json3-dev prometheus
       systemd libsystemd-dev prometheus-alertmanager python3 curl
-      nginx redis-server redis-tools)
+      nginx redis-server redis-tools gunicorn nodejs)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
