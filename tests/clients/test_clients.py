@@ -83,17 +83,23 @@ def clean_env(**extra):
     return env
 
 
-def spawn(testcase, argv, env, fd3=None, stdout=subprocess.DEVNULL):
-    """Start argv with fd3 (if given) as its fd 3; stdout discarded unless
-    asked for, stderr kept. Killed and reaped at the end of the test if
-    still running."""
+def spawn(testcase, argv, env, fd3=None, stdout=subprocess.DEVNULL, at=3):
+    """Start argv with fd3 (if given) as its fd `at` (3 unless held sockets
+    come first: then fds 3..at-1 are /dev/null, which a client writing to
+    fd 3 regardless would leave alone as not a pipe); stdout discarded
+    unless asked for, stderr kept. Killed and reaped at the end of the test
+    if still running."""
     def preexec():
         if fd3 is None:
             return
-        if fd3 == 3:
-            os.set_inheritable(3, True)
+        if fd3 == at:
+            os.set_inheritable(at, True)
         else:
-            os.dup2(fd3, 3)  # the new fd 3 is inheritable; our others are not (PEP 446)
+            os.dup2(fd3, at)  # the new fd is inheritable; our others are not (PEP 446)
+        for fd in range(3, at):
+            null = os.open("/dev/null", os.O_RDWR)
+            os.dup2(null, fd)
+            os.close(null)
 
     # close_fds=False: it would run after preexec_fn and close fd 3 as well.
     # Every fd this test opens is non-inheritable, so nothing else leaks in.
@@ -283,11 +289,11 @@ class ClientContract:
 
     # -- helpers
 
-    def start_on_pipe(self, argv, **env):
+    def start_on_pipe(self, argv, at=3, **env):
         r, w = os.pipe()
         received = PipeReader(r)
         self.addCleanup(received.close)
-        proc = spawn(self, argv, clean_env(VIGIL_HEARTBEAT_FD=3, **env), fd3=w)
+        proc = spawn(self, argv, clean_env(VIGIL_HEARTBEAT_FD=at, **env), fd3=w, at=at)
         os.close(w)
         return proc, received
 
@@ -327,6 +333,13 @@ class ClientContract:
         received.wait_for(lambda r: r.has_start_messages(beats=7), "READY, STATUS, MEMORY and 7 beats")
         self.assert_start_messages(received, proc)
         self.assert_cadence(received.beat_times())
+
+    def test_pipe_after_held_sockets_is_found_through_vigil_heartbeat_fd(self):
+        # A program with two `listen` sockets has them at fds 3 and 4; the
+        # pipe is at 5 and VIGIL_HEARTBEAT_FD says so.
+        proc, received = self.start_on_pipe(self.forever(), at=5, WATCHDOG_USEC=WATCHDOG_USEC)
+        received.wait_for(lambda r: r.has_start_messages(beats=2), "READY, STATUS, MEMORY and 2 beats on fd 5")
+        self.assert_start_messages(received, proc)
 
     def test_pipe_read_end_closed_client_exits_0_on_epipe(self):
         proc, received = self.start_on_pipe(self.forever(), WATCHDOG_USEC=WATCHDOG_USEC)
