@@ -438,8 +438,10 @@ void InstanceMachine::on_tree_gone(const EventData&) {
 void InstanceMachine::on_ready_signal(const EventData&) {
   if (!has_process_ || config_.ready != ReadyMode::notify) return;
   cancel(TimerId::start);
-  set_state(State::running);
+  // Said before the state changes: the change may start what waited for
+  // it (the next step of a rolling restart), whose lines come after.
   log(LogLevel::info, "ready");
+  set_state(State::running);
 }
 
 void InstanceMachine::on_min_uptime(const EventData&) {
@@ -544,8 +546,8 @@ void InstanceMachine::on_probe_passed(const EventData&) {
   probe_failures_ = 0;
   if (state_ == State::starting && config_.ready == ReadyMode::probe) {
     cancel(TimerId::start);
+    log(LogLevel::info, "ready (probe passed)");  // before: see on_ready_signal
     set_state(State::running);
-    log(LogLevel::info, "ready (probe passed)");
   }
 }
 

@@ -7,6 +7,7 @@ deadline; nothing sleeps to synchronise.
     python3 -m unittest -v tests/clients/test_clients.py     (or tests/clients/run.sh)
 """
 
+import fcntl
 import importlib
 import os
 import re
@@ -659,6 +660,71 @@ class DemoTest(unittest.TestCase):
 
     def test_python_worker_runs_without_vigil(self):
         proc = spawn(self, [sys.executable, str(DEMO / "python_worker.py"), "--jobs", "3"], clean_env())
+        code, err = wait_exit(self, proc)
+        self.assertEqual((code, err), (0, ""))
+
+    # -- socket activation: the servers vigil runs with `listen`
+
+    def run_activated(self, argv):
+        """argv as vigil runs a program with `listen = ["127.0.0.1:0"]`: a
+        listening socket at fd 3, the heartbeat pipe at fd 4, LISTEN_FDS=1,
+        LISTEN_PID its own pid. GETs / twice, then SIGTERM; returns the
+        bodies and the heartbeat messages; the socket outlives the process."""
+        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(held.close)
+        held.bind(("127.0.0.1", 0))
+        held.listen(16)
+        port = held.getsockname()[1]
+        r, w = os.pipe()
+        received = PipeReader(r)
+        self.addCleanup(received.close)
+
+        def preexec():
+            # Out of the way first: either may be at 3 or 4 already.
+            sock_fd, pipe_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (held.fileno(), w))
+            os.dup2(sock_fd, 3)  # inheritable, unlike the rest (PEP 446)
+            os.dup2(pipe_fd, 4)
+
+        # LISTEN_PID is the pid of the process that execs the server: the
+        # shell's own, which exec keeps.
+        env = clean_env(LISTEN_FDS="1", LISTEN_FDNAMES="web", VIGIL_HEARTBEAT_FD="4",
+                        WATCHDOG_USEC=WATCHDOG_USEC)
+        proc = subprocess.Popen(["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", *argv], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, preexec_fn=preexec, close_fds=False)
+        self.addCleanup(lambda: (proc.poll() is None and proc.kill(), proc.communicate()))
+        os.close(w)
+        received.wait_for(lambda rc: "READY=1" in rc.texts(), "READY=1 on fd 4")
+        bodies = [self.http_get(port, "/")[1] for _ in range(2)]
+        proc.send_signal(signal.SIGTERM)
+        code, err = wait_exit(self, proc)
+        self.assertEqual((code, err), (0, ""))
+        received.read_to_eof()
+        # Still held here: a connection waits in the backlog for the next one.
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        return bodies, received.texts()
+
+    def test_node_app_serves_the_socket_passed_at_fd_3(self):
+        if not os.access(NODE, os.X_OK):
+            self.skipTest("node not found")
+        bodies, texts = self.run_activated([NODE, str(DEMO / "node_app.js")])
+        self.assertEqual(bodies, ["hello from node_app instance 0, request 1\n",
+                                  "hello from node_app instance 0, request 2\n"])
+        self.assertEqual(texts[-1], "STOPPING=1")
+
+    def test_python_server_serves_the_socket_passed_at_fd_3(self):
+        bodies, texts = self.run_activated([sys.executable, str(DEMO / "python_server.py")])
+        self.assertEqual(len(bodies), 2)
+        for body in bodies:
+            self.assertRegex(body, r"^hello from python_server pid \d+\n$")
+        self.assertEqual(texts[-1], "STOPPING=1")
+
+    def test_python_server_runs_without_vigil(self):
+        proc = spawn(self, [sys.executable, str(DEMO / "python_server.py")], clean_env(PORT="0"),
+                     stdout=subprocess.PIPE)
+        port = int(self.read_stdout_line(proc, r"listening on http://127\.0\.0\.1:(\d+)").group(1))
+        self.assertEqual(self.http_get(port, "/health"), (200, "ok\n"))
+        proc.send_signal(signal.SIGTERM)
         code, err = wait_exit(self, proc)
         self.assertEqual((code, err), (0, ""))
 

@@ -64,7 +64,7 @@ const Row kRows[] = {
     {State::starting, Event::spawn_failed, State::starting, ""},
     {State::starting, Event::exited, State::backoff, "cancel(start) cancel(heartbeat) cancel(probe) cancel_probe kill_leftovers ->exited ->backoff arm(backoff) log(info)"},
     {State::starting, Event::tree_gone, State::starting, ""},
-    {State::starting, Event::ready_signal, State::running, "cancel(start) ->running log(info)"},
+    {State::starting, Event::ready_signal, State::running, "cancel(start) log(info) ->running"},
     {State::starting, Event::min_uptime, State::running, "->running"},
     {State::starting, Event::start_timeout, State::stopping, "log(error) cancel(heartbeat) cancel(probe) cancel_probe ->stopping log(info) signal(15) arm(kill)"},
     {State::starting, Event::heartbeat, State::starting, "arm(heartbeat)"},
