@@ -260,7 +260,12 @@ class Load {
       });
     }
   }
-  ~Load() { stop(); }
+  // Never throws: a Broken of the loops is stop()'s to report.
+  ~Load() {
+    stop_.store(true);
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
   Load(const Load&) = delete;
   Load& operator=(const Load&) = delete;
 
