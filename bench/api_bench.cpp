@@ -131,32 +131,12 @@ std::size_t running_count(const std::filesystem::path& socket) {
 // the CLI's own CPU ms (user + system, from wait4) in *cpu_ms.
 double run_cli(const std::vector<std::string>& args, const std::string& out, const std::string& err,
                double* cpu_ms = nullptr) {
-  std::vector<char*> argv;
-  argv.push_back(const_cast<char*>(VIGIL_BINARY));
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const long long t0 = bench::now_ns();
-  pid_t pid = ::fork();
-  if (pid < 0) throw bench::Broken("fork failed");
-  if (pid == 0) {
-    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (o >= 0) ::dup2(o, 1);
-    if (e >= 0) ::dup2(e, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int st;
-  rusage ru{};
-  ::wait4(pid, &st, 0, &ru);
-  const double ms = (bench::now_ns() - t0) / 1e6;
-  if (cpu_ms)
-    *cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    throw bench::Broken("vigil " + args.front() + " exited " +
-                        std::to_string(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st)) + ":\n" +
+  const bench::CliRun r = bench::run_cli(VIGIL_BINARY, args, out, err);
+  if (cpu_ms) *cpu_ms = r.cpu_ms;
+  if (r.exit_code != 0)
+    throw bench::Broken("vigil " + args.front() + " exited " + std::to_string(r.exit_code) + ":\n" +
                         bench::tail_of(err));
-  return ms;
+  return r.wall_ms;
 }
 
 struct Batch {

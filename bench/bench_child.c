@@ -17,6 +17,12 @@
  *       "200 OK" with a 3-byte body and closes. With FILE, appends
  *       "A <accept_ns>\n" to it for every connection (CLOCK_MONOTONIC when
  *       accept returned). Exits 1 if it cannot listen.
+ *   bench_child serve
+ *       The same answers as http, from the socket at fd 3 when LISTEN_FDS
+ *       is 1 and LISTEN_PID is its pid (a socket vigil holds), else from
+ *       127.0.0.1:$PORT it binds itself. Once it has its socket it writes
+ *       "READY=1\n" to $VIGIL_HEARTBEAT_FD (ready = "notify"). On SIGTERM it
+ *       stops accepting, finishes the connection at hand and exits 0.
  *   bench_child beat MS FILE
  *       Writes "WATCHDOG=1\n" to fd 3 every MS ms. On SIGUSR1 it stops
  *       beating (the beat already under way, if any, is the last) and waits;
@@ -37,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,12 +121,14 @@ static void serve_one(int conn) {
   }
 }
 
-static int run_http(const char* path) {
+/* A socket listening on 127.0.0.1:$PORT with `backlog`, or -1 (said why on
+ * stderr, prefixed with `who`). */
+static int listen_on_port(const char* who, int backlog) {
   const char* port_text = getenv("PORT");
   int port = port_text ? atoi(port_text) : 0;
   if (port <= 0 || port > 65535) {
-    fprintf(stderr, "bench_child http: no valid PORT in the environment\n");
-    return 1;
+    fprintf(stderr, "%s: no valid PORT in the environment\n", who);
+    return -1;
   }
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -129,10 +138,17 @@ static int run_http(const char* path) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons((unsigned short)port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || bind(fd, (struct sockaddr*)&addr, sizeof addr) < 0 || listen(fd, 64) < 0) {
-    fprintf(stderr, "bench_child http: cannot listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
-    return 1;
+  if (fd < 0 || bind(fd, (struct sockaddr*)&addr, sizeof addr) < 0 || listen(fd, backlog) < 0) {
+    fprintf(stderr, "%s: cannot listen on 127.0.0.1:%d: %s\n", who, port, strerror(errno));
+    if (fd >= 0) close(fd);
+    return -1;
   }
+  return fd;
+}
+
+static int run_http(const char* path) {
+  int fd = listen_on_port("bench_child http", 64);
+  if (fd < 0) return 1;
   int log = path ? open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644) : -1;
   if (path && log < 0) {
     fprintf(stderr, "bench_child http: cannot open %s: %s\n", path, strerror(errno));
@@ -152,6 +168,58 @@ static int run_http(const char* path) {
     serve_one(conn);
     close(conn);
   }
+}
+
+static volatile sig_atomic_t stopping = 0;
+
+/* SIGTERM: stop after the connection at hand. A SIGTERM that lands just
+ * before accept() blocks would be missed until the next connection comes,
+ * so an interval timer keeps interrupting the wait (SIGALRM, no
+ * SA_RESTART) until the loop sees the flag. */
+static void on_stop_signal(int sig) {
+  if (sig == SIGTERM && !stopping) {
+    stopping = 1;
+    const struct itimerval tick = {{0, 20000}, {0, 20000}};
+    setitimer(ITIMER_REAL, &tick, NULL);
+  }
+}
+
+/* The socket vigil passes (systemd's protocol: LISTEN_PID must be ours, or
+ * the variables were meant for another process), else -1. */
+static int held_socket(void) {
+  const char* fds = getenv("LISTEN_FDS");
+  const char* pid = getenv("LISTEN_PID");
+  if (!fds || !pid || strcmp(fds, "1") != 0 || atol(pid) != (long)getpid()) return -1;
+  fcntl(3, F_SETFD, FD_CLOEXEC);
+  return 3;
+}
+
+static int run_serve(void) {
+  int fd = held_socket();
+  if (fd < 0) fd = listen_on_port("bench_child serve", SOMAXCONN);
+  if (fd < 0) return 1;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGALRM, &sa, NULL);
+  const char* beat = getenv("VIGIL_HEARTBEAT_FD");
+  if (beat) {
+    /* Ready once it holds its socket; a vigil that is gone is no reason to stop serving. */
+    if (write(atoi(beat), "READY=1\n", 8) != 8) perror("bench_child serve: READY=1");
+  }
+  while (!stopping) {
+    int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      fprintf(stderr, "bench_child serve: accept: %s\n", strerror(errno));
+      return 1;
+    }
+    serve_one(conn);
+    close(conn);
+  }
+  return 0;
 }
 
 static volatile sig_atomic_t silenced = 0;
@@ -213,7 +281,8 @@ int main(int argc, char** argv) {
   if (argc == 4 && strcmp(argv[1], "flood") == 0)
     return run_flood(strtoul(argv[2], NULL, 10), argv[3], start);
   if ((argc == 2 || argc == 3) && strcmp(argv[1], "http") == 0) return run_http(argc == 3 ? argv[2] : NULL);
+  if (argc == 2 && strcmp(argv[1], "serve") == 0) return run_serve();
   if (argc == 4 && strcmp(argv[1], "beat") == 0) return run_beat(atol(argv[2]), argv[3]);
-  fprintf(stderr, "usage: bench_child restart FILE | flood LINES FILE | http [FILE] | beat MS FILE\n");
+  fprintf(stderr, "usage: bench_child restart FILE | flood LINES FILE | http [FILE] | serve | beat MS FILE\n");
   return 2;
 }

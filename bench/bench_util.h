@@ -1,10 +1,14 @@
 // Small helpers shared by the benchmarks: clocks, temp dirs, running the
-// real vigil binary, reading /proc, statistics, and the results file that
-// bench/run.sh turns into the summary table.
+// real vigil binary and its CLI, free ports, reading /proc, statistics, and
+// the results file that bench/run.sh turns into the summary table.
 #pragma once
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +25,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "fd.h"
 
 namespace bench {
 
@@ -164,6 +170,73 @@ class VigilProcess {
   bool exited_ = false;
   int status_ = 0;
 };
+
+// One run of the vigil CLI (`binary ARGS...`), stdout to `out`, stderr
+// appended to `err`: its exit code, wall ms from fork to reaped, and its
+// own CPU ms (user + system, from wait4).
+struct CliRun {
+  int exit_code = 0;
+  double wall_ms = 0, cpu_ms = 0;
+};
+
+inline CliRun run_cli(const std::string& binary, const std::vector<std::string>& args, const std::string& out,
+                      const std::string& err) {
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(binary.c_str()));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const long long t0 = now_ns();
+  pid_t pid = ::fork();
+  if (pid < 0) throw Broken("fork failed");
+  if (pid == 0) {
+    int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (o >= 0) ::dup2(o, 1);
+    if (e >= 0) ::dup2(e, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int st;
+  rusage ru{};
+  ::wait4(pid, &st, 0, &ru);
+  CliRun r;
+  r.wall_ms = (now_ns() - t0) / 1e6;
+  r.cpu_ms = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+// A first port of `count` consecutive ports that all bind on 127.0.0.1
+// (SO_REUSEADDR, as the children bind), below the ephemeral range so that
+// no client connection of the run can take one of them.
+inline int find_port_base(int count) {
+  int low = 32768, high = 60999;
+  std::istringstream(read_file("/proc/sys/net/ipv4/ip_local_port_range")) >> low >> high;
+  const int lowest = 10000, highest = std::min(low, 65536) - count;
+  if (highest < lowest) throw Broken("the ephemeral port range starts too low for a port_base");
+  // Where to start depends on the pid, so that two runs at once rarely try
+  // the same range first.
+  const int span = (highest - lowest) / 1000 + 1;
+  for (int k = 0; k < span; ++k) {
+    const int base = lowest + static_cast<int>((::getpid() + k) % span) * 1000;
+    std::vector<vigil::UniqueFd> held;
+    bool ok = true;
+    for (int p = base; p < base + count && ok; ++p) {
+      vigil::UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      int one = 1;
+      ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<std::uint16_t>(p));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ok = s && ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      held.push_back(std::move(s));
+    }
+    if (ok) return base;
+  }
+  throw Broken("no " + std::to_string(count) + " free consecutive ports between " + std::to_string(lowest) +
+               " and " + std::to_string(low) + " (where the ephemeral range starts)");
+}
 
 // utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
 inline double cpu_seconds(pid_t pid) {

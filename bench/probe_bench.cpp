@@ -135,38 +135,6 @@ std::string load_note() {
 // ---------------------------------------------------------------------------
 // 1. Probes
 
-// A port_base whose `count` ports all bind on 127.0.0.1 (SO_REUSEADDR, as
-// the child binds), below the ephemeral range so that no probe's own
-// connection can take one of them.
-int find_port_base(int count) {
-  int low = 32768, high = 60999;
-  std::istringstream(bench::read_file("/proc/sys/net/ipv4/ip_local_port_range")) >> low >> high;
-  const int lowest = 10000, highest = std::min(low, 65536) - count;
-  if (highest < lowest) throw bench::Broken("the ephemeral port range starts too low for a port_base");
-  // Where to start depends on the pid, so that two runs at once rarely try
-  // the same range first.
-  const int span = (highest - lowest) / 1000 + 1;
-  for (int k = 0; k < span; ++k) {
-    const int base = lowest + static_cast<int>((::getpid() + k) % span) * 1000;
-    std::vector<vigil::UniqueFd> held;
-    bool ok = true;
-    for (int p = base; p < base + count && ok; ++p) {
-      vigil::UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      int one = 1;
-      ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(static_cast<std::uint16_t>(p));
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      ok = s && ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-      held.push_back(std::move(s));
-    }
-    if (ok) return base;
-  }
-  throw bench::Broken("no " + std::to_string(count) + " free consecutive ports between " + std::to_string(lowest) +
-                      " and " + std::to_string(low) + " (where the ephemeral range starts)");
-}
-
 std::filesystem::path arrivals_file(const bench::TempDir& dir) { return dir.path() / "arrivals"; }
 
 std::string probe_config(const bench::TempDir& dir, int instances, int port_base, bool probes) {
@@ -741,7 +709,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   try {
     if (!skip_probes && runs > 0) {
-      const int port_base = find_port_base(instances);
+      const int port_base = bench::find_port_base(instances);
       std::printf("probes: %d x http every 1s (bench_child http, ports %d-%d), in-process Supervisor in a fork;"
                   " %d runs of %.1f s windows, probes on and off alternating; temp dirs under %s\n",
                   instances, port_base, port_base + instances - 1, runs, window_s, tmp.c_str());

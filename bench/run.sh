@@ -13,7 +13,7 @@ set -uo pipefail
 
 BUILD=${1:-build}
 BIN=$BUILD/bench
-BENCHES=(restart_bench log_bench instances_bench scrape_bench sampling_bench heartbeat_bench probe_bench api_bench)
+BENCHES=(restart_bench log_bench instances_bench scrape_bench sampling_bench heartbeat_bench probe_bench api_bench listen_bench)
 
 # `make bench` builds everything first; build just the benchmarks otherwise.
 # A failed build is reported; what did build still runs.
