@@ -242,22 +242,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-void print_fds() {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) usage("cannot list /proc/self/fd");
-  std::vector<int> fds;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    int fd = std::atoi(e->d_name);
-    if (fd != ::dirfd(d)) fds.push_back(fd);
-  }
-  ::closedir(d);
-  std::sort(fds.begin(), fds.end());
-  std::string line = "fds:";
-  for (int fd : fds) line += " " + std::to_string(fd);
-  write_line(1, line);
-}
-
 std::vector<int> open_fd_numbers() {
   DIR* d = ::opendir("/proc/self/fd");
   if (!d) usage("cannot list /proc/self/fd");
@@ -270,6 +254,12 @@ std::vector<int> open_fd_numbers() {
   ::closedir(d);
   std::sort(fds.begin(), fds.end());
   return fds;
+}
+
+void print_fds() {
+  std::string line = "fds:";
+  for (int fd : open_fd_numbers()) line += " " + std::to_string(fd);
+  write_line(1, line);
 }
 
 // "listening tcp 127.0.0.1:80", "tcp6 [::1]:80", "unix /run/a.sock": a

@@ -16,6 +16,7 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -539,6 +540,27 @@ VigilProcess& BinaryTest::run_vigil_with(std::string_view toml) {
 void BinaryTest::TearDown() {
   vigil_.reset();
   EXPECT_EQ(fds_.leaks(), "") << "fds opened during the test and still open";
+}
+
+bool has_line(const std::vector<std::string>& lines, std::string_view want) {
+  return std::find(lines.begin(), lines.end(), want) != lines.end();
+}
+
+std::optional<std::string> value_after(const std::vector<std::string>& lines,
+                                       std::string_view prefix) {
+  for (const auto& l : lines)
+    if (std::string_view(l).starts_with(prefix)) return l.substr(prefix.size());
+  return std::nullopt;
+}
+
+std::vector<std::string> wait_for_line(InProcessVigil& vigil, const fs::path& path,
+                                       std::string_view marker) {
+  std::vector<std::string> lines;
+  vigil.run_until([&] {
+    lines = read_lines(path);
+    return has_line(lines, marker);
+  });
+  return lines;
 }
 
 }  // namespace vigil::it

@@ -86,6 +86,11 @@ class TempDir {
 std::string read_file(const fs::path& path);
 // Complete lines (a last line without '\n' is left out: it may still grow).
 std::vector<std::string> read_lines(const fs::path& path);
+// Whether one of `lines` is exactly `want`.
+bool has_line(const std::vector<std::string>& lines, std::string_view want);
+// The rest of the first line starting with `prefix`, or nullopt.
+std::optional<std::string> value_after(const std::vector<std::string>& lines,
+                                       std::string_view prefix);
 // Pids written one a line (child_helper --pidfile).
 std::vector<pid_t> read_pids(const fs::path& path);
 
@@ -232,6 +237,11 @@ class InProcessVigil {
   std::unique_ptr<Supervisor> supervisor_;
   bool shut_down_ = false;
 };
+
+// Runs vigil's loop until `path` holds the line `marker` (bounded); returns
+// the lines.
+std::vector<std::string> wait_for_line(InProcessVigil& vigil, const fs::path& path,
+                                       std::string_view marker);
 
 // ---------------------------------------------------------------------------
 // vigil as the real binary

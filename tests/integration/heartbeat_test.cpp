@@ -43,29 +43,6 @@ std::string heartbeat_section(std::string_view name, std::string_view interval, 
          "\"\nmisses = " + std::to_string(misses) + "\ngrace = \"" + std::string(grace) + "\"\n\n";
 }
 
-bool has_line(const std::vector<std::string>& lines, std::string_view want) {
-  return std::find(lines.begin(), lines.end(), want) != lines.end();
-}
-
-// Runs the loop until `path` holds the line `marker`; returns the lines.
-std::vector<std::string> wait_for_line(InProcessVigil& vigil, const fs::path& path,
-                                       std::string_view marker) {
-  std::vector<std::string> lines;
-  vigil.run_until([&] {
-    lines = read_lines(path);
-    return has_line(lines, marker);
-  });
-  return lines;
-}
-
-// The value of the first line starting with `prefix`, or nullopt.
-std::optional<std::string> value_after(const std::vector<std::string>& lines,
-                                       std::string_view prefix) {
-  for (const auto& l : lines)
-    if (std::string_view(l).starts_with(prefix)) return l.substr(prefix.size());
-  return std::nullopt;
-}
-
 // Follows one instance turn by turn: when its heartbeat count last went up
 // (and the misses counted by then), and when vigil began to stop it.
 struct Watcher {
@@ -146,7 +123,10 @@ TEST_F(HeartbeatTest, WatchdogTriggerRestartsAtOnce) {
   Watcher w(i);
   ASSERT_TRUE(vigil().run_until(std::ref(w), 10s)) << vigil().log_text();
   const auto after = ms_between(started, *w.stopping_at);
-  EXPECT_GE(after, 300);
+  // The child counts its 300ms from its own start, which comes before
+  // vigil notes the start: vigil resumes only after the exec, and on a
+  // loaded machine some ms later (seen: 294).
+  EXPECT_GE(after, 200);
   EXPECT_LE(after, 300 + 1500) << "not at once";
   EXPECT_EQ(i.heartbeat_misses(), 0u);
   EXPECT_NE(vigil().log_text().find("program self_aware: declared itself hung (WATCHDOG=trigger)"),

@@ -71,28 +71,6 @@ std::pair<std::uint16_t, std::uint16_t> free_ports() {
 
 std::string loopback(std::uint16_t port) { return "127.0.0.1:" + std::to_string(port); }
 
-bool has_line(const std::vector<std::string>& lines, std::string_view want) {
-  return std::find(lines.begin(), lines.end(), want) != lines.end();
-}
-
-// Runs the loop until `path` holds the line `marker`; returns the lines.
-std::vector<std::string> wait_for_line(InProcessVigil& vigil, const fs::path& path,
-                                       std::string_view marker) {
-  std::vector<std::string> lines;
-  vigil.run_until([&] {
-    lines = read_lines(path);
-    return has_line(lines, marker);
-  });
-  return lines;
-}
-
-std::optional<std::string> value_after(const std::vector<std::string>& lines,
-                                       std::string_view prefix) {
-  for (const auto& l : lines)
-    if (std::string_view(l).starts_with(prefix)) return l.substr(prefix.size());
-  return std::nullopt;
-}
-
 // "fd N: ..." lines of child_helper --describe-fds.
 std::vector<std::string> fd_lines(const std::vector<std::string>& lines) {
   std::vector<std::string> out;

@@ -16,25 +16,10 @@ namespace {
 
 using SpawnTest = InProcessTest;
 
-bool has_line(const std::vector<std::string>& lines, std::string_view want) {
-  return std::find(lines.begin(), lines.end(), want) != lines.end();
-}
-
 int count_prefix(const std::vector<std::string>& lines, std::string_view prefix) {
   return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
     return std::string_view(l).starts_with(prefix);
   }));
-}
-
-// Runs the loop until `path` holds the line `marker`; returns the lines.
-std::vector<std::string> wait_for_line(InProcessVigil& vigil, const fs::path& path,
-                                       std::string_view marker) {
-  std::vector<std::string> lines;
-  vigil.run_until([&] {
-    lines = read_lines(path);
-    return has_line(lines, marker);
-  });
-  return lines;
 }
 
 constexpr const char* kGiveUpQuickly =
