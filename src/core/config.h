@@ -89,6 +89,22 @@ struct ListenSocketConfig {
   bool operator==(const ListenSocketConfig&) const = default;
 };
 
+// [programs.X.sticky]: one public port in vigil's loop, the instances behind
+// it on port_base + index, and each client kept on one instance (a
+// consistent hash of its address, or of the first X-Forwarded-For entry of
+// its first request) among those running and ready.
+enum class StickyHash { ip, x_forwarded_for };
+const char* to_string(StickyHash h);
+
+struct StickyConfig {
+  ListenAddress listen;                  // canonical; IPv4 or IPv6, port > 0 (0 in tests: any)
+  StickyHash hash = StickyHash::ip;
+  int max_connections = 10000;           // open proxied connections; beyond: accepted and closed
+  Duration idle_timeout = 10min;         // no byte either way for this long: both sides closed
+  Duration connect_timeout = 5s;         // to one instance; then the next in hash order
+  bool operator==(const StickyConfig&) const = default;
+};
+
 struct ProgramConfig {
   std::string name;
   // argv. A TOML string command becomes {"/bin/sh", "-c", text}.
@@ -117,6 +133,7 @@ struct ProgramConfig {
   std::optional<ProbeConfig> probe;
   std::optional<int> port_base;  // instance i gets PORT=port_base+i; {port} in the probe
   std::vector<ListenSocketConfig> listen;  // held sockets, in fd order (3, 4, ...)
+  std::optional<StickyConfig> sticky;      // needs port_base (here or as sticky.port_base)
   LogMode log = LogMode::split;
   std::uint64_t log_max_size_bytes = 50ull << 20;
   int log_keep = 5;
