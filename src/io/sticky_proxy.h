@@ -28,6 +28,7 @@ struct StickyInstanceStats {
 struct StickyProxyStats {
   std::uint64_t rejected_no_instance = 0;  // no routable instance took the connection
   std::uint64_t rejected_limit = 0;        // closed at once: max_connections reached
+  std::uint64_t splice_fallbacks = 0;      // splice engine: no pipes (EMFILE), relayed through buffers
 };
 
 // How bytes are copied: libevent bufferevents (user-space buffers), or
@@ -44,8 +45,9 @@ class StickyProxy {
   StickyProxy(const StickyProxy&) = delete;
   StickyProxy& operator=(const StickyProxy&) = delete;
 
-  // Whether instance `index` may get new connections. Open connections are
-  // never cut by this: they end when either side closes (or at idle_timeout).
+  // Whether instance `index` may get new connections (none is until told:
+  // the owner marks an instance routable once it is ready). Open connections
+  // are never cut by this: they end when either side closes (or at idle_timeout).
   void set_routable(int index, bool routable);
   // A reload: instances beyond the new count stop being routable (their
   // connections finish); port_base, max_connections, idle_timeout and
@@ -56,6 +58,8 @@ class StickyProxy {
   std::uint16_t port() const;  // the bound port (for "127.0.0.1:0")
   const StickyInstanceStats& stats(int index) const;  // index < instances
   const StickyProxyStats& totals() const;
+  // Client connections accepted and not yet closed, in any phase (being
+  // routed or relayed): what max_connections limits.
   std::uint64_t open_connections() const;
   // Bytes held in vigil's buffers (or pipes) for all connections now: the
   // bound that back-pressure keeps.

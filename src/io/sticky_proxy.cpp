@@ -1,0 +1,448 @@
+// The sticky proxy's shell: the listening socket, and per connection the
+// peek (x-forwarded-for), the connect in hash order with a deadline, then a
+// Relay (sticky_relay.h) until both sides are done, an error, or idle. The
+// choice of instance is core's (sticky_order); nothing here blocks, and a
+// connection never deletes itself inside its own callbacks (EventLoop::defer).
+#include "sticky_proxy.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <event2/event.h>
+#include <spdlog/spdlog.h>
+
+#include "fd.h"
+#include "forwarded_for.h"
+#include "real_clock.h"
+#include "sticky_hash.h"
+#include "sticky_relay.h"
+
+namespace vigil {
+
+namespace {
+
+// Accepts per readiness event: a burst is taken, a flood does not hold the loop.
+constexpr int kAcceptsPerEvent = 64;
+// After accept fails for want of fds or memory: the connection stays in the
+// backlog and would make the listener readable again at once.
+constexpr Duration kAcceptPause = std::chrono::milliseconds(100);
+// The most of a client's first bytes looked at for X-Forwarded-For.
+constexpr std::size_t kPeekBytes = 8192;
+// Route failures and accept errors are warned about at most this often.
+constexpr Duration kWarnEvery = std::chrono::seconds(10);
+
+void set_nodelay(int fd) {
+  // A proxy must not add Nagle's delay to the small writes it relays.
+  const int on = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+// "127.0.0.2:41234" / "[::1]:41234", for log lines.
+std::string peer_text(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    ::inet_ntop(AF_INET, &a.sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a.sin_port));
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+  ::inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
+  return "[" + std::string(host) + "]:" + std::to_string(ntohs(a.sin6_port));
+}
+
+// The raw bytes of the peer's address: what `hash = "ip"` hashes.
+std::string peer_key(const sockaddr_storage& ss) {
+  if (ss.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(ss);
+    return std::string(reinterpret_cast<const char*>(&a.sin_addr), sizeof a.sin_addr);
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6&>(ss);
+  return std::string(reinterpret_cast<const char*>(&a.sin6_addr), sizeof a.sin6_addr);
+}
+
+// Whether a warning is due (one at most every kWarnEvery).
+bool warning_due(std::optional<SteadyTime>& last, SteadyTime now) {
+  if (last && now - *last < kWarnEvery) return false;
+  last = now;
+  return true;
+}
+
+}  // namespace
+
+struct StickyProxy::Impl {
+  class Connection;
+
+  Impl(EventLoop& l, std::string p, const StickyConfig& c, int base, int n, RelayEngine e)
+      : loop(l), program(std::move(p)), config(c), port_base(base), instances(n), engine(e),
+        resume_accept(l, [this] { acceptable->enable(); }) {
+    grow(n);
+  }
+
+  void listen();
+  void on_acceptable();
+  void grow(int n) {
+    if (n > static_cast<int>(stats.size())) {
+      stats.resize(static_cast<std::size_t>(n));
+      routable.resize(static_cast<std::size_t>(n), false);
+    }
+  }
+  std::vector<int> candidates() const {
+    std::vector<int> out;
+    for (int i = 0; i < instances && i < static_cast<int>(routable.size()); ++i)
+      if (routable[static_cast<std::size_t>(i)]) out.push_back(i);
+    return out;
+  }
+  void note_route_failure(int index, int error, const std::string& peer);
+  // Frees a closed connection on the next loop turn (it may be inside its
+  // own callback now).
+  void retire(Connection* c);
+
+  EventLoop& loop;
+  std::string program;
+  StickyConfig config;
+  int port_base;
+  int instances;
+  RelayEngine engine;
+  std::vector<StickyInstanceStats> stats;  // never shrinks: removed instances' connections finish
+  std::vector<bool> routable;
+  StickyProxyStats totals;
+  std::uint64_t open = 0;  // connections accepted and not yet closed, in any phase
+  std::uint16_t bound_port = 0;
+  std::optional<SteadyTime> last_route_warning, last_accept_warning;
+  std::uint64_t route_failures_unwarned = 0;
+
+  UniqueFd listen_fd;
+  std::unique_ptr<IoEvent> acceptable;
+  Timer resume_accept;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections;
+  // Deferred frees hold this weakly: none runs after the proxy is gone.
+  std::shared_ptr<char> alive = std::make_shared<char>();
+};
+
+// One client connection, through its phases. Members that watch an fd are
+// declared after the fds, so they are destroyed first.
+class StickyProxy::Impl::Connection final : public RelayOwner {
+ public:
+  Connection(Impl& proxy, UniqueFd client, std::string key, std::string peer)
+      : proxy_(proxy), client_(std::move(client)), key_(std::move(key)), peer_(std::move(peer)),
+        deadline_(proxy.loop, [this] { on_deadline(); }) {}
+
+  void start() {
+    if (proxy_.config.hash == StickyHash::ip) return route(key_);
+    phase_ = Phase::peeking;
+    head_.reserve(kPeekBytes);
+    client_readable_ = std::make_unique<IoEvent>(proxy_.loop, client_.get(), EV_READ,
+                                                 [this](short) { on_client_readable(); });
+    client_readable_->enable();
+    deadline_.arm(proxy_.config.connect_timeout);
+  }
+
+  std::uint64_t buffered_bytes() const { return relay_ ? relay_->buffered_bytes() : head_.size(); }
+
+  void relayed(bool to_instance, std::size_t bytes) override {
+    auto& s = proxy_.stats[static_cast<std::size_t>(instance_)];
+    (to_instance ? s.bytes_in : s.bytes_out) += bytes;
+    last_activity_ = RealClock::get().steady();
+  }
+
+  void relay_done(bool reset) override { close(reset ? "reset" : "closed"); }
+
+ private:
+  enum class Phase { routing, peeking, connecting, relaying, closed };
+
+  // x-forwarded-for: the client's first bytes, kept to be sent on unchanged.
+  void on_client_readable() {
+    const std::size_t had = head_.size();
+    head_.resize(kPeekBytes);
+    ssize_t n;
+    do n = ::recv(client_.get(), head_.data() + had, kPeekBytes - had, 0);
+    while (n < 0 && errno == EINTR);
+    head_.resize(had + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+    if (n < 0 && errno == EAGAIN) return;
+    if (n < 0) return close("reset before it was routed");
+    const ForwardedFor f = peek_forwarded_for(head_, kPeekBytes);
+    // EOF ends the head: what came is all there is to look at.
+    if (f.status == ForwardedFor::Status::need_more && n > 0 && head_.size() < kPeekBytes) return;
+    client_readable_->disable();
+    deadline_.cancel();
+    route(f.status == ForwardedFor::Status::found ? f.client : key_);
+  }
+
+  void route(const std::string& identity) {
+    phase_ = Phase::routing;
+    const std::vector<int> candidates = proxy_.candidates();
+    order_ = sticky_order(sticky_key(identity), candidates);
+    try_next();
+  }
+
+  // Connects to the next instance in hash order; none left: the client goes.
+  void try_next() {
+    while (next_ < order_.size()) {
+      instance_ = order_[next_++];
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(static_cast<std::uint16_t>(proxy_.port_base + instance_));
+      sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      if (!fd) {
+        proxy_.note_route_failure(instance_, errno, peer_);
+        continue;
+      }
+      if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+        instance_fd_ = std::move(fd);
+        return start_relay();
+      }
+      if (errno == EINPROGRESS) {
+        instance_fd_ = std::move(fd);
+        connecting_ = std::make_unique<IoEvent>(proxy_.loop, instance_fd_.get(), EV_WRITE,
+                                                [this](short) { on_connect_ready(); });
+        connecting_->enable();
+        phase_ = Phase::connecting;
+        deadline_.arm(proxy_.config.connect_timeout);
+        return;
+      }
+      proxy_.note_route_failure(instance_, errno, peer_);
+    }
+    ++proxy_.totals.rejected_no_instance;
+    instance_ = -1;
+    close("no instance took it");
+  }
+
+  void on_connect_ready() {
+    int error = 0;
+    socklen_t len = sizeof error;
+    if (::getsockopt(instance_fd_.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+    connecting_->disable();
+    if (error == 0) {
+      deadline_.cancel();
+      return start_relay();
+    }
+    // The next try replaces connecting_, which is running now: it happens
+    // on the deadline's callback instead, on the next loop turn.
+    proxy_.note_route_failure(instance_, error, peer_);
+    instance_fd_.reset();
+    retry_ = true;
+    deadline_.arm(Duration(0));
+  }
+
+  void start_relay() {
+    set_nodelay(client_.get());
+    set_nodelay(instance_fd_.get());
+    try {
+      if (proxy_.engine == RelayEngine::splice) {
+        relay_ = make_splice_relay(proxy_.loop, client_, instance_fd_, head_, *this);
+        if (!relay_) ++proxy_.totals.splice_fallbacks;
+      }
+      if (!relay_)
+        relay_ = make_buffer_relay(proxy_.loop, std::move(client_), std::move(instance_fd_), head_, *this);
+    } catch (const std::exception& e) {
+      spdlog::error("program {}: sticky proxy: cannot relay {}: {}", proxy_.program, peer_, e.what());
+      return close("no relay");
+    }
+    std::string().swap(head_);
+    phase_ = Phase::relaying;
+    auto& s = proxy_.stats[static_cast<std::size_t>(instance_)];
+    ++s.open;
+    ++s.accepted;
+    spdlog::debug("program {}: sticky proxy: {} -> instance {}", proxy_.program, peer_, instance_);
+    last_activity_ = RealClock::get().steady();
+    deadline_.arm(proxy_.config.idle_timeout);
+  }
+
+  // One timer, by phase: the peek's end, the connect's timeout (or the
+  // next try), the idle check (re-armed from the last activity, so reads
+  // never touch the timer).
+  void on_deadline() {
+    switch (phase_) {
+      case Phase::peeking:
+        client_readable_->disable();
+        return route(key_);
+      case Phase::connecting:
+        connecting_.reset();
+        if (!std::exchange(retry_, false)) {
+          proxy_.note_route_failure(instance_, ETIMEDOUT, peer_);
+          instance_fd_.reset();
+        }
+        return try_next();
+      case Phase::relaying: {
+        const auto idle = RealClock::get().steady() - last_activity_;
+        if (idle < proxy_.config.idle_timeout)
+          return deadline_.arm(std::chrono::ceil<Duration>(proxy_.config.idle_timeout - idle));
+        relay_.reset();  // not inside the relay's callbacks: closed now
+        return close("idle");
+      }
+      case Phase::routing:
+      case Phase::closed:
+        return;
+    }
+  }
+
+  void close(const char* why) {
+    if (phase_ == Phase::closed) return;
+    if (phase_ == Phase::relaying) --proxy_.stats[static_cast<std::size_t>(instance_)].open;
+    phase_ = Phase::closed;
+    --proxy_.open;
+    deadline_.cancel();
+    if (client_readable_) client_readable_->disable();
+    if (connecting_) connecting_->disable();
+    if (instance_ >= 0)
+      spdlog::debug("program {}: sticky proxy: {} (instance {}) {}", proxy_.program, peer_, instance_, why);
+    else
+      spdlog::debug("program {}: sticky proxy: {} {}", proxy_.program, peer_, why);
+    proxy_.retire(this);
+  }
+
+  Impl& proxy_;
+  UniqueFd client_;
+  UniqueFd instance_fd_;
+  std::string key_;   // raw address bytes
+  std::string peer_;  // for log lines
+  std::string head_;  // peeked bytes, until the relay takes them
+  std::vector<int> order_;
+  std::size_t next_ = 0;
+  int instance_ = -1;
+  bool retry_ = false;
+  Phase phase_ = Phase::routing;
+  SteadyTime last_activity_{};
+  Timer deadline_;
+  std::unique_ptr<IoEvent> client_readable_;
+  std::unique_ptr<IoEvent> connecting_;
+  std::unique_ptr<Relay> relay_;
+};
+
+void StickyProxy::Impl::listen() {
+  const ListenAddress& a = config.listen;
+  const std::string host = a.host.empty() ? (a.ipv6 ? "::" : "0.0.0.0") : a.host;
+  auto fail = [&](int error) {
+    return std::runtime_error("cannot listen on " + a.to_string() + ": " + std::strerror(error));
+  };
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (a.ipv6) {
+    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
+    sa->sin6_family = AF_INET6;
+    sa->sin6_port = htons(a.port);
+    if (::inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr) != 1) throw fail(EINVAL);
+    len = sizeof *sa;
+  } else {
+    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(a.port);
+    if (::inet_pton(AF_INET, host.c_str(), &sa->sin_addr) != 1) throw fail(EINVAL);
+    len = sizeof *sa;
+  }
+  UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) throw fail(errno);
+  const int on = 1;
+  // A restarted vigil binds at once although old connections linger in TIME_WAIT.
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) throw fail(errno);
+  if (a.ipv6 && ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0)
+    throw fail(errno);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) throw fail(errno);
+  if (::listen(fd.get(), SOMAXCONN) != 0) throw fail(errno);
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof bound;
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) throw fail(errno);
+  bound_port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
+                                                 : reinterpret_cast<sockaddr_in&>(bound).sin_port);
+  listen_fd = std::move(fd);
+  acceptable = std::make_unique<IoEvent>(loop, listen_fd.get(), EV_READ, [this](short) { on_acceptable(); });
+  acceptable->enable();
+}
+
+void StickyProxy::Impl::on_acceptable() {
+  for (int i = 0; i < kAcceptsPerEvent; ++i) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    UniqueFd client(::accept4(listen_fd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!client) {
+      const int error = errno;
+      if (error == EAGAIN || error == EWOULDBLOCK) return;
+      if (error == EINTR || error == ECONNABORTED || error == EPROTO) continue;
+      acceptable->disable();
+      resume_accept.arm(kAcceptPause);
+      if (warning_due(last_accept_warning, RealClock::get().steady()))
+        spdlog::warn("program {}: sticky proxy on {}: cannot accept connections: {}; pausing accepts "
+                     "for {}ms",
+                     program, config.listen.to_string(), std::strerror(error),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(kAcceptPause).count());
+      return;
+    }
+    if (open >= static_cast<std::uint64_t>(std::max(config.max_connections, 0))) {
+      ++totals.rejected_limit;  // closed here, by `client`
+      continue;
+    }
+    auto c = std::make_unique<Connection>(*this, std::move(client), peer_key(ss), peer_text(ss));
+    Connection* raw = c.get();
+    connections.emplace(raw, std::move(c));
+    ++open;
+    raw->start();
+  }
+}
+
+void StickyProxy::Impl::note_route_failure(int index, int error, const std::string& peer) {
+  ++stats[static_cast<std::size_t>(index)].route_failures;
+  ++route_failures_unwarned;
+  if (!warning_due(last_route_warning, RealClock::get().steady())) return;
+  spdlog::warn("program {}: sticky proxy: cannot connect {} to instance {} (127.0.0.1:{}): {}; "
+               "trying the next instance ({} connect failure{} since the last warning)",
+               program, peer, index, port_base + index, std::strerror(error), route_failures_unwarned,
+               route_failures_unwarned == 1 ? "" : "s");
+  route_failures_unwarned = 0;
+}
+
+void StickyProxy::Impl::retire(Connection* c) {
+  loop.defer([this, c, alive = std::weak_ptr<char>(alive)] {
+    if (!alive.expired()) connections.erase(c);
+  });
+}
+
+StickyProxy::StickyProxy(EventLoop& loop, std::string program, const StickyConfig& config,
+                         int port_base, int instances, RelayEngine engine)
+    : impl_(std::make_unique<Impl>(loop, std::move(program), config, port_base, instances, engine)) {
+  impl_->listen();
+}
+
+StickyProxy::~StickyProxy() = default;
+
+void StickyProxy::set_routable(int index, bool routable) {
+  if (index < 0) return;
+  impl_->grow(index + 1);
+  impl_->routable[static_cast<std::size_t>(index)] = routable;
+}
+
+void StickyProxy::update(const StickyConfig& config, int port_base, int instances) {
+  impl_->config = config;
+  impl_->port_base = port_base;
+  impl_->instances = instances;
+  impl_->grow(instances);
+}
+
+std::uint16_t StickyProxy::port() const { return impl_->bound_port; }
+
+const StickyInstanceStats& StickyProxy::stats(int index) const {
+  return impl_->stats.at(static_cast<std::size_t>(index));
+}
+
+const StickyProxyStats& StickyProxy::totals() const { return impl_->totals; }
+
+std::uint64_t StickyProxy::open_connections() const { return impl_->open; }
+
+std::uint64_t StickyProxy::buffered_bytes() const {
+  std::uint64_t n = 0;
+  for (const auto& [raw, c] : impl_->connections) n += c->buffered_bytes();
+  return n;
+}
+
+}  // namespace vigil
