@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,6 +32,11 @@
 #include "sticky_hash.h"
 #include "sticky_proxy.h"
 #include "sticky_relay.h"
+
+namespace vigil {
+// Test names and messages say the engine.
+void PrintTo(RelayEngine e, std::ostream* os) { *os << (e == RelayEngine::splice ? "splice" : "buffer"); }
+}  // namespace vigil
 
 namespace vigil::it {
 namespace {
@@ -773,6 +779,65 @@ TEST_P(StickyProxyTest, DeletingTheProxyClosesEverything) {
   proxy_.reset();
   EXPECT_TRUE(run_until([&] { return c.closed() && b.open() == 0; }));
   EXPECT_TRUE(run_until([&] { return waiting.closed(); }));
+}
+
+TEST_P(StickyProxyTest, ListensOnIpv6AndHashesTheSixteenByteAddress) {
+  if (read_file("/proc/net/if_inet6").find("00000000000000000000000000000001") == std::string::npos)
+    GTEST_SKIP() << "no IPv6 loopback in this environment";
+  ports_ = reserve_ports(2);
+  StickyConfig config;
+  config.listen = *parse_listen_address("[::1]:0", nullptr);
+  proxy_ = std::make_unique<StickyProxy>(*loop_, "web", config, ports_.base, 2, GetParam());
+  for (int i = 0; i < 2; ++i) {
+    proxy_->set_routable(i, true);
+    serve(i);
+  }
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(proxy_->port());
+  sa.sin6_addr = in6addr_loopback;
+  auto c = std::make_unique<Client>();
+  c->fd = UniqueFd(::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  ASSERT_TRUE(::connect(c->fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0 || errno == EINPROGRESS);
+  ASSERT_TRUE(run_until([&] { return c->instance().has_value(); }));
+  const std::string key(reinterpret_cast<const char*>(&in6addr_loopback), sizeof in6addr_loopback);
+  EXPECT_EQ(c->instance(), expected_instance(key, {0, 1}));
+  // The port is taken now: a second proxy on it says so.
+  StickyConfig same = config;
+  same.listen.port = proxy_->port();
+  try {
+    StickyProxy second(*loop_, "web", same, ports_.base, 2, GetParam());
+    ADD_FAILURE() << "a second proxy listened on a taken port";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot listen on [::1]:"), std::string::npos) << e.what();
+  }
+}
+
+// Out of fds for the pipes: the splice engine relays that connection
+// through buffers and counts it; the buffer engine needs no pipes.
+TEST_P(StickyProxyTest, WithoutFdsForPipesTheConnectionFallsBackToBuffers) {
+  start(1);
+  serve(0);
+  Client& c = connect(2);  // waits in the proxy's backlog until the loop runs
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  // Room for exactly two more fds: the accepted client and the socket to the instance.
+  const auto used = open_fds();
+  int free_seen = 0;
+  rlim_t limit = 0;
+  for (int fd = 0; limit == 0; ++fd)
+    if (!used.contains(fd) && ++free_seen == 2) limit = static_cast<rlim_t>(fd) + 1;
+  rlimit low = old;
+  low.rlim_cur = limit;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  const bool relayed = run_until([&] { return proxy_->stats(0).open == 1; });
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  ASSERT_TRUE(relayed);
+  EXPECT_EQ(proxy_->totals().splice_fallbacks, GetParam() == RelayEngine::splice ? 1u : 0u);
+  c.send("through buffers");
+  EXPECT_TRUE(run_until([&] { return c.poll(), c.in == "0\nthrough buffers"; }));
+  clients_.clear();
+  EXPECT_TRUE(run_until([&] { return all_closed(); }));
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, StickyProxyTest,
