@@ -118,7 +118,7 @@ struct StickyProxy::Impl {
   StickyProxyStats totals;
   std::uint64_t open = 0;  // connections accepted and not yet closed, in any phase
   std::uint16_t bound_port = 0;
-  std::optional<SteadyTime> last_route_warning, last_accept_warning;
+  std::optional<SteadyTime> last_route_warning, last_accept_warning, last_limit_warning;
   std::uint64_t route_failures_unwarned = 0;
 
   UniqueFd listen_fd;
@@ -381,6 +381,10 @@ void StickyProxy::Impl::on_acceptable() {
     }
     if (open >= static_cast<std::uint64_t>(std::max(config.max_connections, 0))) {
       ++totals.rejected_limit;  // closed here, by `client`
+      if (warning_due(last_limit_warning, RealClock::get().steady()))
+        spdlog::warn("program {}: sticky proxy on {}: {} connections open, the most allowed "
+                     "(max_connections): closing new ones at once ({} so far)",
+                     program, config.listen.to_string(), open, totals.rejected_limit);
       continue;
     }
     auto c = std::make_unique<Connection>(*this, std::move(client), peer_key(ss), peer_text(ss));
