@@ -401,14 +401,16 @@ TEST_P(StickyProxyTest, RefusedInstanceFallsBackToTheNextAndIsCounted) {
   start(2);
   serve(1);  // instance 0's port: bound, nobody listening
   int preferring_0 = 0;
-  for (int octet = 2; octet < 12; ++octet) {
+  int clients = 0;
+  // At least ten sources, and more until one prefers instance 0.
+  for (int octet = 2; octet < 12 || (preferring_0 == 0 && octet < 250); ++octet, ++clients) {
     if (expected_instance(source_key(octet), {0, 1}) == 0) ++preferring_0;
     EXPECT_EQ(instance_for(octet), 1) << octet;
   }
   ASSERT_GT(preferring_0, 0) << "no source preferred instance 0: the test shows nothing";
   EXPECT_EQ(proxy_->stats(0).route_failures, static_cast<std::uint64_t>(preferring_0));
   EXPECT_EQ(proxy_->stats(1).route_failures, 0u);
-  EXPECT_EQ(proxy_->stats(1).accepted, 10u);
+  EXPECT_EQ(proxy_->stats(1).accepted, static_cast<std::uint64_t>(clients));
   EXPECT_EQ(proxy_->stats(0).accepted, 0u);
 }
 
@@ -765,7 +767,10 @@ TEST_P(StickyProxyTest, OneGigabyteToASlowReaderStaysWithinTheBound) {
   EXPECT_EQ(proxy_->stats(0).bytes_in, kTotal);
   EXPECT_LE(max_buffered, kRelayBoundBytes);
   EXPECT_GT(max_buffered, 0u);
-  EXPECT_LT(max_rss - rss_before, 32u * 1024) << "KiB of VmRSS growth";
+  // (AddressSanitizer's quarantine keeps freed buffers resident.)
+  if (!kAddressSanitizer) {
+    EXPECT_LT(max_rss - rss_before, 32u * 1024) << "KiB of VmRSS growth";
+  }
   EXPECT_TRUE(run_until([&] { return c.closed() && proxy_->open_connections() == 0; }));
 }
 
@@ -816,6 +821,9 @@ TEST_P(StickyProxyTest, ListensOnIpv6AndHashesTheSixteenByteAddress) {
 // Out of fds for the pipes: the splice engine relays that connection
 // through buffers and counts it; the buffer engine needs no pipes.
 TEST_P(StickyProxyTest, WithoutFdsForPipesTheConnectionFallsBackToBuffers) {
+  // UBSan's vptr check opens a pipe of its own to test memory, and reports
+  // a false "invalid vptr" when the fd limit leaves it none.
+  if (kAddressSanitizer) GTEST_SKIP() << "the sanitizer runtime needs fds under the lowered limit";
   start(1);
   serve(0);
   Client& c = connect(2);  // waits in the proxy's backlog until the loop runs
