@@ -29,6 +29,8 @@
 namespace vigil::it {
 namespace {
 
+using namespace control;
+
 // A TCP connection from 127.0.0.N to 127.0.0.1:port (the proxy hashes the
 // source address, so N is the client's identity); empty on failure.
 UniqueFd connect_from(int n, std::uint16_t port) {
