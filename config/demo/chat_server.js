@@ -109,6 +109,9 @@ function shutdown(signal) {
   // Closes every socket.io connection (the clients reconnect, through vigil,
   // to another instance) and the listener; then the loop is empty.
   io.close(() => process.exit(0));
+  // An idle keep-alive connection would hold server.close() open.
+  server.closeIdleConnections();
+  setTimeout(() => process.exit(0), 3000).unref();
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
