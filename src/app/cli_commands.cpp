@@ -227,9 +227,9 @@ constexpr std::size_t kNoColour = ~std::size_t{0};
 // Rows of cells in aligned columns (two spaces between), the first row a
 // header. Cells of column `coloured` below the header get the ANSI colour
 // code that colour_of gives them.
-void print_aligned(const std::vector<std::array<std::string, 9>>& rows, std::size_t coloured,
+void print_aligned(const std::vector<std::vector<std::string>>& rows, std::size_t coloured,
                    const char* (*colour_of)(const std::string& cell)) {
-  std::array<std::size_t, 9> width{};
+  std::vector<std::size_t> width(rows.empty() ? 0 : rows.front().size());
   for (const auto& r : rows)
     for (std::size_t c = 0; c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
   for (std::size_t n = 0; n < rows.size(); ++n) {
@@ -247,9 +247,13 @@ void print_aligned(const std::vector<std::array<std::string, 9>>& rows, std::siz
 
 // The status table: aligned columns, state coloured on a terminal.
 void print_table(const nlohmann::json& instances, bool colour) {
-  std::vector<std::array<std::string, 9>> rows;
+  // CONNS (open proxied connections) only when a program has a sticky proxy.
+  const bool sticky = std::any_of(instances.begin(), instances.end(),
+                                  [](const auto& i) { return i.value("sticky", nlohmann::json()).is_object(); });
+  std::vector<std::vector<std::string>> rows;
   rows.push_back({"PROGRAM", "INDEX", "PID", "STATE", "UPTIME", "RESTARTS", "MEMORY",
                   "HEARTBEAT", "STATUS"});
+  if (sticky) rows.back().insert(rows.back().end() - 1, "CONNS");
   for (const auto& i : instances) {
     std::string mem = i["memory_rss_bytes"].is_number() && i["memory_rss_bytes"].get<std::uint64_t>()
                           ? format_size(i["memory_rss_bytes"].get<std::uint64_t>())
@@ -269,6 +273,10 @@ void print_table(const nlohmann::json& instances, bool colour) {
     rows.push_back({i["name"].get<std::string>(), field_text(i["index"]), field_text(i["pid"]),
                     state, uptime, field_text(i["restarts"]), mem, hb,
                     i["status_text"].get<std::string>()});
+    if (sticky) {
+      const auto k = i.value("sticky", nlohmann::json());
+      rows.back().insert(rows.back().end() - 1, k.is_object() ? field_text(k["connections"]) : "-");
+    }
   }
   print_aligned(rows, colour ? 3 : kNoColour, [](const std::string& cell) {
     return cell.rfind("running", 0) == 0                                   ? "32"
@@ -281,7 +289,7 @@ void print_table(const nlohmann::json& instances, bool colour) {
 // The watches table, after the programs: aligned columns, state coloured
 // on a terminal.
 void print_watch_table(const nlohmann::json& watches, bool colour) {
-  std::vector<std::array<std::string, 9>> rows;
+  std::vector<std::vector<std::string>> rows;
   rows.push_back({"WATCH", "KIND", "STATE", "UP", "IN A ROW", "FAILURES", "ACTIONS", "LAST CHECK",
                   "LAST ERROR"});
   for (const auto& w : watches) {

@@ -74,6 +74,18 @@ json instance_json(const InstanceSnapshot& s, double now_seconds) {
   } else {
     j["rollout"] = nullptr;
   }
+  if (s.sticky) {
+    const StickySnapshot& k = *s.sticky;
+    j["sticky"] = json{{"listen", k.listen},
+                       {"routable", k.routable},
+                       {"connections", k.open},
+                       {"accepted", k.accepted},
+                       {"bytes_in", k.bytes_in},
+                       {"bytes_out", k.bytes_out},
+                       {"route_failures", k.route_failures}};
+  } else {
+    j["sticky"] = nullptr;
+  }
   j["heartbeats"] = s.heartbeats;
   j["heartbeat_misses"] = s.heartbeat_misses;
   j["cpu_seconds"] = s.cpu_seconds;
@@ -152,8 +164,11 @@ std::string status_page_html(const std::vector<InstanceSnapshot>& all, const Sel
   h += "<p>" + std::to_string(all.size()) + " instance" + (all.size() == 1 ? "" : "s") +
        " &middot; <a href=\"/metrics\">metrics</a> &middot; <a "
        "href=\"/api/v1/programs\">API</a></p>";
+  const bool sticky = std::any_of(all.begin(), all.end(), [](const auto& s) { return s.sticky; });
   h += "<table><tr><th>program</th><th>index</th><th>pid</th><th>state</th><th>uptime</th>"
-       "<th>restarts</th><th>memory</th><th>last heartbeat</th><th>status</th></tr>";
+       "<th>restarts</th><th>memory</th><th>last heartbeat</th>";
+  if (sticky) h += "<th>connections</th>";
+  h += "<th>status</th></tr>";
   for (const auto& s : all) {
     const char* st = to_string(s.state);
     h += "<tr><td>" + html_escape(s.program) + "</td><td class=\"num\">" +
@@ -170,7 +185,11 @@ std::string status_page_html(const std::vector<InstanceSnapshot>& all, const Sel
          (s.heartbeat_last_seconds
               ? format_uptime(now_seconds - *s.heartbeat_last_seconds) + " ago"
               : "-") +
-         "</td><td>" + html_escape(s.status_text) + "</td></tr>";
+         "</td>" +
+         (sticky ? "<td class=\"num\">" + (s.sticky ? std::to_string(s.sticky->open) : "-") +
+                       "</td>"
+                 : std::string()) +
+         "<td>" + html_escape(s.status_text) + "</td></tr>";
   }
   h += "</table>";
   if (!watches.empty()) {

@@ -67,6 +67,9 @@ std::vector<std::string> update_fields(const ProgramConfig& a, const ProgramConf
   VIGIL_FIELD(memory_limit_bytes);
   VIGIL_FIELD(heartbeat);
   VIGIL_FIELD(probe);
+  // The proxy is vigil's, not the children's: it is updated (or, for a new
+  // listen address, rebuilt) while the instances keep running.
+  VIGIL_FIELD(sticky);
   VIGIL_FIELD(log);
   VIGIL_FIELD(log_max_size_bytes);
   VIGIL_FIELD(log_keep);

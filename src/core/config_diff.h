@@ -2,7 +2,8 @@
 // field-level difference of two configs. Pure. A program whose command, cwd,
 // env, user, port_base or listen changed is restarted; one whose instance count
 // changed gains or loses only the difference; any other change (policy,
-// limits, heartbeat, probe, logs) is applied in place, keeping its processes.
+// limits, heartbeat, probe, sticky proxy, logs) is applied in place, keeping
+// its processes.
 // A watch whose check or notify_socket changed is restarted (stopped, then
 // started); its timing and actions are updated in place.
 #pragma once

@@ -58,6 +58,14 @@ const char* to_string(LogMode m) {
   return "?";
 }
 
+const char* to_string(StickyHash h) {
+  switch (h) {
+    case StickyHash::ip: return "ip";
+    case StickyHash::x_forwarded_for: return "x-forwarded-for";
+  }
+  return "?";
+}
+
 std::string ListenSocketConfig::address() const {
   if (kind == SocketKind::unix_stream) return "unix:" + path.native();
   return tcp.to_string();
@@ -195,6 +203,18 @@ struct CheckDraft {
   std::optional<toml::source_region> initial_delay_at;
 };
 
+// [programs.X.sticky] as it is being read: its port_base is the program's
+// and is reconciled with a program-level one when the program ends.
+struct StickyDraft {
+  StickyConfig config;
+  std::string section;     // "[programs.web.sticky]"
+  toml::source_region at;  // the section's name, for errors about the whole section
+  Keys failed_keys;
+  std::optional<toml::source_region> listen_at;  // the value
+  std::optional<int> port_base;
+  std::optional<toml::source_region> port_base_at;  // the value
+};
+
 // A program as it is being read: the config plus where things were written,
 // for the checks that need the whole file (after, delays).
 struct ProgramDraft {
@@ -213,6 +233,7 @@ struct ProgramDraft {
   std::optional<CheckDraft> probe;
   std::optional<toml::source_region> listen_at;     // the array
   std::vector<toml::source_region> listen_entry_at;  // each entry of config.listen
+  std::optional<StickyDraft> sticky;
 };
 
 // A [watch.NAME] as it is being read. The check keys fill `check`; which
@@ -432,6 +453,8 @@ struct Parser {
   void parse_program(const toml::key& key, const toml::node& node);
   void check_program(ProgramDraft& draft);
   void check_probe(ProgramDraft& draft);
+  void merge_sticky_port_base(ProgramDraft& draft);
+  void check_sticky(ProgramDraft& draft);
   void parse_watch(const toml::key& key, const toml::node& node);
   void check_watch(WatchDraft& draft);
   void check_watch_sockets();
@@ -890,11 +913,6 @@ void set_probe(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node&
   d.probe = std::move(c);
 }
 
-// Sub-tables that later work owns: known words, so not "unknown key".
-void unsupported_subtable(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node&) {
-  p.not_supported(k, sub_section(d.section, k.str()));
-}
-
 constexpr KeyHandler<HeartbeatConfig> kHeartbeatKeys[] = {
     {"interval",
      [](Parser& p, HeartbeatConfig& h, const toml::key& k, const toml::node& n) {
@@ -934,6 +952,73 @@ void set_heartbeat(Parser& p, ProgramDraft& d, const toml::key& k, const toml::n
   if (auto h = read_heartbeat(p, d.section, k, n)) d.config.heartbeat = *h;
 }
 
+// ---------------------------------------------------------------------------
+// [programs.NAME.sticky]: the public port of the sticky proxy
+
+// Bounds what a typo could ask for: each proxied connection holds two fds.
+constexpr int kMaxStickyConnections = 1000000;
+
+template <Duration StickyConfig::*Field>
+void sticky_positive_duration(Parser& p, StickyDraft& s, const toml::key& k,
+                              const toml::node& n) {
+  auto d = p.read_duration(k.str(), n);
+  if (!d) return;
+  if (d->count() <= 0) {
+    p.error(n.source(), std::string(k.str()) + ": must be greater than 0s");
+    return;
+  }
+  s.config.*Field = *d;
+}
+
+constexpr KeyHandler<StickyDraft> kStickyKeys[] = {
+    {"listen",
+     [](Parser& p, StickyDraft& s, const toml::key& k, const toml::node& n) {
+       s.listen_at = n.source();
+       auto text = p.read_string(k.str(), n);
+       if (!text) return;
+       std::string why;
+       auto address = parse_listen_address(*text, &why);
+       if (!address) {
+         p.error(n.source(), "listen: " + why + ", got " + quote(*text));
+         return;
+       }
+       // Port 0 (any free port) is allowed: tests ask for it and read the
+       // bound port back.
+       s.config.listen = canonical(*address);
+     }},
+    {"port_base",
+     [](Parser& p, StickyDraft& s, const toml::key& k, const toml::node& n) {
+       s.port_base_at = n.source();
+       if (auto v = p.read_int_between(k.str(), n, 1, 65535)) s.port_base = *v;
+     }},
+    {"hash",
+     [](Parser& p, StickyDraft& s, const toml::key& k, const toml::node& n) {
+       constexpr StickyHash kHashes[] = {StickyHash::ip, StickyHash::x_forwarded_for};
+       if (auto i = p.read_word(k.str(), n, {"ip", "x-forwarded-for"}))
+         s.config.hash = kHashes[*i];
+     }},
+    {"max_connections",
+     [](Parser& p, StickyDraft& s, const toml::key& k, const toml::node& n) {
+       if (auto v = p.read_int_between(k.str(), n, 1, kMaxStickyConnections))
+         s.config.max_connections = *v;
+     }},
+    {"idle_timeout", sticky_positive_duration<&StickyConfig::idle_timeout>},
+    {"connect_timeout", sticky_positive_duration<&StickyConfig::connect_timeout>},
+};
+
+void set_sticky(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
+  const auto* table = n.as_table();
+  if (!table) {
+    p.type_error(k.str(), n, "a table such as { listen = \"0.0.0.0:8080\", port_base = 3131 }");
+    return;
+  }
+  StickyDraft s;
+  s.section = sub_section(d.section, "sticky");
+  s.at = k.source();
+  p.dispatch<StickyDraft>(s, *table, kStickyKeys, "in " + s.section, &s.failed_keys);
+  d.sticky = std::move(s);
+}
+
 constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
     {"command", set_command},
     {"cwd", set_cwd},
@@ -964,7 +1049,7 @@ constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
     {"probe", set_probe},
     {"port_base", set_port_base},
     {"listen", set_listen},
-    {"sticky", unsupported_subtable},
+    {"sticky", set_sticky},
 };
 
 // "[programs.web]", "[watch.\"api.v2\"]": as the section is written.
@@ -1018,6 +1103,7 @@ void Parser::check_program(ProgramDraft& d) {
                 format_duration(d.config.restart_delay));
     }
   }
+  if (d.sticky) merge_sticky_port_base(d);
   if (d.config.port_base && !d.failed_keys.contains("instances")) {
     const int last = *d.config.port_base + d.config.instances - 1;
     if (last > 65535) {
@@ -1037,11 +1123,74 @@ void Parser::check_program(ProgramDraft& d) {
       }
     }
   }
+  if (d.sticky) check_sticky(d);
   if (d.probe) check_probe(d);
   if (d.config.ready == ReadyMode::probe && !d.probe && !d.failed_keys.contains("probe")) {
     error(*d.ready_at, "ready = \"probe\" needs a " + sub_section(d.section, "probe") +
                            " section saying what to probe (e.g. tcp = \"127.0.0.1:8080\")");
   }
+}
+
+bool written_before(const toml::source_region& a, const toml::source_region& b) {
+  return std::tie(a.begin.line, a.begin.column) < std::tie(b.begin.line, b.begin.column);
+}
+
+// port_base may be written in the program or in its sticky section (where
+// users look for it); it is one value. Two different ones: an error at the
+// one written second.
+void Parser::merge_sticky_port_base(ProgramDraft& d) {
+  StickyDraft& s = *d.sticky;
+  if (!s.port_base) return;
+  if (!d.config.port_base) {
+    // A program-level port_base with an error of its own has said enough.
+    if (d.failed_keys.contains("port_base")) return;
+    d.config.port_base = s.port_base;
+    d.port_base_at = s.port_base_at;
+    return;
+  }
+  if (*d.config.port_base == *s.port_base) return;
+  const bool sticky_second = written_before(*d.port_base_at, *s.port_base_at);
+  const std::string other = sticky_second ? d.section : s.section;
+  const int first = sticky_second ? *d.config.port_base : *s.port_base;
+  const int second = sticky_second ? *s.port_base : *d.config.port_base;
+  error(sticky_second ? *s.port_base_at : *d.port_base_at,
+        "port_base: " + std::to_string(second) + " differs from port_base = " +
+            std::to_string(first) + " in " + other + "; it is one value, write it once");
+  d.failed_keys.insert("port_base");
+}
+
+// The sticky section once the whole program is read: its listen address,
+// and the instances' ports it relays to.
+void Parser::check_sticky(ProgramDraft& d) {
+  StickyDraft& s = *d.sticky;
+  bool ok = s.failed_keys.empty();
+  if (!s.listen_at) {
+    error(s.at, s.section + ": listen is required (e.g. listen = \"0.0.0.0:8080\")");
+    ok = false;
+  }
+  const bool port_base_failed =
+      d.failed_keys.contains("port_base") || s.failed_keys.contains("port_base");
+  if (!d.config.port_base && !port_base_failed) {
+    error(s.at, "sticky needs port_base = N (instance i gets PORT=port_base+i and is "
+                "reached at 127.0.0.1:port_base+i)");
+    ok = false;
+  }
+  if (s.listen_at && !s.failed_keys.contains("listen") && d.config.port_base &&
+      !port_base_failed && !d.failed_keys.contains("instances")) {
+    const int first = *d.config.port_base;
+    const int last = first + d.config.instances - 1;
+    const int port = s.config.listen.port;
+    if (port >= first && port <= last) {
+      const std::string ports = first == last ? std::to_string(first)
+                                              : std::to_string(first) + "-" + std::to_string(last);
+      error(*s.listen_at, "listen: port " + std::to_string(port) + " is instance " +
+                              std::to_string(port - first) + "'s port (port_base " +
+                              std::to_string(first) + " + " + std::to_string(port - first) +
+                              "); the proxy needs a port outside the instances' (" + ports + ")");
+      ok = false;
+    }
+  }
+  if (ok) d.config.sticky = s.config;
 }
 
 // Exactly one of `words` may be set in a section; `kinds` are those written.
@@ -1406,8 +1555,8 @@ void Parser::check_watch_sockets() {
 }
 
 // Each held socket is claimed once in the whole file: by one entry of one
-// program, and not by vigil's own [http] listen, control_socket or a
-// watch's notify_socket. Reported at the later claim.
+// program or one sticky proxy, and not by vigil's own [http] listen,
+// control_socket or a watch's notify_socket. Reported at the later claim.
 void Parser::check_listen_sockets() {
   struct Claim {
     ListenSocketConfig socket;
@@ -1442,6 +1591,21 @@ void Parser::check_listen_sockets() {
       }
       claims.push_back({socket, d.section});
     }
+    // The sticky proxy's public port: the same rule; port 0 (tests: any
+    // free port) collides with nothing.
+    if (!d.config.sticky || d.config.sticky->listen.port == 0) continue;
+    const ListenSocketConfig socket{SocketKind::tcp, d.config.sticky->listen, {}, {}};
+    auto other = std::find_if(claims.begin(), claims.end(),
+                              [&](const Claim& c) { return listen_overlaps(c.socket, socket); });
+    if (other != claims.end()) {
+      const std::string mine = socket.address(), theirs = other->socket.address();
+      std::string message = "listen: " + quote(mine);
+      message += mine == theirs ? " is already claimed by " + other->owner
+                                : " overlaps " + quote(theirs) + " of " + other->owner;
+      error(*d.sticky->listen_at, message + "; the sticky proxy needs an address of its own");
+      continue;
+    }
+    claims.push_back({socket, d.sticky->section});
   }
 }
 

@@ -231,10 +231,33 @@ const InstanceFamily kInstanceFamilies[] = {
      MetricType::Counter,
      [](const InstanceSnapshot& s, Series& out) { out.value(count(s.log_dropped_bytes)); }},
     {"vigil_sticky_connections", "Open proxied connections per instance.", MetricType::Gauge,
-     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.sticky_connections); }},
+     [](const InstanceSnapshot& s, Series& out) {
+       out.value_if(s.sticky ? std::optional(s.sticky->open) : std::nullopt);
+     }},
     {"vigil_sticky_connections_accepted_total", "Proxied connections accepted per instance.",
      MetricType::Counter,
-     [](const InstanceSnapshot& s, Series& out) { out.value_if(s.sticky_accepted); }},
+     [](const InstanceSnapshot& s, Series& out) {
+       out.value_if(s.sticky ? std::optional(s.sticky->accepted) : std::nullopt);
+     }},
+    {"vigil_sticky_bytes_total",
+     "Bytes relayed by the sticky proxy, by direction: in (client to instance), out (instance "
+     "to client).",
+     MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) {
+       if (!s.sticky) {
+         out.value_if(std::optional<double>());
+         return;
+       }
+       out.value(count(s.sticky->bytes_in), "direction", "in");
+       out.value(count(s.sticky->bytes_out), "direction", "out");
+     }},
+    {"vigil_sticky_route_failures_total",
+     "Connects to the instance that failed (refused or timed out); the client was sent to the "
+     "next instance in hash order.",
+     MetricType::Counter,
+     [](const InstanceSnapshot& s, Series& out) {
+       out.value_if(s.sticky ? std::optional(s.sticky->route_failures) : std::nullopt);
+     }},
 };
 constexpr std::size_t kInstanceFamilyCount = std::size(kInstanceFamilies);
 
@@ -248,10 +271,22 @@ std::vector<MetricFamily> program_families(const std::vector<InstanceSnapshot>& 
                      "Rolling restarts of the program, by result: completed, or failed (stopped at a "
                      "replacement that did not become ready, or cancelled).",
                      MetricType::Counter, {}};
+  MetricFamily rejected{"vigil_sticky_rejected_total",
+                        "Connections the sticky proxy closed at once, by reason: no_instance (none "
+                        "running and ready took it), max_connections.",
+                        MetricType::Counter, {}};
   const std::string* last = nullptr;
   for (const auto& s : instances) {
     if (last && *last == s.program) continue;
     last = &s.program;
+    if (s.sticky)
+      for (auto [reason, n] : {std::pair{"max_connections", s.sticky->rejected_limit},
+                               std::pair{"no_instance", s.sticky->rejected_no_instance}}) {
+        ClientMetric c;
+        c.label = {{"program", s.program}, {"reason", reason}};
+        c.counter.value = count(n);
+        rejected.metric.push_back(std::move(c));
+      }
     ClientMetric g;
     g.label = {{"program", s.program}};
     g.gauge.value = s.rollout && s.rollout->in_progress ? 1 : 0;
@@ -269,6 +304,7 @@ std::vector<MetricFamily> program_families(const std::vector<InstanceSnapshot>& 
     out.push_back(std::move(in_progress));
     out.push_back(std::move(total));
   }
+  if (!rejected.metric.empty()) out.push_back(std::move(rejected));
   return out;
 }
 

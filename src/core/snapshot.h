@@ -29,6 +29,21 @@ struct ProbeSnapshot {
   double sum_seconds = 0;
 };
 
+// An instance behind its program's sticky proxy ([programs.X.sticky]).
+struct StickySnapshot {
+  std::string listen;           // the proxy's address, as "host:port"
+  bool routable = false;        // new connections may reach this instance now
+  std::uint64_t open = 0;       // connections open to it
+  std::uint64_t accepted = 0;   // connections relayed to it, ever
+  std::uint64_t bytes_in = 0;   // client -> instance
+  std::uint64_t bytes_out = 0;  // instance -> client
+  std::uint64_t route_failures = 0;  // connects to it that failed
+  // The program's, the same in each of its instances: connections closed
+  // at once because no instance took them, or max_connections was reached.
+  std::uint64_t rejected_no_instance = 0;
+  std::uint64_t rejected_limit = 0;
+};
+
 struct InstanceSnapshot {
   std::string program;
   int index = 0;
@@ -56,8 +71,7 @@ struct InstanceSnapshot {
   std::array<std::uint64_t, 2> log_bytes{};  // stdout, stderr
   std::uint64_t log_dropped_bytes = 0;
   std::optional<ProbeSnapshot> probe;
-  std::optional<std::uint64_t> sticky_connections;
-  std::optional<std::uint64_t> sticky_accepted;
+  std::optional<StickySnapshot> sticky;
   // The program's rolling restart under way, or its last one (the same in
   // every instance of the program), and how many completed or failed.
   std::optional<RolloutSnapshot> rollout;

@@ -28,11 +28,37 @@ bool is_reserved_variable(std::string_view kv) {
 
 }  // namespace
 
-Program::Program(ProgramContext& context, ProgramConfig config, ListenSockets listen_sockets)
+Program::Program(ProgramContext& context, ProgramConfig config, ListenSockets listen_sockets,
+                 std::shared_ptr<StickyProxy> sticky)
     : context_(context), config_(std::move(config)), listen_sockets_(std::move(listen_sockets)) {
   build_environment();
   for (int i = 0; i < config_.instances; ++i)
     instances_.push_back(std::make_unique<Instance>(context_.loop, *this, i));
+  set_sticky(std::move(sticky));
+}
+
+void Program::set_sticky(std::shared_ptr<StickyProxy> sticky) {
+  sticky_ = config_.sticky && config_.port_base ? std::move(sticky) : nullptr;
+  if (!sticky_) return;
+  sticky_->update(*config_.sticky, *config_.port_base, config_.instances);
+  for (const auto& i : instances_) sticky_->set_routable(i->index(), i->ready());
+}
+
+std::optional<StickySnapshot> Program::sticky_snapshot(int index) const {
+  if (!sticky_ || index >= config_.instances) return std::nullopt;
+  const StickyInstanceStats& st = sticky_->stats(index);
+  const StickyProxyStats& totals = sticky_->totals();
+  StickySnapshot s;
+  s.listen = config_.sticky->listen.to_string();
+  s.routable = instances_[static_cast<std::size_t>(index)]->ready();
+  s.open = st.open;
+  s.accepted = st.accepted;
+  s.bytes_in = st.bytes_in;
+  s.bytes_out = st.bytes_out;
+  s.route_failures = st.route_failures;
+  s.rejected_no_instance = totals.rejected_no_instance;
+  s.rejected_limit = totals.rejected_limit;
+  return s;
 }
 
 void Program::build_environment() {
@@ -157,6 +183,11 @@ void Program::reopen_logs() {
 }
 
 void Program::on_state_change(Instance& instance, State from, State to) {
+  // Only the current instance of its index: one retiring after a shrink
+  // may share the index of a newer one.
+  const auto index = static_cast<std::size_t>(instance.index());
+  if (sticky_ && index < instances_.size() && instances_[index].get() == &instance)
+    sticky_->set_routable(instance.index(), to == State::running);
   if (rollout_ && !rollout_->finished()) act_on(rollout_->on_state(instance.index(), from, to));
   if (context_.on_state_change) context_.on_state_change(instance, from, to);
 }

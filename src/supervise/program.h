@@ -20,6 +20,7 @@
 #include "proc_sampler.h"
 #include "reaper.h"
 #include "rollout.h"
+#include "sticky_proxy.h"
 
 namespace vigil {
 
@@ -35,8 +36,10 @@ struct ProgramContext {
 
 class Program final : public InstanceHost {
  public:
-  // `listen_sockets`: bound for config.listen, in its order.
-  Program(ProgramContext& context, ProgramConfig config, ListenSockets listen_sockets = {});
+  // `listen_sockets`: bound for config.listen, in its order; `sticky`: the
+  // proxy listening on config.sticky->listen (none without sticky).
+  Program(ProgramContext& context, ProgramConfig config, ListenSockets listen_sockets = {},
+          std::shared_ptr<StickyProxy> sticky = {});
   ~Program();
   Program(const Program&) = delete;
   Program& operator=(const Program&) = delete;
@@ -70,6 +73,13 @@ class Program final : public InstanceHost {
   // created (and started when `start_new`).
   void update_config(ProgramConfig config, bool start_new);
 
+  // After a reload's update_config or replace_processes: the proxy for the
+  // new config.sticky (the same one when its listen address stayed; none
+  // without sticky). Instances that are running and ready are routable.
+  void set_sticky(std::shared_ptr<StickyProxy> sticky);
+  const std::shared_ptr<StickyProxy>& sticky() const { return sticky_; }
+  std::optional<StickySnapshot> sticky_snapshot(int index) const;
+
   bool all_ready() const;
   bool all_down() const;  // no live process in any instance
 
@@ -98,6 +108,9 @@ class Program final : public InstanceHost {
   ListenSockets listen_sockets_;  // kept across restarts of the instances
   std::vector<std::unique_ptr<Instance>> instances_;
   std::vector<std::unique_ptr<Instance>> retiring_;  // stopping after a shrink
+  // New connections go to instances that are running (ready); one being
+  // stopped or replaced gets none, and its open ones finish as they will.
+  std::shared_ptr<StickyProxy> sticky_;
   std::optional<Rollout> rollout_;
   SteadyTime rollout_started_{};
   std::uint64_t rollouts_ = 0;  // ids

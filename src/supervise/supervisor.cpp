@@ -39,8 +39,9 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
   // Before any program: a socket that cannot be bound stops vigil from
   // starting, as a failed systemd socket unit stops its service.
   auto sockets = hold_listen_sockets(config_);
+  auto proxies = hold_sticky_proxies(config_);
   for (const auto& pc : config_.programs)
-    programs_.push_back(make_program(pc, std::move(sockets[pc.name])));
+    programs_.push_back(make_program(pc, std::move(sockets[pc.name]), std::move(proxies[pc.name])));
   for (const auto& wc : config_.watches) watches_.push_back(make_watch(wc));
 }
 
@@ -97,8 +98,32 @@ std::vector<WatchSnapshot> Supervisor::watch_snapshots() const {
   return out;
 }
 
-std::unique_ptr<Program> Supervisor::make_program(const ProgramConfig& pc, ListenSockets sockets) {
-  return std::make_unique<Program>(context_, pc, std::move(sockets));
+std::unique_ptr<Program> Supervisor::make_program(const ProgramConfig& pc, ListenSockets sockets,
+                                                  std::shared_ptr<StickyProxy> sticky) {
+  return std::make_unique<Program>(context_, pc, std::move(sockets), std::move(sticky));
+}
+
+// The sticky proxy of each program of `config` that has one: the program's
+// own when its listen address stayed (its connections go on), otherwise
+// bound here. Throws, binding nothing more, when an address cannot be had.
+std::map<std::string, std::shared_ptr<StickyProxy>> Supervisor::hold_sticky_proxies(
+    const Config& config) const {
+  std::map<std::string, std::shared_ptr<StickyProxy>> out;
+  for (const auto& pc : config.programs) {
+    if (!pc.sticky || !pc.port_base) continue;
+    if (const Program* p = find(pc.name);
+        p && p->sticky() && p->config().sticky && p->config().sticky->listen == pc.sticky->listen) {
+      out[pc.name] = p->sticky();
+      continue;
+    }
+    try {
+      out[pc.name] = std::make_shared<StickyProxy>(context_.loop, pc.name, *pc.sticky,
+                                                   *pc.port_base, pc.instances);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("program " + pc.name + ": " + e.what());
+    }
+  }
+  return out;
 }
 
 // The sockets each program of `config` gets, in its `listen` order: the one
@@ -203,6 +228,7 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
   if (dry_run) return plan;
   // First, as it may fail: after it, nothing does.
   auto sockets = hold_listen_sockets(next);
+  auto proxies = hold_sticky_proxies(next);
   spdlog::info("reloading {}:\n{}", next.file.string(), describe(plan));
 
   const bool sample_changed = next.sample_interval != config_.sample_interval;
@@ -232,7 +258,7 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
     const ProgramConfig& pc = *config_.find(change.name);
     switch (change.action) {
       case ReloadAction::start:
-        programs_.push_back(make_program(pc, std::move(sockets[pc.name])));
+        programs_.push_back(make_program(pc, std::move(sockets[pc.name]), std::move(proxies[pc.name])));
         to_start.push_back(programs_.back().get());
         break;
       case ReloadAction::restart: {
@@ -242,6 +268,7 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
         // processes get the new sockets; the old keep theirs until they go.
         auto p = take_old(change.name);
         p->replace_processes(pc, std::move(sockets[pc.name]));
+        p->set_sticky(std::move(proxies[pc.name]));
         programs_.push_back(std::move(p));
         break;
       }
@@ -255,6 +282,7 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
         const bool up = std::any_of(p->instances().begin(), p->instances().end(),
                                     [](const auto& i) { return i->state() != State::stopped; });
         p->update_config(pc, up);
+        p->set_sticky(std::move(proxies[pc.name]));
         programs_.push_back(std::move(p));
         break;
       }
@@ -310,6 +338,7 @@ std::vector<InstanceSnapshot> Supervisor::snapshots() const {
       out.back().rollout = rollout;
       out.back().rollouts_completed = p->rollouts_completed();
       out.back().rollouts_failed = p->rollouts_failed();
+      out.back().sticky = p->sticky_snapshot(i->index());
     }
   }
   return out;

@@ -93,8 +93,10 @@ class Supervisor {
 
  private:
   void on_state_change(Instance& instance, State old_state, State new_state);
-  std::unique_ptr<Program> make_program(const ProgramConfig& pc, ListenSockets sockets);
+  std::unique_ptr<Program> make_program(const ProgramConfig& pc, ListenSockets sockets,
+                                        std::shared_ptr<StickyProxy> sticky);
   std::map<std::string, ListenSockets> hold_listen_sockets(const Config& config) const;
+  std::map<std::string, std::shared_ptr<StickyProxy>> hold_sticky_proxies(const Config& config) const;
   void start_or_wait(Program* p);
   void retire(std::unique_ptr<Program> p, std::function<void()> then = {});
   void start_waiting();

@@ -278,6 +278,44 @@ UniqueFd connect_loopback(std::uint16_t port) {
   return fd;
 }
 
+std::uint16_t free_port() {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sa;
+  if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len) != 0)
+    throw std::runtime_error("no free port");
+  return ntohs(sa.sin_port);
+}
+
+std::pair<std::uint16_t, std::uint16_t> free_ports() {
+  const std::uint16_t a = free_port();
+  std::uint16_t b = free_port();
+  while (b == a) b = free_port();
+  return {a, b};
+}
+
+std::uint16_t free_port_run(int n) {
+  auto bindable = [](std::uint16_t port) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return fd && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  };
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const std::uint16_t base = free_port();
+    if (base > 65535 - n) continue;
+    bool all = true;
+    for (int i = 1; i < n && all; ++i) all = bindable(static_cast<std::uint16_t>(base + i));
+    if (all) return base;
+  }
+  throw std::runtime_error("no run of free ports");
+}
+
 // ---------------------------------------------------------------------------
 // File descriptors
 

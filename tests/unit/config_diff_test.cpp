@@ -174,6 +174,37 @@ TEST(ConfigDiff, ListenChangeRestartsAndTheSameSocketsWrittenOtherwiseDoNot) {
   EXPECT_EQ(change(diff_config(parse(with), parse(kBase)), "web").action, ReloadAction::restart);
 }
 
+// The proxy is vigil's own: adding it, changing it or removing it keeps the
+// instances running (a new port_base is what restarts them).
+TEST(ConfigDiff, StickyChangesAreUpdatesInPlace) {
+  std::string with = kBase;
+  with.replace(with.find("instances = 2"), 13,
+               "instances = 2\nport_base = 3000\nsticky = { listen = \"0.0.0.0:8080\" }");
+  std::string hashed = with;
+  hashed.replace(hashed.find(" }"), 2, ", hash = \"x-forwarded-for\" }");
+  std::string moved = with;
+  moved.replace(moved.find("8080"), 4, "8081");
+  std::string port_only = kBase;
+  port_only.replace(port_only.find("instances = 2"), 13, "instances = 2\nport_base = 3000");
+  std::string same = with;
+  same.replace(same.find("0.0.0.0:8080"), 12, ":8080");
+
+  for (const auto& [from, to] : {std::pair{port_only, with}, std::pair{with, hashed},
+                                 std::pair{with, moved}, std::pair{with, port_only}}) {
+    auto plan = diff_config(parse(from), parse(to));
+    EXPECT_EQ(change(plan, "web").action, ReloadAction::update) << from << "\n->\n" << to;
+    EXPECT_EQ(change(plan, "web").fields, std::vector<std::string>{"sticky"});
+  }
+  EXPECT_NE(describe(diff_config(parse(with), parse(hashed)))
+                .find("web: update in place (sticky changed)"),
+            std::string::npos);
+  EXPECT_EQ(change(diff_config(parse(with), parse(same)), "web").action, ReloadAction::unchanged);
+  // port_base is in the children's environment.
+  std::string rebased = with;
+  rebased.replace(rebased.find("3000"), 4, "3100");
+  EXPECT_EQ(change(diff_config(parse(with), parse(rebased)), "web").action, ReloadAction::restart);
+}
+
 // --- watches ----------------------------------------------------------------
 
 constexpr const char* kWatches = R"(
@@ -326,6 +357,7 @@ const FieldEdit<ProgramConfig> kProgramEdits[] = {
     {"port_base", ReloadAction::restart, [](ProgramConfig& p) { p.port_base = 3000; }},
     {"listen", ReloadAction::restart,
      [](ProgramConfig& p) { p.listen = {ListenSocketConfig{}}; }},
+    {"sticky", ReloadAction::update, [](ProgramConfig& p) { p.sticky = StickyConfig{}; }},
     {"log", ReloadAction::update, [](ProgramConfig& p) { p.log = LogMode::off; }},
     {"log_max_size_bytes", ReloadAction::update,
      [](ProgramConfig& p) { p.log_max_size_bytes = 1; }},

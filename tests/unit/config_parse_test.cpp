@@ -80,6 +80,7 @@ command = ["node", "app.js"]
   EXPECT_EQ(p.heartbeat, std::nullopt);
   EXPECT_EQ(p.probe, std::nullopt);
   EXPECT_EQ(p.port_base, std::nullopt);
+  EXPECT_EQ(p.sticky, std::nullopt);
   EXPECT_TRUE(r.config.watches.empty());
 }
 
@@ -310,23 +311,6 @@ restart_dealy = "1s"
                 R"(4:3: unknown key "loglevel" in [vigil])",
                 R"(7:1: unknown key "restart_dealy" in [programs.web])",
                 R"(8:2: unknown key "programz" at the top level)",
-            }));
-}
-
-TEST(ConfigErrors, StickyIsNotSupportedRatherThanUnknown) {
-  EXPECT_EQ(errors_of(R"(
-[programs.web]
-command = "x"
-sticky = { listen = "0.0.0.0:8080" }
-
-[programs.api]
-command = "x"
-[programs.api.sticky]
-listen = "0.0.0.0:8081"
-)"),
-            (Errors{
-                "3:1: [programs.web.sticky] is not supported by this version of vigil",
-                "7:15: [programs.api.sticky] is not supported by this version of vigil",
             }));
 }
 
@@ -1295,6 +1279,8 @@ TEST(ConfigWords, EnumsPrintTheirConfigWords) {
   EXPECT_STREQ(to_string(ProbeKind::http), "http");
   EXPECT_STREQ(to_string(ProbeKind::tcp), "tcp");
   EXPECT_STREQ(to_string(ProbeKind::exec), "exec");
+  EXPECT_STREQ(to_string(StickyHash::ip), "ip");
+  EXPECT_STREQ(to_string(StickyHash::x_forwarded_for), "x-forwarded-for");
 }
 
 TEST(Signals, ParseWithAndWithoutPrefix) {
@@ -1427,6 +1413,301 @@ env = { LISTEN_FDS = "1" }
             (Errors{
                 "4:10: listen: env sets LISTEN_FDS, which vigil sets from listen; remove it from env",
                 "4:10: listen: env sets LISTEN_PID, which vigil sets from listen; remove it from env",
+            }));
+}
+
+// --- sticky: one public port for the instances ---------------------------------
+
+TEST(ConfigParse, StickyDefaults) {
+  auto r = parse(R"(
+[programs.web]
+command = "x"
+instances = 4
+[programs.web.sticky]
+listen = "0.0.0.0:8080"
+port_base = 3131
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  const auto& p = r.config.programs[0];
+  EXPECT_EQ(p.port_base, 3131);
+  ASSERT_TRUE(p.sticky);
+  EXPECT_EQ(p.sticky->listen, (ListenAddress{"0.0.0.0", 8080, false}));
+  EXPECT_EQ(p.sticky->hash, StickyHash::ip);
+  EXPECT_EQ(p.sticky->max_connections, 10000);
+  EXPECT_EQ(p.sticky->idle_timeout, 10min);
+  EXPECT_EQ(p.sticky->connect_timeout, 5s);
+  EXPECT_EQ(*p.sticky, StickyConfig{p.sticky->listen});
+}
+
+TEST(ConfigParse, StickyReadsEveryKey) {
+  auto r = parse(R"(
+[programs.web]
+command = "x"
+instances = 2
+probe = { http = "http://127.0.0.1:{port}/health" }
+[programs.web.sticky]
+listen = ":8080"
+port_base = 4000
+hash = "x-forwarded-for"
+max_connections = 500
+idle_timeout = "1m30s"
+connect_timeout = "250ms"
+
+[programs.api]
+command = "x"
+sticky = { listen = "[0:0::1]:0", port_base = 5000, hash = "ip" }
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  const auto& web = r.config.programs[0];
+  ASSERT_TRUE(web.sticky);
+  // Written as ":8080", kept as the canonical address.
+  EXPECT_EQ(web.sticky->listen, (ListenAddress{"0.0.0.0", 8080, false}));
+  EXPECT_EQ(web.sticky->hash, StickyHash::x_forwarded_for);
+  EXPECT_EQ(web.sticky->max_connections, 500);
+  EXPECT_EQ(web.sticky->idle_timeout, 90s);
+  EXPECT_EQ(web.sticky->connect_timeout, 250ms);
+  // sticky.port_base is the program's: PORT and {port} use it.
+  EXPECT_EQ(web.port_base, 4000);
+  ASSERT_TRUE(web.probe);
+
+  const auto& api = r.config.programs[1];
+  ASSERT_TRUE(api.sticky);
+  EXPECT_EQ(api.sticky->listen, (ListenAddress{"::1", 0, true}));
+  EXPECT_EQ(api.sticky->hash, StickyHash::ip);
+  EXPECT_EQ(api.port_base, 5000);
+}
+
+TEST(ConfigParse, StickyUsesTheProgramsPortBase) {
+  auto r = parse(R"(
+[programs.web]
+command = "x"
+port_base = 3131
+sticky = { listen = "127.0.0.1:8080" }
+
+[programs.api]
+command = "x"
+port_base = 4000
+[programs.api.sticky]
+listen = "127.0.0.1:8081"
+port_base = 4000
+)");
+  ASSERT_TRUE(r.ok()) << r.errors.front().to_string();
+  EXPECT_EQ(r.config.programs[0].port_base, 3131);
+  ASSERT_TRUE(r.config.programs[0].sticky);
+  EXPECT_EQ(r.config.programs[1].port_base, 4000);
+}
+
+TEST(ConfigErrors, StickyNeedsPortBase) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+sticky = { listen = "0.0.0.0:8080" }
+
+[programs.api]
+command = "x"
+[programs.api.sticky]
+listen = "0.0.0.0:8081"
+)"),
+            (Errors{
+                "3:1: sticky needs port_base = N (instance i gets PORT=port_base+i and is "
+                "reached at 127.0.0.1:port_base+i)",
+                "7:15: sticky needs port_base = N (instance i gets PORT=port_base+i and is "
+                "reached at 127.0.0.1:port_base+i)",
+            }));
+}
+
+TEST(ConfigErrors, StickyNeedsListen) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+port_base = 3000
+[programs.web.sticky]
+hash = "ip"
+)"),
+            (Errors{
+                R"(4:15: [programs.web.sticky]: listen is required (e.g. listen = "0.0.0.0:8080"))",
+            }));
+}
+
+// One value, written in one place or the other, or in both alike.
+TEST(ConfigErrors, StickyPortBaseDiffersFromTheProgramsAtTheSecond) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+port_base = 3000
+[programs.web.sticky]
+listen = "0.0.0.0:8080"
+port_base = 3001
+
+[programs.api]
+command = "x"
+sticky = { listen = "0.0.0.0:8081", port_base = 4000 }
+port_base = 4001
+)"),
+            (Errors{
+                "6:13: port_base: 3001 differs from port_base = 3000 in [programs.web]; it is "
+                "one value, write it once",
+                "11:13: port_base: 4001 differs from port_base = 4000 in [programs.api.sticky]; "
+                "it is one value, write it once",
+            }));
+}
+
+// A bad port_base (either one) has its own error: no "needs port_base" on top.
+TEST(ConfigErrors, StickyWithABadPortBaseSaysItOnce) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+sticky = { listen = "0.0.0.0:8080", port_base = 0 }
+
+[programs.api]
+command = "x"
+port_base = "4000"
+sticky = { listen = "0.0.0.0:8081" }
+
+[programs.db]
+command = "x"
+instances = 10
+sticky = { listen = "0.0.0.0:8082", port_base = 65530 }
+)"),
+            (Errors{
+                "3:49: port_base: must be between 1 and 65535, got 0",
+                "7:13: port_base: expected an integer, got a string",
+                "13:49: port_base: 65530 + 10 instances goes past port 65535 (the last would get "
+                "65539); use a port_base of at most 65526",
+            }));
+}
+
+TEST(ConfigErrors, StickyValues) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+port_base = 3000
+[programs.web.sticky]
+listen = "localhost:8080"
+hash = "cookie"
+max_connections = 0
+idle_timeout = "0s"
+connect_timeout = "soon"
+colour = "blue"
+
+[programs.api]
+command = "x"
+port_base = 4000
+[programs.api.sticky]
+listen = 8080
+hash = 1
+max_connections = 1000001
+idle_timeout = 5
+connect_timeout = "0ms"
+
+[programs.db]
+command = "x"
+port_base = 5000
+sticky = "0.0.0.0:8080"
+)"),
+            (Errors{
+                R"(5:10: listen: "localhost" is not an IPv4 address (host names are not resolved), got "localhost:8080")",
+                R"(6:8: hash: expected "ip" or "x-forwarded-for", got "cookie")",
+                "7:19: max_connections: must be between 1 and 1000000, got 0",
+                "8:16: idle_timeout: must be greater than 0s",
+                R"(9:19: connect_timeout: invalid duration "soon" (expected e.g. "250ms", "5s", "1m30s"))",
+                R"(10:1: unknown key "colour" in [programs.web.sticky])",
+                "16:10: listen: expected a string, got an integer",
+                "17:8: hash: expected a string, got an integer",
+                "18:19: max_connections: must be between 1 and 1000000, got 1000001",
+                R"(19:16: idle_timeout: expected a duration string such as "5s", got an integer)",
+                "20:19: connect_timeout: must be greater than 0s",
+                R"(25:10: sticky: expected a table such as { listen = "0.0.0.0:8080", port_base = 3131 }, got a string)",
+            }));
+}
+
+TEST(ConfigErrors, StickyListenMustNotBeAnInstancesPort) {
+  EXPECT_EQ(errors_of(R"(
+[programs.web]
+command = "x"
+instances = 4
+port_base = 3131
+sticky = { listen = "0.0.0.0:3134" }
+
+[programs.api]
+command = "x"
+sticky = { listen = "127.0.0.1:4000", port_base = 4000 }
+
+[programs.ok]
+command = "x"
+instances = 4
+sticky = { listen = "0.0.0.0:3130", port_base = 3131 }
+
+[programs.ok2]
+command = "x"
+instances = 4
+sticky = { listen = "0.0.0.0:5004", port_base = 5000 }
+)"),
+            (Errors{
+                "5:21: listen: port 3134 is instance 3's port (port_base 3131 + 3); the proxy "
+                "needs a port outside the instances' (3131-3134)",
+                "9:21: listen: port 4000 is instance 0's port (port_base 4000 + 0); the proxy "
+                "needs a port outside the instances' (4000)",
+            }));
+}
+
+TEST(ConfigErrors, StickyListenClaimsItsAddressOnce) {
+  EXPECT_EQ(errors_of(R"(
+[http]
+listen = "127.0.0.1:9321"
+
+[programs.web]
+command = "x"
+port_base = 3000
+listen = ["0.0.0.0:9000"]
+sticky = { listen = "0.0.0.0:8080" }
+
+[programs.api]
+command = "x"
+port_base = 4000
+sticky = { listen = "0.0.0.0:8080" }
+
+[programs.admin]
+command = "x"
+port_base = 5000
+sticky = { listen = "0.0.0.0:9321" }
+
+[programs.db]
+command = "x"
+port_base = 6000
+sticky = { listen = "127.0.0.1:9000" }
+
+[programs.self]
+command = "x"
+port_base = 7000
+listen = ["127.0.0.1:7777"]
+sticky = { listen = "127.0.0.1:7777" }
+
+[programs.late]
+command = "x"
+listen = ["127.0.0.1:8080"]
+
+[programs.v6]
+command = "x"
+port_base = 8000
+sticky = { listen = "[::]:8080" }
+
+[programs.any1]
+command = "x"
+port_base = 8100
+sticky = { listen = "127.0.0.1:0" }
+
+[programs.any2]
+command = "x"
+port_base = 8200
+sticky = { listen = "127.0.0.1:0" }
+)"),
+            (Errors{
+                R"(13:21: listen: "0.0.0.0:8080" is already claimed by [programs.web.sticky]; the sticky proxy needs an address of its own)",
+                R"(18:21: listen: "0.0.0.0:9321" overlaps "127.0.0.1:9321" of [http] listen; the sticky proxy needs an address of its own)",
+                R"(23:21: listen: "127.0.0.1:9000" overlaps "0.0.0.0:9000" of [programs.web]; the sticky proxy needs an address of its own)",
+                R"(29:21: listen: "127.0.0.1:7777" is already claimed by [programs.self]; the sticky proxy needs an address of its own)",
+                R"(33:11: listen: "127.0.0.1:8080" overlaps "0.0.0.0:8080" of [programs.web.sticky]; a socket is held for one program only)",
             }));
 }
 
