@@ -14,7 +14,8 @@ The backends are 4 instances of a program vigil supervises, each an nginx
 from 127.0.0.1 only, so both proxies send every connection to one backend
 (each picks its own by its hash); the direct run goes to one backend too.
 nginx's stream proxy runs one worker, as vigil relays in its one thread.
-Each way: wrk -t2 -c64 -d10s --latency, 3 runs, the median of each figure;
+Each way: wrk -t2 -c64 -d10s --latency, 3 runs taken in turns (direct,
+nginx, vigil, direct, ...), the median of each figure;
 two scenarios: keep-alive (64 long-lived connections: the relay's cost per
 byte) and a new connection per request ("Connection: close": accept, hash,
 connect and teardown per request).
@@ -193,19 +194,26 @@ def wrk(port, scenario, proxy_pids):
             "cpu": cpu}
 
 
-def measure(label, port, scenario, proxy_pids):
-    runs = []
-    for i in range(RUNS):
-        r = wrk(port, scenario, proxy_pids)
-        if r["non2xx"]:
-            raise Broken(f"{label}: {r['non2xx']} responses were not 2xx")
-        runs.append(r)
-        say(f"  {label:<22} run {i + 1}: {r['rps']:>9.0f} req/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms"
-            f"{'  socket errors ' + str(r['errors']) if r['errors'] else ''}")
+def run_round(samples, ways):
+    """RUNS rounds per scenario, each running every way once in turn, so a
+    change of the machine's load (it is shared) hits all ways alike."""
+    for s in SCENARIOS:
+        say(f"\n  == {s}")
+        for i in range(RUNS):
+            for label, port, pids in ways:
+                r = wrk(port, s, pids)
+                if r["non2xx"]:
+                    raise Broken(f"{label}: {r['non2xx']} responses were not 2xx")
+                samples[s].setdefault(label, []).append(r)
+                say(f"  {label:<22} run {i + 1}: {r['rps']:>9.0f} req/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms"
+                    f"{'  socket errors ' + str(r['errors']) if r['errors'] else ''}")
+
+
+def summarize(runs, has_pids):
     med = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "errors")}
     # Proxy CPU per 1,000 requests (milliseconds): what a request costs the proxy.
     total_req = sum(r["requests"] for r in runs)
-    med["cpu_ms_per_k"] = (1e6 * sum(r["cpu"] for r in runs) / total_req) if proxy_pids and total_req else None
+    med["cpu_ms_per_k"] = (1e6 * sum(r["cpu"] for r in runs) / total_req) if has_pids and total_req else None
     return med
 
 
@@ -346,7 +354,7 @@ def fmt_ratio(a, b):
 
 
 def table(scenario, rows):
-    say(f"\n  {scenario}: wrk -t2 -c{CONNECTIONS} -d{SECONDS}s --latency, median of {RUNS}")
+    say(f"\n  {scenario}: wrk -t2 -c{CONNECTIONS} -d{SECONDS}s --latency, median of {RUNS} runs (per vigil variant), taken in turns")
     say(f"  {'way':<24} {'req/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'proxy CPU ms/1k req':>20}")
     for label, m in rows:
         if isinstance(m, str):
@@ -404,29 +412,29 @@ def main():
         stream_pids = [stream.p.pid] + children(stream.p.pid)
         say(f"  nginx stream sends 127.0.0.1 to {via_nginx.strip()}; the direct run goes to backend 0")
 
-        figures = {s: [] for s in SCENARIOS}
-        for s in SCENARIOS:
-            say(f"\n  == {s}")
-            figures[s].append(("direct (backend 0)", measure("direct", base, s, [])))
-            figures[s].append(("nginx stream", measure("nginx stream", stream_port, s, stream_pids)))
-        stream.stop()
-        procs.remove(stream)
-
+        samples = {s: {} for s in SCENARIOS}  # scenario -> way -> wrk runs
+        ways = [("direct (backend 0)", base, []), ("nginx stream", stream_port, stream_pids)]
+        if not has_sticky:
+            run_round(samples, ways)
         for n, (label, env) in enumerate(variants):
             if not has_sticky:
-                for s in SCENARIOS:
-                    figures[s].append((label, no_sticky_why))
-                continue
-            if n > 0:  # a fresh vigil with this variant's environment
+                break
+            if n > 0:  # a fresh vigil (and backends) with this variant's environment
                 v.stop()
                 procs.remove(v)
                 v = start_vigil(vigil, d, http_port, env, label)
                 procs.append(v)
             via = wait_for(f"{label}: its sticky listener to answer", lambda: v.alive() and answers(sticky_port), 30)
             say(f"\n  {label} sends 127.0.0.1 to {via.strip()}")
-            for s in SCENARIOS:
-                say(f"  == {s}")
-                figures[s].append((label, measure(label, sticky_port, s, [v.p.pid])))
+            run_round(samples, ways + [(label, sticky_port, [v.p.pid])])
+        stream.stop()
+        procs.remove(stream)
+
+        figures = {}
+        for s in SCENARIOS:
+            figures[s] = [(label, summarize(runs, label != "direct (backend 0)")) for label, runs in samples[s].items()]
+            if not has_sticky:
+                figures[s] += [(label, no_sticky_why) for label, _ in variants]
 
         for s in SCENARIOS:
             rows = figures[s]
