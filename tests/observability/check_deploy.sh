@@ -96,6 +96,8 @@ route pager alertname=VigilWatchActionFailing severity=critical watch=legacy ins
 route chat alertname=VigilProbeFlapping severity=warning program=web index=0 instance=h:9321
 route chat alertname=VigilRollingRestartFailed severity=warning program=web instance=h:9321
 route chat alertname=VigilRollingRestartStuck severity=warning program=web instance=h:9321
+route pager alertname=VigilStickyRejecting severity=critical program=web instance=h:9321
+route chat alertname=VigilStickyRouteFailures severity=warning program=web index=1 instance=h:9321
 route chat alertname=SomethingElse
 # An inhibit rule naming an alert that does not exist (a typo, a rename)
 # silently inhibits nothing.

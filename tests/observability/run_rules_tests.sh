@@ -5,7 +5,7 @@
 #   3. conventions promtool does not know: every alert has a severity of
 #      critical|warning, summary, description (naming the vigil target, and
 #      the program and index, the program alone for the per-program
-#      rolling-restart alerts, or the watch) and a runbook_url whose anchor
+#      rolling-restart and sticky rejection alerts, or the watch) and a runbook_url whose anchor
 #      is a section of deploy/RUNBOOK.md; every alert has a test where it
 #      fires and one where it must stay silent.
 # Exits non-zero on any failure. Needs promtool (Debian package prometheus).
@@ -63,8 +63,8 @@ for name, b in alerts.items():
         expr = re.search(r"^\s+expr:(.*?)^\s+(?:for|labels):", b, re.S | re.M)
         if expr and "vigil_watch_" in expr.group(1):  # per watch: its name, no program
             wanted += ["$labels.watch"]
-        elif expr and "vigil_rollout" in expr.group(1):  # per program: no index
-            wanted += ["$labels.program"]
+        elif expr and re.search(r"vigil_rollout|vigil_sticky_rejected", expr.group(1)):
+            wanted += ["$labels.program"]  # per program: no index
         elif name not in ("VigilConfigReloadFailed", "VigilTargetDown",
                           "VigilHttpConnectionsDropped"):
             wanted += ["$labels.program", "$labels.index"]
