@@ -6,7 +6,7 @@ FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
 CONFIG     ?= config/vigil.toml
 
-.PHONY: all deps build run test test-asan asan bench fuzz demo-stack clean
+.PHONY: all deps build node-sticky run test test-asan asan bench fuzz demo-stack clean
 
 all: build
 
@@ -19,8 +19,16 @@ $(BUILD)/CMakeCache.txt:
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	$(BUILD)/vigil run -c $(CONFIG)
+# The chat demo's socket.io (pinned in tests/sticky/package-lock.json), into
+# the build folder, not the source tree; chat_server.js finds it on NODE_PATH.
+# Without it (no npm registry) the rest of the demo still runs.
+NODE_STICKY = $(abspath $(BUILD))/node_sticky
+node-sticky:
+	@bash tests/sticky/npm_ci.sh $(NODE_STICKY) || \
+	  echo "make: socket.io is not installed: the chat demo will not start" >&2
+
+run: build node-sticky
+	NODE_PATH=$(NODE_STICKY)/node_modules $(BUILD)/vigil run -c $(CONFIG)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -40,8 +48,8 @@ test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
 # The demo plus Prometheus (127.0.0.1:9090) and Alertmanager (:9093) with the shipped rules; Ctrl-C stops all.
-demo-stack: build
-	VIGIL=$(BUILD)/vigil bash scripts/demo-stack.sh
+demo-stack: build node-sticky
+	NODE_PATH=$(NODE_STICKY)/node_modules VIGIL=$(BUILD)/vigil bash scripts/demo-stack.sh
 
 bench: build
 	bash bench/run.sh $(BUILD)

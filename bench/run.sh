@@ -8,12 +8,17 @@
 # not there) is skipped and listed, not counted as broken.
 # Environment: BENCH_TMPDIR (default /tmp; the benchmarks with 1,000
 # instances prefer /dev/shm), BENCH_KEEP=1 keeps the temp dirs,
-# BENCH_SOAK_SECONDS (default 60) shortens the heartbeat soak.
+# BENCH_SOAK_SECONDS (default 60) shortens the heartbeat soak; sticky_bench.py
+# reads STICKY_BENCH_* (see its header).
 set -uo pipefail
 
 BUILD=${1:-build}
 BIN=$BUILD/bench
 BENCHES=(restart_bench log_bench instances_bench scrape_bench sampling_bench heartbeat_bench probe_bench api_bench listen_bench)
+# Benchmarks that are scripts driving outside tools (wrk, nginx), run as
+# `python3 bench/NAME BUILD_DIR`.
+SCRIPTS=(sticky_bench.py)
+here=$(cd "$(dirname "$0")" && pwd)
 
 # `make bench` builds everything first; build just the benchmarks otherwise.
 # A failed build is reported; what did build still runs.
@@ -44,6 +49,16 @@ for b in "${BENCHES[@]}"; do
   t0=$SECONDS
   if ! "$BIN/$b"; then
     broken+=("$b")
+  fi
+  echo "  ($((SECONDS - t0)) s)"
+done
+
+for s in "${SCRIPTS[@]}"; do
+  echo
+  echo "== ${s%.py}"
+  t0=$SECONDS
+  if ! python3 "$here/$s" "$BUILD"; then
+    broken+=("${s%.py}")
   fi
   echo "  ($((SECONDS - t0)) s)"
 done

@@ -6,7 +6,11 @@ pkgs=(cmake g++ make pkg-config
       libevent-dev prometheus-cpp-dev libtomlplusplus-dev libspdlog-dev
       libgtest-dev nlohmann-json3-dev prometheus
       systemd libsystemd-dev prometheus-alertmanager python3 curl
-      nginx redis-server redis-tools gunicorn nodejs)
+      nginx libnginx-mod-stream redis-server redis-tools gunicorn nodejs wrk)
+# npm installs the sticky tests' pinned socket.io (tests/sticky/npm_ci.sh).
+# NodeSource's nodejs carries its own npm and conflicts with Debian's: ask
+# for Debian's only where node came without one.
+command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the pinned npm packages of the sticky proxy's socket.io test and
+# chat demo (tests/sticky/package-lock.json) into DEST/node_modules, DEST
+# being in the build folder: never in the source tree, never globally.
+# Does nothing when DEST already holds exactly this lock file's packages, so
+# `make run` and every ctest run after the first need no network.
+#   bash tests/sticky/npm_ci.sh BUILD/node_sticky
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+dest=${1:?usage: npm_ci.sh DEST}
+if ! command -v npm >/dev/null; then
+  echo "npm_ci.sh: npm is not installed (scripts/deps.sh installs it)" >&2
+  exit 1
+fi
+mkdir -p "$dest"
+if [[ -d $dest/node_modules ]] && cmp -s "$here/package-lock.json" "$dest/.installed-lock.json"; then
+  exit 0
+fi
+cp "$here/package.json" "$here/package-lock.json" "$dest/"
+rm -f "$dest/.installed-lock.json"
+echo "npm_ci.sh: installing socket.io into $dest (npm ci)"
+npm ci --prefix "$dest" --no-audit --no-fund --loglevel=error
+cp "$here/package-lock.json" "$dest/.installed-lock.json"
