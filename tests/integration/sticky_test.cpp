@@ -189,7 +189,7 @@ TEST_F(StickyTest, EachClientStaysOnItsInstanceAndOnlyAKilledInstancesClientsMov
   EXPECT_FALSE(moved.empty());
 
   // Back: its clients return, and only they had moved.
-  auto r = run_cli(dir_, {"start", "chat", "-c", (dir_ / "vigil.toml").string()});
+  auto r = run_cli(dir_.path(), {"start", "chat", "-c", (dir_ / "vigil.toml").string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   ASSERT_TRUE(poll_until([&] {
     auto w = who(2, port_);
@@ -230,7 +230,7 @@ TEST_F(StickyTest, OpenConnectionsPerInstanceReachTheApiAndVigilStatus) {
   EXPECT_EQ(s0["routable"], true);
   EXPECT_GE(s0["bytes_in"].get<std::uint64_t>(), 4 * per_instance[0]);
 
-  auto r = run_cli(dir_, {"status", "-c", (dir_ / "vigil.toml").string()});
+  auto r = run_cli(dir_.path(), {"status", "-c", (dir_ / "vigil.toml").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("CONNS"), std::string::npos) << r.out;
 
@@ -308,7 +308,7 @@ TEST_F(StickyTest, RollingRestartsUnderLoadFailNoRequest) {
   };
   ASSERT_TRUE(poll_until([&] { return accepted() > 50; }));
   for (int roll = 0; roll < 2; ++roll) {
-    auto r = run_cli(dir_, {"restart", "chat", "-c", (dir_ / "vigil.toml").string()}, {},
+    auto r = run_cli(dir_.path(), {"restart", "chat", "-c", (dir_ / "vigil.toml").string()}, {},
                      std::chrono::seconds(60));
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   }
@@ -330,14 +330,14 @@ TEST_F(StickyTest, AReloadKeepsTheProxyAndItsConnectionsOrMovesItToANewAddress) 
   const fs::path file = dir_ / "vigil.toml";
   // Other sticky settings: the same proxy, the open connection goes on.
   write_config(config(2, port_, "idle_timeout = \"1h\"\nmax_connections = 500", ""));
-  auto r = run_cli(dir_, {"reload", "-c", file.string()});
+  auto r = run_cli(dir_.path(), {"reload", "-c", file.string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(ask(held.get())) << "the open connection was cut by a reload that kept the address";
   // A new address: bound, the old one closed.
   std::uint16_t moved = free_port();
   while (moved >= base_ && moved < base_ + 2) moved = free_port();
   write_config(config(2, moved, "", ""));
-  r = run_cli(dir_, {"reload", "-c", file.string()});
+  r = run_cli(dir_.path(), {"reload", "-c", file.string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(who(3, moved));
   EXPECT_FALSE(connect_from(3, port_)) << "the old address still accepts";
