@@ -18,11 +18,12 @@ Each way: wrk -t2 -c64 -d10s --latency, 3 runs taken in turns (direct,
 nginx, vigil, direct, ...), the median of each figure;
 two scenarios: keep-alive (64 long-lived connections: the relay's cost per
 byte) and a new connection per request ("Connection: close": accept, hash,
-connect and teardown per request).
+connect and teardown per request), and bulk (keep-alive GETs of a 1 MiB
+file: the cost of copying, where splice(2) should pay).
 
 Environment:
   STICKY_BENCH_RUNS (3), STICKY_BENCH_SECONDS (10), STICKY_BENCH_CONNECTIONS (64),
-  STICKY_BENCH_SCENARIOS ("keepalive,close")
+  STICKY_BENCH_SCENARIOS ("keepalive,close,bulk")
   STICKY_BENCH_VARIANTS: vigil measured once per variant, each "LABEL" or
       "LABEL:VAR=VALUE,VAR=VALUE" (environment for vigil), separated by ";".
       The hook for the relay engine, e.g. "splice:VIGIL_STICKY_ENGINE=splice;
@@ -58,7 +59,7 @@ def env_int(name, default):
 RUNS = env_int("STICKY_BENCH_RUNS", 3)
 SECONDS = env_int("STICKY_BENCH_SECONDS", 10)
 CONNECTIONS = env_int("STICKY_BENCH_CONNECTIONS", 64)
-SCENARIOS = [s for s in os.environ.get("STICKY_BENCH_SCENARIOS", "keepalive,close").split(",") if s]
+SCENARIOS = [s for s in os.environ.get("STICKY_BENCH_SCENARIOS", "keepalive,close,bulk").split(",") if s]
 
 
 class Broken(Exception):
@@ -168,7 +169,7 @@ def wrk(port, scenario, proxy_pids):
     cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency"]
     if scenario == "close":
         cmd += ["-H", "Connection: close"]
-    cmd.append(f"http://127.0.0.1:{port}/")
+    cmd.append(f"http://127.0.0.1:{port}/big" if scenario == "bulk" else f"http://127.0.0.1:{port}/")
     cpu0 = cpu_seconds(proxy_pids)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 60)
     cpu = cpu_seconds(proxy_pids) - cpu0
@@ -247,7 +248,9 @@ http {{
   uwsgi_temp_path {d}/tmp{i}; scgi_temp_path {d}/tmp{i};
   server {{
     listen 127.0.0.1:{port} reuseport backlog=4096;
+    sendfile on;
     location / {{ return 200 "backend {i}\\n"; }}
+    location = /big {{ alias {d}/big.bin; }}
   }}
 }}
 """
@@ -384,6 +387,11 @@ def main():
     try:
         http_port, sticky_port, stream_port = free_port(), free_port(), free_port()
         base = free_port_range(INSTANCES, {http_port, sticky_port, stream_port})
+        # nginx's workers (not root) read it: the temp dir is 0700.
+        os.chmod(d, 0o755)
+        with open(f"{d}/big.bin", "wb") as f:
+            f.write(os.urandom(1 << 20))
+        os.chmod(f"{d}/big.bin", 0o644)
         for i in range(INSTANCES):
             os.makedirs(f"{d}/tmp{i}", exist_ok=True)
             with open(f"{d}/backend{i}.conf", "w") as f:

@@ -121,6 +121,7 @@ struct StickyProxy::Impl {
   std::optional<SteadyTime> last_route_warning, last_accept_warning, last_limit_warning;
   std::uint64_t route_failures_unwarned = 0;
 
+  PipePool pipes;  // before the connections: their relays give their pipes back to it
   UniqueFd listen_fd;
   std::unique_ptr<IoEvent> acceptable;
   Timer resume_accept;
@@ -240,7 +241,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
     set_nodelay(instance_fd_.get());
     try {
       if (proxy_.engine == RelayEngine::splice) {
-        relay_ = make_splice_relay(proxy_.loop, client_, instance_fd_, head_, *this);
+        relay_ = make_splice_relay(proxy_.loop, client_, instance_fd_, head_, *this, proxy_.pipes);
         if (!relay_) ++proxy_.totals.splice_fallbacks;
       }
       if (!relay_)

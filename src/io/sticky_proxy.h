@@ -34,13 +34,15 @@ struct StickyProxyStats {
 // How bytes are copied: libevent bufferevents (user-space buffers), or
 // splice(2) through a pipe pair per direction (no copy to user space).
 enum class RelayEngine { buffer, splice };
+// What make bench found faster here (bench/sticky_bench.py prints both).
+inline constexpr RelayEngine kDefaultRelayEngine = RelayEngine::splice;
 
 class StickyProxy {
  public:
   // Binds and listens on config.listen (throws std::runtime_error
   // "cannot listen on ADDRESS: why"). `program` names it in log lines.
   StickyProxy(EventLoop& loop, std::string program, const StickyConfig& config, int port_base,
-              int instances, RelayEngine engine = RelayEngine::splice);
+              int instances, RelayEngine engine = kDefaultRelayEngine);
   ~StickyProxy();  // closes the listener and every relayed connection
   StickyProxy(const StickyProxy&) = delete;
   StickyProxy& operator=(const StickyProxy&) = delete;

@@ -196,8 +196,8 @@ constexpr int kRoundsPerEvent = 4;
 class SpliceRelay final : public Relay {
  public:
   SpliceRelay(EventLoop& loop, UniqueFd client, UniqueFd instance, Pipe up, Pipe down,
-              std::string_view head, RelayOwner& owner)
-      : owner_(owner), client_(std::move(client)), instance_(std::move(instance)) {
+              std::string_view head, RelayOwner& owner, PipePool& pool)
+      : owner_(owner), pool_(pool), client_(std::move(client)), instance_(std::move(instance)) {
     client_readable_ = std::make_unique<IoEvent>(loop, client_.get(), EV_READ, [this](short) { pump(dirs_[0]); });
     instance_writable_ = std::make_unique<IoEvent>(loop, instance_.get(), EV_WRITE, [this](short) { pump(dirs_[0]); });
     instance_readable_ = std::make_unique<IoEvent>(loop, instance_.get(), EV_READ, [this](short) { pump(dirs_[1]); });
@@ -225,6 +225,9 @@ class SpliceRelay final : public Relay {
       set_linger_zero(client_.get());
       set_linger_zero(instance_.get());
     }
+    // Emptied by a clean end: the next connection's.
+    for (Direction& d : dirs_)
+      if (!reset_ && d.in_pipe == 0 && d.pipe.read) pool_.give(std::move(d.pipe));
   }
 
   std::uint64_t buffered_bytes() const override {
@@ -324,6 +327,7 @@ class SpliceRelay final : public Relay {
   }
 
   RelayOwner& owner_;
+  PipePool& pool_;
   UniqueFd client_;
   UniqueFd instance_;
   Direction dirs_[2];  // 0: client -> instance, 1: instance -> client
@@ -339,19 +343,30 @@ std::unique_ptr<Relay> make_buffer_relay(EventLoop& loop, UniqueFd client, Uniqu
   return std::make_unique<BufferRelay>(loop, std::move(client), std::move(instance), head, owner);
 }
 
+Pipe PipePool::take() {
+  if (pipes_.empty()) return make_pipe(O_NONBLOCK);
+  Pipe p = std::move(pipes_.back());
+  pipes_.pop_back();
+  return p;
+}
+
+void PipePool::give(Pipe pipe) {
+  if (pipes_.size() < kMaxPipes) pipes_.push_back(std::move(pipe));
+}
+
 std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd& client, UniqueFd& instance,
-                                         std::string_view head, RelayOwner& owner) {
+                                         std::string_view head, RelayOwner& owner, PipePool& pool) {
   Pipe up, down;
   try {
-    up = make_pipe(O_NONBLOCK);
-    down = make_pipe(O_NONBLOCK);
+    up = pool.take();
+    down = pool.take();
   } catch (const std::system_error& e) {
     spdlog::debug("sticky proxy: cannot make the splice pipes ({}); relaying through buffers",
                   e.code().message());
     return nullptr;
   }
   return std::make_unique<SpliceRelay>(loop, std::move(client), std::move(instance), std::move(up),
-                                       std::move(down), head, owner);
+                                       std::move(down), head, owner, pool);
 }
 
 }  // namespace vigil

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "event_loop.h"
 #include "fd.h"
@@ -39,13 +40,31 @@ class Relay {
   virtual std::uint64_t buffered_bytes() const = 0;
 };
 
+// Empty pipes of connections that ended cleanly, for the next ones: a
+// connection per request otherwise pays two pipe2() and four close() calls.
+// Bounded; a pipe that may still hold bytes (a reset) is closed, never kept.
+class PipePool {
+ public:
+  static constexpr std::size_t kMaxPipes = 64;
+  // A pooled pipe, or a new one (O_NONBLOCK, O_CLOEXEC); throws
+  // std::system_error when none can be made.
+  Pipe take();
+  void give(Pipe pipe);
+  std::size_t size() const { return pipes_.size(); }
+
+ private:
+  std::vector<Pipe> pipes_;
+};
+
 // `head`: bytes already read from the client (the X-Forwarded-For peek),
 // sent to the instance before anything else.
 std::unique_ptr<Relay> make_buffer_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
                                          std::string_view head, RelayOwner& owner);
 // Null when the pipes cannot be made (EMFILE, ENFILE): the sockets are
 // then still owned by the caller's UniqueFds, which are left untouched.
+// Its pipes come from `pool`, and go back there when both directions ended
+// with nothing left in them; `pool` outlives the relay.
 std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd& client, UniqueFd& instance,
-                                         std::string_view head, RelayOwner& owner);
+                                         std::string_view head, RelayOwner& owner, PipePool& pool);
 
 }  // namespace vigil

@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 
 #include "config_parse.h"
 
@@ -103,6 +105,17 @@ std::unique_ptr<Program> Supervisor::make_program(const ProgramConfig& pc, Liste
   return std::make_unique<Program>(context_, pc, std::move(sockets), std::move(sticky));
 }
 
+// How the sticky proxies copy bytes: RelayEngine's default, or
+// VIGIL_STICKY_ENGINE=buffer|splice (for make bench, which measures both).
+namespace {
+RelayEngine sticky_engine() {
+  const char* e = std::getenv("VIGIL_STICKY_ENGINE");
+  if (e && std::string_view(e) == "buffer") return RelayEngine::buffer;
+  if (e && std::string_view(e) == "splice") return RelayEngine::splice;
+  return kDefaultRelayEngine;
+}
+}  // namespace
+
 // The sticky proxy of each program of `config` that has one: the program's
 // own when its listen address stayed (its connections go on), otherwise
 // bound here. Throws, binding nothing more, when an address cannot be had.
@@ -118,7 +131,7 @@ std::map<std::string, std::shared_ptr<StickyProxy>> Supervisor::hold_sticky_prox
     }
     try {
       out[pc.name] = std::make_shared<StickyProxy>(context_.loop, pc.name, *pc.sticky,
-                                                   *pc.port_base, pc.instances);
+                                                   *pc.port_base, pc.instances, sticky_engine());
     } catch (const std::exception& e) {
       throw std::runtime_error("program " + pc.name + ": " + e.what());
     }
