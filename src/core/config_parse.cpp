@@ -1576,36 +1576,27 @@ void Parser::check_listen_sockets() {
   claims.push_back(unix_claim(config.control_socket, "vigil's control_socket"));
   for (const auto& w : watch_drafts)
     if (w.notify_socket_at) claims.push_back(unix_claim(w.config.notify_socket, w.section + " notify_socket"));
-  for (const auto& d : drafts) {
-    for (std::size_t i = 0; i < d.config.listen.size(); ++i) {
-      const ListenSocketConfig& socket = d.config.listen[i];
-      auto other = std::find_if(claims.begin(), claims.end(),
-                                [&](const Claim& c) { return listen_overlaps(c.socket, socket); });
-      if (other != claims.end()) {
-        const std::string mine = socket.address(), theirs = other->socket.address();
-        std::string message = "listen: " + quote(mine);
-        message += mine == theirs ? " is already claimed by " + other->owner
-                                  : " overlaps " + quote(theirs) + " of " + other->owner;
-        error(d.listen_entry_at[i], message + "; a socket is held for one program only");
-        continue;
-      }
-      claims.push_back({socket, d.section});
-    }
-    // The sticky proxy's public port: the same rule; port 0 (tests: any
-    // free port) collides with nothing.
-    if (!d.config.sticky || d.config.sticky->listen.port == 0) continue;
-    const ListenSocketConfig socket{SocketKind::tcp, d.config.sticky->listen, {}, {}};
+  // Claims `socket` for `owner`, or says whose it already is.
+  auto claim = [&](const ListenSocketConfig& socket, const toml::source_region& at,
+                   const std::string& owner, const char* rule) {
     auto other = std::find_if(claims.begin(), claims.end(),
                               [&](const Claim& c) { return listen_overlaps(c.socket, socket); });
-    if (other != claims.end()) {
-      const std::string mine = socket.address(), theirs = other->socket.address();
-      std::string message = "listen: " + quote(mine);
-      message += mine == theirs ? " is already claimed by " + other->owner
-                                : " overlaps " + quote(theirs) + " of " + other->owner;
-      error(*d.sticky->listen_at, message + "; the sticky proxy needs an address of its own");
-      continue;
-    }
-    claims.push_back({socket, d.sticky->section});
+    if (other == claims.end()) return claims.push_back({socket, owner});
+    const std::string mine = socket.address(), theirs = other->socket.address();
+    std::string message = "listen: " + quote(mine);
+    message += mine == theirs ? " is already claimed by " + other->owner
+                              : " overlaps " + quote(theirs) + " of " + other->owner;
+    error(at, message + "; " + rule);
+  };
+  for (const auto& d : drafts) {
+    for (std::size_t i = 0; i < d.config.listen.size(); ++i)
+      claim(d.config.listen[i], d.listen_entry_at[i], d.section,
+            "a socket is held for one program only");
+    // The sticky proxy's public port: the same rule; port 0 (tests: any
+    // free port) collides with nothing.
+    if (d.config.sticky && d.config.sticky->listen.port != 0)
+      claim(ListenSocketConfig{SocketKind::tcp, d.config.sticky->listen, {}, {}}, *d.sticky->listen_at,
+            d.sticky->section, "the sticky proxy needs an address of its own");
   }
 }
 

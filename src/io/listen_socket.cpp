@@ -51,38 +51,40 @@ ListenSocket::~ListenSocket() {
     ::unlink(config_.path.c_str());
 }
 
-void ListenSocket::bind_tcp() {
-  const ListenAddress& a = config_.tcp;
+UniqueFd listen_tcp(const ListenAddress& a, int socket_flags) {
+  const std::string host = a.host.empty() ? (a.ipv6 ? "::" : "0.0.0.0") : a.host;
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (a.ipv6) {
     auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
     sa->sin6_family = AF_INET6;
     sa->sin6_port = htons(a.port);
-    if (::inet_pton(AF_INET6, a.host.c_str(), &sa->sin6_addr) != 1)
-      throw listen_error(config_, EINVAL);
+    if (::inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr) != 1) return errno = EINVAL, UniqueFd();
     len = sizeof *sa;
   } else {
     auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
     sa->sin_family = AF_INET;
     sa->sin_port = htons(a.port);
-    if (::inet_pton(AF_INET, a.host.c_str(), &sa->sin_addr) != 1)
-      throw listen_error(config_, EINVAL);
+    if (::inet_pton(AF_INET, host.c_str(), &sa->sin_addr) != 1) return errno = EINVAL, UniqueFd();
     len = sizeof *sa;
   }
-  UniqueFd fd(::socket(a.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) throw listen_error(config_, errno);
+  UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | socket_flags, 0));
+  if (!fd) return fd;
   const int on = 1;
-  // A restarted vigil binds at once although connections of its last run
-  // linger in TIME_WAIT.
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0)
-    throw listen_error(config_, errno);
-  if (a.ipv6 && ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0)
-    throw listen_error(config_, errno);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      ::listen(fd.get(), SOMAXCONN) != 0)
-    throw listen_error(config_, errno);
-  fd_ = std::move(fd);
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+      (a.ipv6 && ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) ||
+      ::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      ::listen(fd.get(), SOMAXCONN) != 0) {
+    const int error = errno;
+    fd.reset();
+    errno = error;
+  }
+  return fd;
+}
+
+void ListenSocket::bind_tcp() {
+  fd_ = listen_tcp(config_.tcp);
+  if (!fd_) throw listen_error(config_, errno);
 }
 
 void ListenSocket::bind_unix() {

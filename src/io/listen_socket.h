@@ -44,6 +44,13 @@ class ListenSocket {
   ino_t file_ino_ = 0;
 };
 
+// A TCP socket bound to `address` ("" host: all interfaces of its family)
+// and listening (backlog SOMAXCONN): SO_REUSEADDR, so a restarted vigil
+// binds at once although connections of its last run linger in TIME_WAIT,
+// and IPV6_V6ONLY on IPv6. `socket_flags` adds to SOCK_CLOEXEC (e.g.
+// SOCK_NONBLOCK). Empty, with errno saying why, on failure.
+UniqueFd listen_tcp(const ListenAddress& address, int socket_flags = 0);
+
 // A program's held sockets in `listen` order. Shared: a program restarted
 // by a reload hands the sockets of the addresses it still lists to its
 // successor, and the last owner closes them.

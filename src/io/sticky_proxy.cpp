@@ -25,6 +25,7 @@
 #include "forwarded_for.h"
 #include "real_clock.h"
 #include "sticky_hash.h"
+#include "listen_socket.h"
 #include "sticky_relay.h"
 
 namespace vigil {
@@ -323,34 +324,11 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
 
 void StickyProxy::Impl::listen() {
   const ListenAddress& a = config.listen;
-  const std::string host = a.host.empty() ? (a.ipv6 ? "::" : "0.0.0.0") : a.host;
   auto fail = [&](int error) {
     return std::runtime_error("cannot listen on " + a.to_string() + ": " + std::strerror(error));
   };
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (a.ipv6) {
-    auto* sa = reinterpret_cast<sockaddr_in6*>(&ss);
-    sa->sin6_family = AF_INET6;
-    sa->sin6_port = htons(a.port);
-    if (::inet_pton(AF_INET6, host.c_str(), &sa->sin6_addr) != 1) throw fail(EINVAL);
-    len = sizeof *sa;
-  } else {
-    auto* sa = reinterpret_cast<sockaddr_in*>(&ss);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(a.port);
-    if (::inet_pton(AF_INET, host.c_str(), &sa->sin_addr) != 1) throw fail(EINVAL);
-    len = sizeof *sa;
-  }
-  UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  UniqueFd fd = listen_tcp(a, SOCK_NONBLOCK);
   if (!fd) throw fail(errno);
-  const int on = 1;
-  // A restarted vigil binds at once although old connections linger in TIME_WAIT.
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) throw fail(errno);
-  if (a.ipv6 && ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0)
-    throw fail(errno);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) throw fail(errno);
-  if (::listen(fd.get(), SOMAXCONN) != 0) throw fail(errno);
   sockaddr_storage bound{};
   socklen_t bound_len = sizeof bound;
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) throw fail(errno);
