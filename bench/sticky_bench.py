@@ -28,7 +28,8 @@ Environment:
       "LABEL:VAR=VALUE,VAR=VALUE" (environment for vigil), separated by ";".
       The hook for the relay engine, e.g. "splice:VIGIL_STICKY_ENGINE=splice;
       buffer:VIGIL_STICKY_ENGINE=buffer" if vigil reads such a variable.
-      Default "vigil" (vigil's own choice).
+      Default: both copy engines, "vigil splice" (vigil's default) and
+      "vigil buffers" (bufferevents); the summary names the faster one.
   BENCH_TMPDIR (/tmp), BENCH_KEEP=1 keeps the temp dir, BENCH_RESULTS (a
   file the summary rows are appended to, as bench/run.sh sets).
 Until vigil has the sticky proxy (its config is refused), vigil's rows say
@@ -57,6 +58,8 @@ def env_int(name, default):
 
 
 RUNS = env_int("STICKY_BENCH_RUNS", 3)
+# vigil's two copy engines, each measured (vigil reads VIGIL_STICKY_ENGINE).
+DEFAULT_VARIANTS = "vigil splice:VIGIL_STICKY_ENGINE=splice;vigil buffers:VIGIL_STICKY_ENGINE=buffer"
 SECONDS = env_int("STICKY_BENCH_SECONDS", 10)
 CONNECTIONS = env_int("STICKY_BENCH_CONNECTIONS", 64)
 SCENARIOS = [s for s in os.environ.get("STICKY_BENCH_SCENARIOS", "keepalive,close,bulk").split(",") if s]
@@ -377,7 +380,7 @@ def main():
         raise Broken(f"no vigil binary at {vigil}")
     module = nginx_module_line()
     variants = []
-    for v in (os.environ.get("STICKY_BENCH_VARIANTS") or "vigil").split(";"):
+    for v in (os.environ.get("STICKY_BENCH_VARIANTS") or DEFAULT_VARIANTS).split(";"):
         label, _, assigns = v.strip().partition(":")
         env = dict(a.split("=", 1) for a in assigns.split(",") if a)
         variants.append((label if label == "vigil" else f"vigil ({label})", env))
@@ -460,6 +463,10 @@ def main():
                 result(f"sticky {s}: {label}/nginx req/s", fmt_ratio(m["rps"], nginx_m["rps"]))
                 result(f"sticky {s}: {label}/nginx p50/p99",
                        f"{fmt_ratio(m['p50'], nginx_m['p50'])}/{fmt_ratio(m['p99'], nginx_m['p99'])}")
+            measured = [(label, m) for label, m in rows[2:] if not isinstance(m, str)]
+            if len(measured) > 1:
+                best = max(measured, key=lambda lm: lm[1]["rps"])
+                result(f"sticky {s}: faster engine", best[0])
         for p in list(procs):
             code = p.stop()
             procs.remove(p)

@@ -270,11 +270,16 @@ class SpliceRelay final : public Relay {
           moved = true;
         }
       }
+      // A read shorter than asked found the socket drained (as nginx
+      // assumes too): the next round would only meet EAGAIN. Level-
+      // triggered events say so again if more arrives meanwhile.
+      bool drained = false;
       if (!d.head_pending() && !d.src_eof && d.in_pipe < kRelayBoundBytes) {
-        const ssize_t n = ::splice(d.src, nullptr, d.pipe.write.get(), nullptr,
-                                   kRelayBoundBytes - d.in_pipe, kSpliceFlags);
+        const std::size_t room = kRelayBoundBytes - d.in_pipe;
+        const ssize_t n = ::splice(d.src, nullptr, d.pipe.write.get(), nullptr, room, kSpliceFlags);
         if (fatal(n)) return finish(true);
         if (n > 0) {
+          drained = static_cast<std::size_t>(n) < room;
           d.in_pipe += static_cast<std::size_t>(n);
           owner_.relayed(d.to_instance, static_cast<std::size_t>(n));
           moved = true;
@@ -294,12 +299,13 @@ class SpliceRelay final : public Relay {
           moved = true;
         }
       }
-      if (!moved) break;
+      if (!moved || (drained && d.in_pipe == 0)) break;
     }
     if (d.src_eof && d.in_pipe == 0 && !d.head_pending() && !d.shut) {
       d.shut = true;
-      ::shutdown(d.dst, SHUT_WR);
+      // The last direction to end: closing both sockets sends the FIN.
       if (dirs_[0].shut && dirs_[1].shut) return finish(false);
+      ::shutdown(d.dst, SHUT_WR);
     }
     watch(d);
   }
