@@ -1,12 +1,13 @@
 # Thin wrapper: the real build is CMake. Every target installs what it needs first.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+RELEASE_BUILD ?= build-release
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS       ?= $(shell nproc)
 CONFIG     ?= config/vigil.toml
 
-.PHONY: all deps build node-sticky run test test-asan asan bench fuzz demo-stack clean
+.PHONY: all deps build node-sticky run test test-asan asan release bench fuzz demo-stack clean
 
 all: build
 
@@ -47,6 +48,11 @@ asan: deps $(ASAN_BUILD)/CMakeCache.txt
 test-asan: asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 
+# What a packager builds: every target at -O3 with -Werror (CI builds it too).
+release: deps
+	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(RELEASE_BUILD) -j $(JOBS)
+
 # The demo plus Prometheus (127.0.0.1:9090) and Alertmanager (:9093) with the shipped rules; Ctrl-C stops all.
 demo-stack: build node-sticky
 	NODE_PATH=$(NODE_STICKY)/node_modules VIGIL=$(BUILD)/vigil bash scripts/demo-stack.sh
@@ -55,4 +61,4 @@ bench: build
 	bash bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD)
