@@ -33,6 +33,7 @@
 #include "log.h"
 #include "self_notify.h"
 #include "spawn.h"
+#include "start_lock.h"
 #include "supervisor.h"
 #include "version.h"
 
@@ -67,11 +68,32 @@ std::optional<Config> load_config(const std::string& path_text) {
   return std::move(r.config);
 }
 
+// The start-up lock beside `control_socket`, or nullopt after saying why
+// this vigil does not start.
+std::optional<StartLock> take_start_lock(const std::filesystem::path& control_socket) {
+  const auto path = StartLock::path_for(control_socket);
+  StartLockFailure failure;
+  auto lock = StartLock::acquire(path, &failure);
+  if (lock) return lock;
+  if (failure.held)
+    spdlog::critical("another vigil{} is already running on {} ({} is locked); vigil is not "
+                     "starting",
+                     failure.holder ? " (pid " + std::to_string(*failure.holder) + ")" : std::string(),
+                     control_socket.string(), path.string());
+  else
+    spdlog::critical("{}; vigil is not starting", failure.why);
+  return std::nullopt;
+}
+
 int command_run(const CliCommand& cmd) {
   auto config = load_config(cmd.config);
   if (!config) return kExitUsage;
   init_logging(config->log_level);
   ::signal(SIGPIPE, SIG_IGN);
+  // One vigil per control socket, decided before anything shared (the
+  // socket, listen sockets, children) is touched; held until return.
+  auto start_lock = take_start_lock(config->control_socket);
+  if (!start_lock) return kExitUsage;
   // Before the loop, the sockets and the logs open theirs: the fds spawning
   // keeps are then among the lowest, and a child's copy of vigil's fd table
   // stops at them.

@@ -8,9 +8,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <system_error>
 
 #include <event2/event.h>
@@ -27,12 +33,83 @@ constexpr int kMaxReadsPerWakeup = 16;
 constexpr std::size_t kMaxDatagram = 16 * 1024;
 char g_buffer[kReadChunk];
 
+// When process `pid` started, in seconds since the epoch (/proc/PID/stat
+// field 22, in clock ticks after boot, plus btime from /proc/stat).
+std::optional<double> process_start_seconds(pid_t pid) {
+  std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  // The command name may hold spaces and parentheses: fields follow the last ')'.
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && (fields >> field); ++i) {
+    if (i < 22) continue;
+    std::ifstream proc_stat("/proc/stat");
+    for (std::string line; std::getline(proc_stat, line);) {
+      if (line.rfind("btime ", 0) != 0) continue;
+      try {
+        return std::stod(line.substr(6)) +
+               std::stod(field) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+      } catch (const std::exception&) {
+        return std::nullopt;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+// Whether the vigil that made a folder named for `pid`, last changed at
+// `changed_seconds`, is gone.
+bool vigil_gone(pid_t pid, double changed_seconds) {
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+  // Alive (or not ours to signal). A vigil is never judged gone: a wall
+  // clock stepped forward could make it look younger than its folder.
+  std::ifstream comm_file("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm;
+  if (!std::getline(comm_file, comm) || comm.rfind("vigil", 0) == 0) return false;
+  // Another program: the pid was reused if it started after the folder
+  // last changed. The margin covers btime's whole seconds.
+  const auto started = process_start_seconds(pid);
+  return started && *started > changed_seconds + 2.0;
+}
+
 }  // namespace
 
+std::size_t RuntimeDir::remove_stale(const std::filesystem::path& base) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    // vigil.PID.XXXXXX, as mkdtemp makes them below.
+    if (name.rfind("vigil.", 0) != 0) continue;
+    const auto dot = name.find('.', 6);
+    if (dot == std::string::npos || dot == 6 || name.size() != dot + 7) continue;
+    pid_t pid = 0;
+    const auto [p, error] = std::from_chars(name.data() + 6, name.data() + dot, pid);
+    if (error != std::errc() || p != name.data() + dot || pid <= 0) continue;
+    struct stat st{};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+      continue;
+    const double changed = static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec / 1e9;
+    if (!vigil_gone(pid, changed)) continue;
+    std::error_code rm;
+    std::filesystem::remove_all(it->path(), rm);
+    if (rm) {
+      spdlog::debug("cannot remove {}, left by vigil {}: {}", it->path().string(), pid, rm.message());
+      continue;
+    }
+    spdlog::info("removed {}, left by vigil {} which is gone", it->path().string(), pid);
+    ++removed;
+  }
+  return removed;
+}
+
 RuntimeDir::RuntimeDir() {
-  const char* base = std::getenv("XDG_RUNTIME_DIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/vigil." +
-                     std::to_string(::getpid()) + ".XXXXXX";
+  const char* env = std::getenv("XDG_RUNTIME_DIR");
+  const std::string base = env && *env ? env : "/tmp";
+  remove_stale(base);
+  std::string tmpl = base + "/vigil." + std::to_string(::getpid()) + ".XXXXXX";
   if (!::mkdtemp(tmpl.data()))
     throw std::system_error(errno, std::generic_category(), "mkdtemp " + tmpl);
   // Others may pass through to a socket they were given (a program's

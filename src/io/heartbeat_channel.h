@@ -18,13 +18,21 @@ namespace vigil {
 
 using NotifyHandler = std::function<void(const NotifyMessage&)>;
 
-// A private folder (mode 0711) for the instances' notify sockets, removed
-// with everything in it when destroyed.
+// A private folder (mode 0711) for the instances' notify sockets,
+// $XDG_RUNTIME_DIR/vigil.PID.XXXXXX (else /tmp), removed with everything in
+// it when destroyed. A vigil that was SIGKILLed or crashed cannot remove its
+// own: creating one first removes the siblings left by vigils that are gone.
 class RuntimeDir {
  public:
   RuntimeDir();  // throws std::system_error
   ~RuntimeDir();
   const std::filesystem::path& path() const { return path_; }
+
+  // Removes the vigil.PID.XXXXXX folders in `base` (ours: owned by this
+  // user) whose PID is not a live process, or is a process that is not a
+  // vigil (comm) and started after the folder last changed (the pid was
+  // reused). Never one of a live vigil. Returns how many were removed.
+  static std::size_t remove_stale(const std::filesystem::path& base);
 
  private:
   std::filesystem::path path_;

@@ -1,17 +1,20 @@
 // One log file of a program's output (NAME.out.log, NAME.err.log or the
-// combined NAME.log), written through spdlog's rotating file sink: a
-// timestamp prefix per line, size rotation keeping `keep` old files, reopen
-// for logrotate. A failing disk never throws out of here: what cannot be
-// written is counted as dropped.
+// combined NAME.log): a timestamp prefix per line (spdlog's formatter), size
+// rotation keeping `keep` old files (spdlog's names: NAME.out.1.log ...),
+// reopen for logrotate. A failing disk never throws out of here and never
+// leaves a torn line: a line is in the file whole or counted as dropped.
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 
-namespace spdlog::sinks {
-class sink;
+#include "fd.h"
+
+namespace spdlog {
+class formatter;
 }
 
 namespace vigil {
@@ -19,10 +22,18 @@ namespace vigil {
 struct LogFileOptions {
   std::filesystem::path path;
   std::uint64_t max_size_bytes = 50ull << 20;  // rotate when the file would grow past this
-  int keep = 5;                                // rotated files kept: path.1 .. path.keep
+  int keep = 5;                                // rotated files kept: NAME.1.log .. NAME.keep.log
   bool timestamps = true;                      // "2026-11-23T12:47:07.123 " before each line
 };
 
+// The file is written with write(2) from a buffer of whole lines, never
+// through stdio: after a short or failed write the sink knows exactly which
+// lines reached the file. When writing fails (disk full, I/O error, the file
+// cannot be opened) an outage begins: one warning, new lines are dropped
+// and counted, the lines already buffered are kept and written first when
+// a retry (at most once a second) succeeds; then one message says how many
+// were dropped. A log file (or its folder) deleted while open is noticed
+// within a second and created again.
 class LogSink {
  public:
   explicit LogSink(LogFileOptions options);
@@ -32,28 +43,58 @@ class LogSink {
 
   // Appends one line (a '\n' is added). `when` is the time stamped on it.
   // Returns the bytes of `line` accepted (line.size() + 1), or 0 when the
-  // line was dropped (file cannot be opened or written; counted).
+  // line was dropped (counted). An accepted line reaches the file whole,
+  // unless vigil exits in the middle of an outage.
   std::size_t write_line(std::string_view line, std::chrono::system_clock::time_point when);
 
-  // Pushes buffered bytes to the kernel. Called once per batch of lines.
+  // Writes the buffered lines. Called once per batch of lines; also where a
+  // deleted file is noticed and an outage retried.
   void flush();
 
   // Closes and reopens the file at its path (SIGUSR2, after logrotate moved it).
   void reopen();
 
-  // Applies changed size/keep/timestamp settings (reload); same path.
+  // Applies changed size/keep/timestamp settings (reload); a changed path
+  // reopens.
   void update(const LogFileOptions& options);
 
   const LogFileOptions& options() const { return options_; }
+  // Bytes of lines dropped (line + '\n', as given to write_line).
   std::uint64_t bytes_dropped() const { return dropped_bytes_; }
+  std::uint64_t lines_dropped() const { return dropped_lines_; }
+  // Whether an outage is going on (the last write or open failed).
+  bool failing() const { return failing_; }
 
  private:
-  void open();
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  bool open_file(bool truncate);
+  void close_file();
+  bool write_pending();
+  bool rotate();
+  bool retry_if_due(SteadyTime now);
+  void check_deleted(SteadyTime now);
+  void begin_outage(std::string_view what, int error);
+  void end_outage();
+  void drop(std::size_t bytes);
 
   LogFileOptions options_;
-  std::shared_ptr<spdlog::sinks::sink> sink_;
+  std::unique_ptr<spdlog::formatter> formatter_;
+  UniqueFd fd_;
+  std::uint64_t file_bytes_ = 0;  // size of the open file, for rotation
+  std::string pending_;           // formatted whole lines not written yet
+  // The file holds the start of pending_'s first line (a torn write whose
+  // ftruncate failed): the rest must follow in the same file.
+  bool torn_ = false;
   std::uint64_t dropped_bytes_ = 0;
-  std::chrono::steady_clock::time_point next_open_attempt_{};
+  std::uint64_t dropped_lines_ = 0;
+
+  bool failing_ = false;
+  std::uint64_t outage_dropped_lines_ = 0;
+  std::uint64_t outage_dropped_bytes_ = 0;
+  SteadyTime outage_began_{};
+  SteadyTime next_retry_{};
+  SteadyTime next_deleted_check_{};
 };
 
 }  // namespace vigil
