@@ -98,10 +98,12 @@ int command_run(const CliCommand& cmd) {
   }
 
   EventLoop loop;
-  // Before any child and before vigil is a subreaper (lifeline.h); then away
-  // with what an earlier vigil of this config, killed, left running.
+  // Away with what an earlier vigil of this config, killed, left running;
+  // then the lifeline, before any child and before vigil is a subreaper
+  // (lifeline.h).
   const RunMarker marker = this_vigil_marker(config->control_socket);
   set_run_marker(marker);
+  log_survivors(kill_survivors(marker, std::chrono::seconds(5)));
   std::unique_ptr<Lifeline> lifeline;
   try {
     lifeline = Lifeline::start(marker);
@@ -111,7 +113,6 @@ int command_run(const CliCommand& cmd) {
     spdlog::warn("cannot start the lifeline ({}): if vigil is killed, what it started may outlive it",
                  e.what());
   }
-  log_survivors(kill_survivors(marker, std::chrono::seconds(5)));
   std::unique_ptr<Supervisor> supervisor_owner;
   try {
     supervisor_owner = std::make_unique<Supervisor>(loop, std::move(*config));

@@ -122,13 +122,14 @@ TEST_F(LifelineTest, SigkilledVigilLeavesNoDescendantRunning) {
   // the group; the daemon is re-parented to vigil (a subreaper).
   const pid_t setsid_child = pids[6], daemon_child = pids[8];
   EXPECT_EQ(::getsid(setsid_child), setsid_child);
-  EXPECT_EQ(::getsid(daemon_child), ::getpgid(daemon_child));
-  EXPECT_EQ(parent_of(daemon_child), vigil.pid());
+  EXPECT_NE(::getpgid(daemon_child), pids[7]);
+  // Once its first parent, which wrote nothing, has exited.
+  EXPECT_TRUE(poll_until([&] { return parent_of(daemon_child) == vigil.pid(); }));
   EXPECT_NE(parent_of(pids[2]), vigil.pid()) << "the shell is the parent of a non-simple string's program";
 
+  const auto t0 = SteadyClock::now();
   vigil.signal(SIGKILL);
   ASSERT_EQ(vigil.wait_exit(), 128 + SIGKILL);
-  const auto t0 = SteadyClock::now();
   const bool none_left = poll_until([&] { return alive(pids).empty(); }, kEventually, 5ms);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t0);
   std::printf("[ figures  ] every descendant dead %lld ms after vigil's SIGKILL (target 1000 ms)\n",
