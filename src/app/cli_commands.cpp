@@ -29,6 +29,7 @@
 #include "fd.h"
 #include "http_api.h"
 #include "http_server.h"
+#include "lifeline.h"
 #include "listen_address.h"
 #include "log.h"
 #include "self_notify.h"
@@ -85,6 +86,18 @@ std::optional<StartLock> take_start_lock(const std::filesystem::path& control_so
   return std::nullopt;
 }
 
+// One line naming what an earlier vigil left running and was killed now.
+void log_survivors(const std::vector<Survivor>& survivors) {
+  if (survivors.empty()) return;
+  std::string names;
+  for (const auto& s : survivors)
+    names += (names.empty() ? "" : ", ") + std::to_string(s.pid) + " " +
+             (s.label.empty() ? "" : s.label + " ") + "(" + s.name + ", vigil " +
+             std::to_string(s.vigil_pid) + ")";
+  spdlog::warn("killed {} process{} that a killed vigil of this config left running: {}",
+               survivors.size(), survivors.size() == 1 ? "" : "es", names);
+}
+
 int command_run(const CliCommand& cmd) {
   auto config = load_config(cmd.config);
   if (!config) return kExitUsage;
@@ -107,6 +120,21 @@ int command_run(const CliCommand& cmd) {
   }
 
   EventLoop loop;
+  // Away with what an earlier vigil of this config, killed, left running;
+  // then the lifeline, before any child and before vigil is a subreaper
+  // (lifeline.h).
+  const RunMarker marker = this_vigil_marker(config->control_socket);
+  set_run_marker(marker);
+  log_survivors(kill_survivors(marker, std::chrono::seconds(5)));
+  std::unique_ptr<Lifeline> lifeline;
+  try {
+    lifeline = Lifeline::start(marker);
+    lifeline->attach(loop);
+    spdlog::info("lifeline: pid {} kills what vigil started if vigil is killed", lifeline->pid());
+  } catch (const std::exception& e) {
+    spdlog::warn("cannot start the lifeline ({}): if vigil is killed, what it started may outlive it",
+                 e.what());
+  }
   std::unique_ptr<Supervisor> supervisor_owner;
   try {
     supervisor_owner = std::make_unique<Supervisor>(loop, std::move(*config));

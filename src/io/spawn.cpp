@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "fd.h"
+#include "shell_exec.h"
 
 namespace vigil {
 
@@ -396,6 +397,14 @@ SpawnResult spawn(const SpawnSpec& spec) {
   argv.reserve(spec.argv.size() + 1);
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // A string command: when it is one simple command, the shell execs it,
+  // so the program is the instance's process, not a child of /bin/sh that
+  // no signal to the pid reaches and that outlives a killed vigil.
+  std::string script;
+  if (spec.argv.size() == 3 && spec.argv[0] == "/bin/sh" && spec.argv[1] == "-c") {
+    script = exec_in_place(spec.argv[2]);
+    argv[2] = script.data();
+  }
   std::vector<char*> envp;
   envp.reserve(spec.env.size() + spec.pid_variables.size() + 1);
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "lifeline.h"
 #include "spawn.h"
 
 namespace vigil {
@@ -61,6 +62,7 @@ Instance::~Instance() {
     signal_group(SIGKILL);
     host_.reaper().untrack(pid_);
   }
+  lifeline_forget_group(pgid_);
 }
 
 std::string Instance::label() const {
@@ -171,6 +173,7 @@ void Instance::execute(const Action& a) {
       break;
     case Action::Kind::kill_leftovers:
       if (group_alive()) signal_group(SIGKILL);
+      lifeline_forget_group(pgid_);
       pgid_ = -1;
       break;
     case Action::Kind::check_tree:
@@ -237,6 +240,8 @@ void Instance::spawn_process() {
   spec.argv = pc.command;
   spec.env = host_.environment(index_);
   spec.cwd = pc.cwd;
+  // VIGIL_RUN: how the lifeline, or the next vigil, finds what left its group.
+  if (const auto& mark = run_marker_variable(); !mark.empty()) spec.env.push_back(mark);
 
   std::optional<SpawnError> error;
   std::string user_error;
@@ -307,6 +312,7 @@ void Instance::spawn_process() {
 
   pid_ = r.pid;
   pgid_ = r.pid;  // setsid() made it the leader of its own group
+  lifeline_watch_group(pgid_);
   start_wall_ = host_.clock().wall();
   rss_bytes_ = 0;
   host_.reaper().track(pid_, [this](int status) { on_process_exit(status); });
@@ -365,6 +371,7 @@ void Instance::check_tree() {
   // SIGKILL after stop_timeout: the stop is not over while one lives (its
   // end reaches the reaper, which calls here again).
   if (!daemonized_processes().empty()) return;
+  lifeline_forget_group(pgid_);
   pgid_ = -1;
   dispatch(Event::tree_gone);
 }

@@ -24,6 +24,9 @@
 //                               that writes its pid to PATH and sleeps forever
 //   --daemon-ignore-term        that daemon ignores SIGTERM (whatever the
 //                               main process does)
+//   --setsid-child PATH         fork a child that leaves the process group
+//                               with setsid (still this process's child),
+//                               writes its pid to PATH and sleeps forever
 //   --exit-immediately CODE     exit with CODE now
 //   --flood N                   write N numbered 100-byte lines to stdout as
 //                               fast as possible, then exit 0 (--stay: live on)
@@ -113,6 +116,7 @@ struct Options {
   std::string grandchild_pidfile;
   std::string double_fork_pidfile;
   bool daemon_ignore_term = false;
+  std::string setsid_child_pidfile;
   int exit_immediately = -1;
   long flood = -1;
   long long no_newline = -1;
@@ -212,6 +216,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--grandchild-pidfile") o.grandchild_pidfile = need(i);
     else if (a == "--double-fork") o.double_fork_pidfile = need(i);
     else if (a == "--daemon-ignore-term") o.daemon_ignore_term = true;
+    else if (a == "--setsid-child") o.setsid_child_pidfile = need(i);
     else if (a == "--exit-immediately") o.exit_immediately = static_cast<int>(parse_number(need(i)));
     else if (a == "--flood") o.flood = parse_number(need(i));
     else if (a == "--no-newline") o.no_newline = parse_number(need(i));
@@ -445,6 +450,16 @@ void double_fork(const Options& o) {
   }
 }
 
+void setsid_child(const Options& o) {
+  pid_t pid = ::fork();
+  if (pid < 0) usage("fork failed");
+  if (pid == 0) {
+    ::setsid();  // a session and group of its own; the parent stays
+    append_pid(o.setsid_child_pidfile, ::getpid());
+    sleep_forever();
+  }
+}
+
 void flood(long lines) {
   // "line 0000000 xxx...x\n": 100 bytes, numbered from 0.
   constexpr std::size_t kLineBytes = 100;
@@ -564,6 +579,7 @@ int main(int argc, char** argv) {
   if (o.garbage) send_garbage(o);
   if (o.fork_grandchild) fork_grandchild(o);
   if (!o.double_fork_pidfile.empty()) double_fork(o);
+  if (!o.setsid_child_pidfile.empty()) setsid_child(o);
   if (o.exit_immediately >= 0) return o.exit_immediately;
   if (o.serve) start_serving();
   if (o.flood >= 0) {
