@@ -6,9 +6,10 @@
 // is nested no deeper than twice its limit in toml++'s tree.
 //
 // Input: a file's text. A first byte 0x01 asks for padding: the rest is
-// followed by a comment that brings the file to about kMaxConfigBytes (the
-// second byte picks how far from the limit, -64..+63), so the size limit
-// is met without 4 MiB seeds.
+// followed by a comment that brings the file just past kMaxConfigBytes (the
+// second byte picks by how much, 1..64), so the size limit is met without
+// 4 MiB seeds. (Just below it toml++ parses 4 MiB per run, which would
+// starve the rest; the unit tests read a file of exactly the limit.)
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -97,9 +98,9 @@ void check_accepted(const Config& c) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
   if (size >= 2 && data[0] == 0x01) {
-    const long target = static_cast<long>(kMaxConfigBytes) + (static_cast<int>(data[1] & 0x7F) - 64);
+    const std::size_t target = kMaxConfigBytes + 1 + (data[1] & 0x3F);
     text = text.substr(2) + "\n#";
-    if (static_cast<long>(text.size()) < target) text.append(static_cast<std::size_t>(target) - text.size(), 'x');
+    if (text.size() < target) text.append(target - text.size(), 'x');
   }
   const ConfigParseResult r = parse_config(text, "/fuzz/vigil.toml");
 

@@ -1789,6 +1789,13 @@ std::optional<ConfigError> check_text_limits(std::string_view text, const std::s
 
 }  // namespace
 
+std::string read_config_text(std::istream& in) {
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
 ConfigParseResult parse_config(std::string_view text, const std::string& file) {
   if (auto e = check_text_limits(text, file)) {
     ConfigParseResult result;

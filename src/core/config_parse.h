@@ -2,6 +2,7 @@
 // FILE:LINE:COL. Pure: the only input is the text and the file's path.
 #pragma once
 #include <cstddef>
+#include <istream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,11 @@ struct ConfigParseResult {
 // kMaxConfigBytes + 1 bytes: that is enough to be refused.
 inline constexpr std::size_t kMaxConfigBytes = std::size_t{4} << 20;  // 4MiB
 inline constexpr std::size_t kMaxConfigDepth = 64;
+
+// Reads a config's text from `in`, stopping after kMaxConfigBytes + 1
+// bytes: enough for parse_config to refuse it, so neither a huge file nor
+// an endless one (a FIFO, /dev/zero) is read whole.
+std::string read_config_text(std::istream& in);
 
 // `file` is used for messages and to resolve relative paths (against its
 // folder); it should be absolute.

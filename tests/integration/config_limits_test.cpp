@@ -5,6 +5,10 @@
 // log file are refused by `check`, as `run` would fail on them.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <cstring>
 
 #include "control_harness.h"
 
@@ -58,6 +62,24 @@ TEST_F(ConfigLimitsTest, CheckRefusesAFileOverTheSizeLimit) {
   const fs::path config = dir_.write("big.toml", text);
   CliRun r = check(config);
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("the file is longer than the maximum of 4MiB for a config"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(ConfigLimitsTest, CheckStopsReadingAnEndlessConfigAtTheSizeLimit) {
+  // A FIFO that gives 5 MiB and then nothing, without an end: reading it
+  // whole would wait for ever (and /dev/zero would fill the memory).
+  const fs::path fifo = dir_ / "endless.toml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const std::string script = "exec 3>" + fifo.string() +
+                             "; head -c 5242880 /dev/zero >&3; exec sleep 120";
+  const pid_t writer = start_test_process({"/bin/sh", "-c", script}, dir_.path(), 2, 2);
+  CliRun r = check(fifo);
+  ::kill(writer, SIGKILL);
+  int status = 0;
+  ::waitpid(writer, &status, 0);
+  EXPECT_EQ(r.exit_code, 1) << "-1: still reading at the deadline\n" << r.out << r.err;
   EXPECT_NE(r.err.find("the file is longer than the maximum of 4MiB for a config"),
             std::string::npos)
       << r.err;
