@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses with clang and runs each on its seed corpus
 # (fuzz/corpus/NAME), splitting SECONDS (default 20) between them: the
-# notify protocol parser, the HTTP probe judge and the sticky proxy's
-# X-Forwarded-For peek. Skips (exit 0) when clang
+# notify protocol parser, the HTTP probe judge, the sticky proxy's
+# X-Forwarded-For peek, the config (whole files), duration and size strings,
+# and the command line. Skips (exit 0) when clang
 # is not installed; exits non-zero when a fuzzer finds a crash (the input is
 # left in the artifacts dir).
 #   usage: fuzz/run.sh [SECONDS]      env: FUZZ_BUILD (default build-fuzz)
@@ -20,11 +21,16 @@ fi
 
 # name, seed corpus dir, max input length. The probe judge needs inputs past
 # its 16 KiB header bound; its 64 KiB body bound is reached by padding. The
-# peek's default bound is 8 KiB (plus 2 bytes of limit).
+# peek's default bound is 8 KiB (plus 2 bytes of limit). The config seeds
+# hold a deep file (past the nesting limit) and padded ones that reach the
+# 4 MiB size limit (see config_fuzz.cpp); durations and sizes are short.
 fuzzers=(
   "notify_protocol_fuzz notify 8192"
   "probe_http_fuzz probe_http 20000"
   "forwarded_for_fuzz forwarded_for 9000"
+  "config_fuzz config 70000"
+  "units_fuzz units 64"
+  "cli_fuzz cli 512"
 )
 each=$(( seconds / ${#fuzzers[@]} ))
 (( each >= 1 )) || each=1

@@ -57,9 +57,7 @@ std::optional<Config> load_config(const std::string& path_text) {
                  std::strerror(errno));
     return std::nullopt;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  ConfigParseResult r = parse_config(ss.str(), path.string());
+  ConfigParseResult r = parse_config(read_config_text(in), path.string());
   for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!r.ok()) {
     std::fprintf(stderr, "%zu error%s in %s\n", r.errors.size(), r.errors.size() == 1 ? "" : "s",
@@ -236,9 +234,7 @@ std::filesystem::path find_socket(const CliCommand& cmd) {
     std::filesystem::path path = std::filesystem::absolute(cmd.config, ec).lexically_normal();
     std::ifstream in(path, std::ios::binary);
     if (in) {
-      std::stringstream ss;
-      ss << in.rdbuf();
-      ConfigParseResult r = parse_config(ss.str(), path.string());
+      ConfigParseResult r = parse_config(read_config_text(in), path.string());
       if (!r.config.control_socket.empty()) return r.config.control_socket;
     }
     return path.parent_path() / "vigil.sock";

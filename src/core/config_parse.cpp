@@ -6,12 +6,14 @@
 
 #include "listen_address.h"
 #include "probe_target.h"
+#include "toml_depth.h"
 
 #include <algorithm>
 #include <climits>
 #include <csignal>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <set>
 #include <span>
 #include <tuple>
@@ -266,6 +268,7 @@ struct Parser {
   Config config;
   std::vector<ProgramDraft> drafts;
   std::vector<WatchDraft> watch_drafts;
+  std::optional<toml::source_region> control_socket_at;  // the value
 
   Parser(const std::string& f) : file(f), base_dir(fs::path(f).parent_path()) {}
 
@@ -338,21 +341,36 @@ struct Parser {
     return static_cast<int>(*v);
   }
 
-  std::optional<Duration> read_duration(std::string_view what, const toml::node& node) {
+  // A duration of at most `max` (kMaxDuration unless the key needs less).
+  std::optional<Duration> read_duration(std::string_view what, const toml::node& node,
+                                        Duration max = kMaxDuration) {
     if (!node.is_string()) {
       type_error(what, node, "a duration string such as \"5s\"");
       return std::nullopt;
     }
     auto text = read_string(what, node);
     if (!text) return std::nullopt;
-    auto d = parse_duration(*text);
-    if (!d) {
+    bool too_large = false;
+    auto d = parse_duration(*text, &too_large);
+    if (!d && !too_large) {
       error(node.source(), std::string(what) + ": invalid duration " + quote(*text) +
                                " (expected e.g. \"250ms\", \"5s\", \"1m30s\")");
+      return std::nullopt;
+    }
+    if (!d || *d > max) {
+      error(node.source(), std::string(what) + ": " + quote(*text) + " is longer than the " +
+                               "maximum of " + format_duration(max) + " (" + days(max) + ")");
+      return std::nullopt;
     }
     return d;
   }
 
+  static std::string days(Duration d) {
+    const auto n = std::chrono::duration_cast<std::chrono::hours>(d).count() / 24;
+    return std::to_string(n) + (n == 1 ? " day" : " days");
+  }
+
+  // A size of at most kMaxSizeBytes.
   std::optional<std::uint64_t> read_size(std::string_view what, const toml::node& node) {
     if (!node.is_string()) {
       type_error(what, node, "a size string such as \"50MiB\"");
@@ -360,10 +378,17 @@ struct Parser {
     }
     auto text = read_string(what, node);
     if (!text) return std::nullopt;
-    auto size = parse_size(*text);
-    if (!size) {
+    bool too_large = false;
+    auto size = parse_size(*text, &too_large);
+    if (!size && !too_large) {
       error(node.source(), std::string(what) + ": invalid size " + quote(*text) +
                                " (expected e.g. \"512KiB\", \"50MiB\", \"1GB\")");
+      return std::nullopt;
+    }
+    if (!size || *size > kMaxSizeBytes) {
+      error(node.source(), std::string(what) + ": " + quote(*text) +
+                               " is larger than the maximum of " + format_size(kMaxSizeBytes));
+      return std::nullopt;
     }
     return size;
   }
@@ -459,6 +484,8 @@ struct Parser {
   void check_watch(WatchDraft& draft);
   void check_watch_sockets();
   void check_listen_sockets();
+  void check_control_socket();
+  void check_log_files();
   bool one_kind(const std::vector<Ref>& kinds, const toml::source_region& section_at,
                 std::string_view section, std::string_view noun,
                 std::initializer_list<std::string_view> words, std::string_view example);
@@ -478,6 +505,7 @@ constexpr KeyHandler<Config> kVigilKeys[] = {
      }},
     {"control_socket",
      [](Parser& p, Config& c, const toml::key& k, const toml::node& n) {
+       p.control_socket_at = n.source();
        if (auto v = p.read_path(k.str(), n)) c.control_socket = *v;
      }},
     {"log_level",
@@ -854,8 +882,13 @@ void check_expect_body(Parser& p, CheckDraft& c, const toml::key& k, const toml:
   c.config.expect_body = *text;
 }
 
+// A check's or a heartbeat's interval is multiplied by a count of at most
+// 1000 (failures, misses: a watch's cool-down); a week keeps the product
+// inside a nanosecond time_point, and is still far past any real interval.
+constexpr Duration kMaxInterval = std::chrono::hours(24 * 7);
+
 void check_interval(Parser& p, CheckDraft& c, const toml::key& k, const toml::node& n) {
-  auto d = p.read_duration(k.str(), n);
+  auto d = p.read_duration(k.str(), n, kMaxInterval);
   if (!d) return;
   // A tighter loop would cost more than it tells: a probe is a connection
   // or a process each time.
@@ -916,7 +949,7 @@ void set_probe(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node&
 constexpr KeyHandler<HeartbeatConfig> kHeartbeatKeys[] = {
     {"interval",
      [](Parser& p, HeartbeatConfig& h, const toml::key& k, const toml::node& n) {
-       auto d = p.read_duration(k.str(), n);
+       auto d = p.read_duration(k.str(), n, kMaxInterval);
        if (!d) return;
        if (*d < std::chrono::milliseconds(10)) {
          p.error(n.source(), "interval: must be at least 10ms, got " + format_duration(*d));
@@ -1600,6 +1633,83 @@ void Parser::check_listen_sockets() {
   }
 }
 
+// `vigil run` binds the control socket at this absolute path (the config
+// file's path is made absolute first); sun_path must hold it.
+void Parser::check_control_socket() {
+  const std::string& path = config.control_socket.native();
+  if (path.size() <= kMaxSocketPathBytes) return;
+  std::string message = "control_socket: " + quote(path) + " is " + std::to_string(path.size()) +
+                        " bytes long; a unix socket path holds at most " +
+                        std::to_string(kMaxSocketPathBytes);
+  if (control_socket_at) {
+    error(*control_socket_at, message + " (choose a shorter one)");
+  } else {
+    // The default, next to the config file: nowhere in the file to point at.
+    errors.push_back(ConfigError{file, 0, 0,
+                                 message + " (set control_socket in [vigil] to a shorter path)"});
+  }
+}
+
+// Each log file is written by one instance. Instance i of a program with
+// several instances writes NAME-i.*, a program with one writes NAME.*; the
+// files are BASE.out.log and BASE.err.log (split) or BASE.log (combined).
+// So two programs meet on a file only when one of them has one instance:
+// "a-0" against instance 0 of "a" (same mode), or combined "a.out" against
+// split "a" (a.out.log). Reported at the program written second.
+void Parser::check_log_files() {
+  std::map<std::string_view, std::size_t> by_name;
+  for (std::size_t i = 0; i < drafts.size(); ++i) by_name.emplace(drafts[i].config.name, i);
+  struct Writer {
+    std::size_t program;
+    std::optional<int> instance;  // nullopt: a program of one instance
+  };
+  // Who writes files named BASE.*.
+  auto writers = [&](std::string_view base) {
+    std::vector<Writer> out;
+    if (auto it = by_name.find(base); it != by_name.end() && drafts[it->second].config.instances == 1)
+      out.push_back({it->second, std::nullopt});
+    const auto dash = base.rfind('-');
+    if (dash == std::string_view::npos) return out;
+    const std::string_view digits = base.substr(dash + 1);
+    // As std::to_string writes the index: no sign, no leading zero.
+    if (digits.empty() || digits.size() > 9 || (digits.size() > 1 && digits[0] == '0') ||
+        digits.find_first_not_of("0123456789") != std::string_view::npos)
+      return out;
+    const int index = std::stoi(std::string(digits));
+    if (auto it = by_name.find(base.substr(0, dash)); it != by_name.end()) {
+      const int instances = drafts[it->second].config.instances;
+      if (instances > 1 && index < instances) out.push_back({it->second, index});
+    }
+    return out;
+  };
+  auto report = [&](std::size_t a, const Writer& b, const std::string& file_name) {
+    const ProgramDraft& first = drafts[std::min(a, b.program)];
+    const ProgramDraft& second = drafts[std::max(a, b.program)];
+    auto who = [&](const ProgramDraft& d) {
+      std::string s = d.section;
+      if (&d == &drafts[b.program] && b.instance) s += " (instance " + std::to_string(*b.instance) + ")";
+      return s;
+    };
+    error(second.name_at, "log: " + who(second) + " and " + who(first) + " would both write " +
+                              quote((config.log_dir / file_name).native()) +
+                              "; rename one, or set log = \"off\" in one");
+  };
+  for (std::size_t p = 0; p < drafts.size(); ++p) {
+    const ProgramConfig& c = drafts[p].config;
+    if (c.log == LogMode::off || c.instances != 1) continue;
+    for (const Writer& w : writers(c.name)) {
+      if (w.program == p || drafts[w.program].config.log != c.log) continue;
+      report(p, w, c.name + (c.log == LogMode::combined ? ".log" : ".out.log"));
+    }
+    if (c.log != LogMode::combined) continue;
+    const std::string_view name = c.name;
+    if (!name.ends_with(".out") && !name.ends_with(".err")) continue;
+    for (const Writer& w : writers(name.substr(0, name.size() - 4))) {
+      if (drafts[w.program].config.log == LogMode::split) report(p, w, c.name + ".log");
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // The file.
 
@@ -1654,13 +1764,45 @@ void Parser::parse_file(const toml::table& root) {
   check_after_cycles();
   check_watch_sockets();
   check_listen_sockets();
+  check_control_socket();
+  check_log_files();
   for (const auto& d : drafts) config.programs.push_back(d.config);
   for (const auto& w : watch_drafts) config.watches.push_back(w.config);
 }
 
+// The limits of the text itself, before toml++ reads it.
+std::optional<ConfigError> check_text_limits(std::string_view text, const std::string& file) {
+  if (text.size() > kMaxConfigBytes) {
+    const TextPosition at = position_of(text, kMaxConfigBytes);
+    return ConfigError{file, at.line, at.column,
+                       "the file is longer than the maximum of " +
+                           format_size(kMaxConfigBytes) + " for a config"};
+  }
+  if (auto at = find_too_deep(text, kMaxConfigDepth)) {
+    return ConfigError{file, at->line, at->column,
+                       "nested deeper than the maximum of " + std::to_string(kMaxConfigDepth) +
+                           " levels (table header keys, dotted keys, arrays and inline "
+                           "tables together)"};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
+std::string read_config_text(std::istream& in) {
+  std::string text(kMaxConfigBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
 ConfigParseResult parse_config(std::string_view text, const std::string& file) {
+  if (auto e = check_text_limits(text, file)) {
+    ConfigParseResult result;
+    result.config.file = fs::path(file).lexically_normal();
+    result.errors.push_back(std::move(*e));
+    return result;
+  }
   Parser parser(file);
   toml::table root;
   try {

@@ -1,6 +1,8 @@
 // Reads a vigil TOML file into a Config, collecting every error with its
 // FILE:LINE:COL. Pure: the only input is the text and the file's path.
 #pragma once
+#include <cstddef>
+#include <istream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +25,18 @@ struct ConfigParseResult {
   std::vector<ConfigError> errors;  // every error found, in file order
   bool ok() const { return errors.empty(); }
 };
+
+// The largest config text and the deepest nesting parse_config reads: past
+// either it reports the limit without parsing (toml++ recurses on nesting,
+// so a deep file would overflow the stack). A reader may stop reading at
+// kMaxConfigBytes + 1 bytes: that is enough to be refused.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{4} << 20;  // 4MiB
+inline constexpr std::size_t kMaxConfigDepth = 64;
+
+// Reads a config's text from `in`, stopping after kMaxConfigBytes + 1
+// bytes: enough for parse_config to refuse it, so neither a huge file nor
+// an endless one (a FIFO, /dev/zero) is read whole.
+std::string read_config_text(std::istream& in);
 
 // `file` is used for messages and to resolve relative paths (against its
 // folder); it should be absolute.

@@ -17,15 +17,21 @@ struct Unit {
 };
 
 // Reads the leading decimal digits of `text` into `value`; returns how many
-// characters were read (0 when there is no digit or the number overflows).
-std::size_t read_digits(std::string_view text, std::uint64_t& value) {
+// characters were read (0 when there is no digit). A number past uint64 is
+// read to its end and sets `overflow`, so the caller can tell a malformed
+// text from one that is only too large.
+std::size_t read_digits(std::string_view text, std::uint64_t& value, bool& overflow) {
   value = 0;
+  overflow = false;
   std::size_t i = 0;
   constexpr auto kMax = std::numeric_limits<std::uint64_t>::max();
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
     auto digit = static_cast<std::uint64_t>(text[i] - '0');
-    if (value > (kMax - digit) / 10) return 0;
-    value = value * 10 + digit;
+    if (overflow || value > (kMax - digit) / 10) {
+      overflow = true;
+    } else {
+      value = value * 10 + digit;
+    }
     ++i;
   }
   return i;
@@ -37,7 +43,8 @@ bool mul_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
 
 }  // namespace
 
-std::optional<Duration> parse_duration(std::string_view text) {
+std::optional<Duration> parse_duration(std::string_view text, bool* too_large) {
+  if (too_large) *too_large = false;
   if (text == "0") return Duration{0};
   if (text.empty()) return std::nullopt;
 
@@ -53,11 +60,13 @@ std::optional<Duration> parse_duration(std::string_view text) {
       static_cast<std::uint64_t>(std::numeric_limits<Duration::rep>::max());
 
   std::uint64_t total_ms = 0;
+  bool overflow = false;      // well formed so far, but past kMaxMs
   std::size_t next_rank = 0;  // units before this rank are no longer allowed
   std::size_t pos = 0;
   while (pos < text.size()) {
     std::uint64_t value = 0;
-    std::size_t digits = read_digits(text.substr(pos), value);
+    bool digits_overflow = false;
+    std::size_t digits = read_digits(text.substr(pos), value, digits_overflow);
     if (digits == 0) return std::nullopt;
     pos += digits;
 
@@ -73,15 +82,24 @@ std::optional<Duration> parse_duration(std::string_view text) {
     pos += kUnits[rank].suffix.size();
     next_rank = rank + 1;
 
+    // Once past kMaxMs the rest is only checked for its form.
     std::uint64_t part = 0;
-    if (mul_overflows(value, kUnits[rank].factor, part)) return std::nullopt;
-    if (part > kMaxMs - total_ms) return std::nullopt;
+    if (overflow || digits_overflow || mul_overflows(value, kUnits[rank].factor, part) ||
+        part > kMaxMs - total_ms) {
+      overflow = true;
+      continue;
+    }
     total_ms += part;
+  }
+  if (overflow) {
+    if (too_large) *too_large = true;
+    return std::nullopt;
   }
   return Duration{static_cast<Duration::rep>(total_ms)};
 }
 
-std::optional<std::uint64_t> parse_size(std::string_view text) {
+std::optional<std::uint64_t> parse_size(std::string_view text, bool* too_large) {
+  if (too_large) *too_large = false;
   static constexpr std::array<Unit, 10> kUnits{{
       {"", 1},
       {"B", 1},
@@ -95,13 +113,17 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
       {"TiB", 1ull << 40},
   }};
   std::uint64_t value = 0;
-  std::size_t digits = read_digits(text, value);
+  bool overflow = false;
+  std::size_t digits = read_digits(text, value, overflow);
   if (digits == 0) return std::nullopt;
   std::string_view suffix = text.substr(digits);
   for (const auto& unit : kUnits) {
     if (unit.suffix != suffix) continue;
     std::uint64_t bytes = 0;
-    if (mul_overflows(value, unit.factor, bytes)) return std::nullopt;
+    if (overflow || mul_overflows(value, unit.factor, bytes)) {
+      if (too_large) *too_large = true;
+      return std::nullopt;
+    }
     return bytes;
   }
   return std::nullopt;

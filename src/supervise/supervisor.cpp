@@ -206,9 +206,7 @@ ReloadResult Supervisor::reload_file(bool dry_run) {
   if (!in) {
     result.errors.push_back(path.string() + ": cannot read the config: " + std::strerror(errno));
   } else {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    ConfigParseResult parsed = parse_config(ss.str(), path.string());
+    ConfigParseResult parsed = parse_config(read_config_text(in), path.string());
     for (const auto& e : parsed.errors) result.errors.push_back(e.to_string());
     if (parsed.ok()) {
       try {
