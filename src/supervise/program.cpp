@@ -20,7 +20,7 @@ bool is_reserved_variable(std::string_view kv) {
   static constexpr std::string_view kReserved[] = {
       "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=",
       "LISTEN_FDNAMES=", "VIGIL_PROGRAM=", "VIGIL_INSTANCE=", "NODE_APP_INSTANCE=",
-      "VIGIL_HEARTBEAT_FD=", "VIGIL_SOCKET="};
+      "VIGIL_HEARTBEAT_FD=", "VIGIL_SOCKET=", "VIGIL_RUN="};
   for (auto r : kReserved)
     if (kv.substr(0, r.size()) == r) return true;
   return false;
