@@ -3,6 +3,7 @@
 #include "cli_commands.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,6 +28,7 @@
 #include "log_tail.h"
 #include "event_loop.h"
 #include "fd.h"
+#include "fd_budget.h"
 #include "http_api.h"
 #include "http_server.h"
 #include "lifeline.h"
@@ -219,6 +221,11 @@ int command_check(const CliCommand& cmd) {
               config->programs.size(), config->programs.size() == 1 ? "" : "s", instances,
               instances == 1 ? "" : "s", config->watches.size(),
               config->watches.size() == 1 ? "" : "es");
+  // vigil raises its soft fd limit to the hard one at start: compare with that.
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_max != RLIM_INFINITY)
+    if (auto warning = fd_budget_warning(fd_budget(*config), static_cast<std::size_t>(limit.rlim_max)))
+      std::fprintf(stderr, "%s: %s\n", config->file.c_str(), warning->c_str());
   return kExitOk;
 }
 

@@ -255,8 +255,11 @@ void InstanceMachine::begin_stop(AfterStop after, RestartReason reason) {
   end_process_watches();
   set_state(State::stopping);
   const int sig = config_.stop_signal;
-  log(LogLevel::info, "stopping (SIG" + signal_name(sig) + " to process group " +
-                          std::to_string(pid_) + ")");
+  if (has_process_)
+    log(LogLevel::info, "stopping (SIG" + signal_name(sig) + " to process group " +
+                            std::to_string(pid_) + ")");
+  else
+    log(LogLevel::info, "stopping what it left running (SIG" + signal_name(sig) + ")");
   Action a{Action::Kind::signal};
   a.signal = sig;
   emit(std::move(a));
@@ -356,9 +359,16 @@ void InstanceMachine::stop_again(const EventData&) {
   after_stop_ = AfterStop::stay_stopped;
 }
 
-void InstanceMachine::stop_idle(const EventData&) {
+void InstanceMachine::stop_idle(const EventData& d) {
   cancel(TimerId::backoff);
   pending_reason_.reset();
+  if (d.leftovers) {
+    // The main process is gone but what it started is not (a daemon that
+    // left the group): the stop reaches it as it would reach the group.
+    begin_stop(AfterStop::stay_stopped);
+    emit(Action{Action::Kind::check_tree});
+    return;
+  }
   set_state(State::stopped);
   emit(Action{Action::Kind::stopped});
 }
@@ -373,8 +383,16 @@ void InstanceMachine::restart_after_stop(const EventData&) {
   after_stop_ = AfterStop::restart_manual;
 }
 
-void InstanceMachine::restart_idle(const EventData&) {
+void InstanceMachine::restart_idle(const EventData& d) {
   policy_.reset();
+  if (d.leftovers) {
+    // What the last process left running goes first: never two of it.
+    cancel(TimerId::backoff);
+    pending_reason_.reset();
+    begin_stop(AfterStop::restart_manual);
+    emit(Action{Action::Kind::check_tree});
+    return;
+  }
   pending_reason_ = RestartReason::manual;
   spawn();
 }

@@ -58,6 +58,8 @@ extern const std::array<Event, kEventCount> kAllEvents;
 
 struct EventData {
   bool manual = false;                 // start: an operator's (clears fatal and the backoff)
+  bool leftovers = false;              // stop, restart with no main process: something it
+                                       // started still runs (a daemon that left its group)
   int pid = 0;                         // spawned
   ExitStatus status;                   // exited
   std::string text;                    // spawn_failed: why

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,12 +25,31 @@ std::vector<pid_t> child_pids(pid_t parent) {
   // The kernel's own list (CONFIG_PROC_CHILDREN) costs one read; it covers
   // the children of the thread named, and vigil is single-threaded.
   {
-    std::string path = "/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children";
-    std::ifstream f(path);
-    if (f) {
-      pid_t pid;
-      while (f >> pid) out.push_back(pid);
-      return out;
+    const std::string path =
+        "/proc/" + std::to_string(parent) + "/task/" + std::to_string(parent) + "/children";
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd) {
+      std::string text;
+      char buf[16384];
+      ssize_t n;
+      while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+      if (n == 0) {
+        long pid = 0;
+        bool in_number = false;
+        for (char c : text) {
+          if (c >= '0' && c <= '9') {
+            pid = pid * 10 + (c - '0');
+            in_number = true;
+          } else if (in_number) {
+            out.push_back(static_cast<pid_t>(pid));
+            pid = 0;
+            in_number = false;
+          }
+        }
+        if (in_number) out.push_back(static_cast<pid_t>(pid));
+        return out;
+      }
+      out.clear();
     }
   }
   DIR* d = ::opendir("/proc");
@@ -80,45 +100,113 @@ std::optional<std::string> process_variable(pid_t pid, std::string_view name) {
   return std::nullopt;
 }
 
-Reaper::Reaper(EventLoop& loop) : sigchld_(loop, SIGCHLD, [this] { reap(); }) {}
+Reaper::Reaper(EventLoop& loop)
+    : loop_(loop),
+      refresh_timer_(loop, [this] { refresh(); }),
+      sigchld_(loop, SIGCHLD, [this] { reap(); }) {}
 
-void Reaper::track(pid_t pid, OnExit on_exit) {
-  owners_[pid] = std::move(on_exit);
-  strays_valid_ = false;
+void Reaper::track(pid_t pid, OnExit on_exit) { owners_[pid] = std::move(on_exit); }
+
+void Reaper::untrack(pid_t pid) { owners_.erase(pid); }
+
+Reaper::WatchId Reaper::watch(std::function<void()> fn) {
+  const WatchId id = next_watch_++;
+  watchers_.emplace(id, std::move(fn));
+  return id;
 }
 
-void Reaper::untrack(pid_t pid) {
-  owners_.erase(pid);
-  strays_valid_ = false;
-}
+void Reaper::unwatch(WatchId id) { watchers_.erase(id); }
 
 void Reaper::reap() {
-  strays_valid_ = false;
+  bool reaped = false;
   for (;;) {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;
+    reaped = true;
     auto it = owners_.find(pid);
     if (it == owners_.end()) {
+      forget_stray(pid);
       spdlog::debug("reaped process {} (no owner: a descendant that left its group)", pid);
       continue;
     }
     OnExit on_exit = std::move(it->second);
     owners_.erase(it);
-    strays_valid_ = false;
     if (on_exit) on_exit(status);
+  }
+  if (!reaped) return;
+  // A process that ended may have left children, re-parented to vigil.
+  strays_stale_ = true;
+  // The ids first: a watcher may remove itself or another.
+  std::vector<WatchId> ids;
+  ids.reserve(watchers_.size());
+  for (const auto& [id, fn] : watchers_) ids.push_back(id);
+  for (WatchId id : ids) {
+    auto it = watchers_.find(id);
+    if (it == watchers_.end()) continue;
+    auto fn = it->second;  // a copy: the watcher may unwatch itself
+    fn();
   }
   if (after_reap_) after_reap_();
 }
 
-const std::vector<pid_t>& Reaper::strays() {
-  if (!strays_valid_) {
-    strays_.clear();
-    for (pid_t pid : child_pids(::getpid()))
-      if (!owners_.count(pid)) strays_.push_back(pid);
-    strays_valid_ = true;
+std::vector<pid_t> Reaper::strays_of(const std::string& program, int index) const {
+  auto it = strays_by_owner_.find({program, index});
+  if (it == strays_by_owner_.end()) return {};
+  return it->second;
+}
+
+void Reaper::forget_stray(pid_t pid) {
+  auto it = strays_.find(pid);
+  if (it == strays_.end()) return;
+  auto owner = strays_by_owner_.find({it->second.program, it->second.index});
+  if (owner != strays_by_owner_.end()) {
+    std::erase(owner->second, pid);
+    if (owner->second.empty()) strays_by_owner_.erase(owner);
   }
-  return strays_;
+  strays_.erase(it);
+}
+
+void Reaper::refresh() {
+  refresh_timer_.cancel();
+  strays_stale_ = false;
+  last_refresh_ = std::chrono::steady_clock::now();
+  for (pid_t pid : child_pids(::getpid())) {
+    if (owners_.count(pid) || strays_.count(pid)) continue;
+    // Read once per pid: who it belongs to does not change.
+    StrayOwner owner;
+    if (auto program = process_variable(pid, "VIGIL_PROGRAM")) {
+      if (auto index = process_variable(pid, "VIGIL_INSTANCE")) {
+        char* end = nullptr;
+        const long n = std::strtol(index->c_str(), &end, 10);
+        if (!index->empty() && *end == '\0' && n >= 0 && n <= INT32_MAX) {
+          owner.program = std::move(*program);
+          owner.index = static_cast<int>(n);
+        }
+      }
+    }
+    if (owner.index >= 0) strays_by_owner_[{owner.program, owner.index}].push_back(pid);
+    strays_.emplace(pid, std::move(owner));
+  }
+  auto waiters = std::move(refresh_waiters_);
+  refresh_waiters_.clear();
+  for (auto& w : waiters) w();
+}
+
+void Reaper::refresh_if_stale() {
+  if (!strays_stale_ && std::chrono::steady_clock::now() - last_refresh_ < kStrayRefresh) return;
+  refresh();
+}
+
+void Reaper::refresh_then(std::function<void()> fn) {
+  refresh_waiters_.push_back(std::move(fn));
+  if (refresh_timer_.armed()) return;
+  // A timer, not at once: the callers are inside a reap, and the exits
+  // still to come in this burst should be seen by the same read.
+  const auto since = std::chrono::steady_clock::now() - last_refresh_;
+  const auto wait = since >= kStrayRefresh ? Duration{0}
+                                           : std::chrono::ceil<Duration>(kStrayRefresh - since);
+  refresh_timer_.arm(wait);
 }
 
 }  // namespace vigil

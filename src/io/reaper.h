@@ -2,15 +2,21 @@
 // daemonized) and tells whoever started a process when it ends: instances,
 // exec probes, watch actions. SIGCHLD is a loop event; one signal may
 // stand for many exits, so each reap loops until waitpid finds nothing.
-// It decides nothing about what an exit means.
+// It also keeps the account of strays (daemonized descendants), by the
+// instance their environment names. It decides nothing about what an exit
+// means.
 #pragma once
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "event_loop.h"
@@ -20,6 +26,12 @@ namespace vigil {
 class Reaper {
  public:
   using OnExit = std::function<void(int wait_status)>;
+  using WatchId = std::uint64_t;
+
+  // /proc is read for new strays at most this often while instances wait
+  // for an answer (refresh_then). Reading the children of a vigil with
+  // thousands of them while they exit costs the kernel O(n) per read.
+  static constexpr std::chrono::milliseconds kStrayRefresh{50};
 
   explicit Reaper(EventLoop& loop);
   Reaper(const Reaper&) = delete;
@@ -31,23 +43,56 @@ class Reaper {
   void untrack(pid_t pid);
   bool tracked(pid_t pid) const { return owners_.count(pid) != 0; }
 
-  // Runs after every reap that reaped something, and once more after the
-  // owners were told (stopping instances re-check their process groups).
+  // Runs after every reap that reaped something, after the tree watchers.
   void set_after_reap(std::function<void()> fn) { after_reap_ = std::move(fn); }
+
+  // Tree watchers run after every reap: a stopping instance whose process
+  // tree is not gone yet re-checks it. Only those waiting are called, so a
+  // reap costs nothing per instance that is not.
+  WatchId watch(std::function<void()> fn);
+  void unwatch(WatchId id);
 
   // Reaps every child that has ended. The SIGCHLD event calls it; public
   // for callers that must not wait for the signal.
   void reap();
 
-  // vigil's live children that nobody tracks: descendants that daemonized
-  // and were re-parented to vigil. Cached until the next reap or track, so
-  // stopping a thousand instances reads /proc once, not a thousand times.
-  const std::vector<pid_t>& strays();
+  // vigil's live children that nobody tracks (descendants that daemonized
+  // and were re-parented to vigil) whose environment names `program` and
+  // `index` (VIGIL_PROGRAM, VIGIL_INSTANCE), as of the last look at /proc.
+  // Forgotten as they are reaped.
+  std::vector<pid_t> strays_of(const std::string& program, int index) const;
+  // Whether `pid`, once a stray, has not been reaped yet.
+  bool stray_alive(pid_t pid) const { return strays_.count(pid) != 0; }
+  // Looks at /proc for new strays now, unless that was done less than
+  // kStrayRefresh ago and nothing was reaped since (then what was found is
+  // still the best answer to give at once).
+  void refresh_if_stale();
+  // Runs `fn` after the next look at /proc, which comes at most
+  // kStrayRefresh after the last one: every instance waiting to know
+  // whether it left a stray shares one read.
+  void refresh_then(std::function<void()> fn);
 
  private:
+  struct StrayOwner {
+    std::string program;
+    int index = -1;  // -1: not an instance's (no VIGIL_PROGRAM / VIGIL_INSTANCE)
+  };
+  void refresh();
+  void forget_stray(pid_t pid);
+
+  EventLoop& loop_;
   std::unordered_map<pid_t, OnExit> owners_;
-  std::vector<pid_t> strays_;
-  bool strays_valid_ = false;
+  // Every untracked child seen, with whom its environment names, read
+  // once per pid: vigil is its parent, so the pid is not reused before
+  // vigil reaps it.
+  std::unordered_map<pid_t, StrayOwner> strays_;
+  std::map<std::pair<std::string, int>, std::vector<pid_t>> strays_by_owner_;
+  bool strays_stale_ = true;  // something was reaped since the last look
+  std::chrono::steady_clock::time_point last_refresh_{};
+  std::vector<std::function<void()>> refresh_waiters_;
+  Timer refresh_timer_;
+  std::map<WatchId, std::function<void()>> watchers_;
+  WatchId next_watch_ = 1;
   std::function<void()> after_reap_;
   SignalEvent sigchld_;
 };

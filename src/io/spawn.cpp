@@ -436,7 +436,15 @@ SpawnResult spawn(const SpawnSpec& spec) {
     return result;
   }
   const Slots& slot = slots();
-  Pipe errpipe = make_pipe();
+  // Out of fds here is a failed start like any other, not an exception
+  // through the caller's start.
+  Pipe errpipe;
+  try {
+    errpipe = make_pipe();
+  } catch (const std::system_error& e) {
+    result.error = SpawnError{"create the error pipe", e.code().value()};
+    return result;
+  }
   const int sources[5] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, spec.heartbeat_fd,
                           errpipe.write.get()};
   // Whatever happens, the slots let go of the child's fds: a pipe whose

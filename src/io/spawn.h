@@ -62,7 +62,9 @@ struct SpawnResult {
 void prepare_spawning(std::size_t listen_slots = 0);
 
 // Starts the child and waits for its exec. On exec failure the child has already exited (status 127)
-// and been reaped here, so the caller sees pid == -1 and an error.
+// and been reaped here, so the caller sees pid == -1 and an error. Never
+// throws for a failure of the system (out of fds, fork refused): that is
+// an error in the result.
 SpawnResult spawn(const SpawnSpec& spec);
 
 // Resolves a user name to credentials (uid, primary gid, supplementary groups).

@@ -5,12 +5,17 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
+#include "fd_budget.h"
 #include "lifeline.h"
 #include "spawn.h"
 
@@ -57,6 +62,7 @@ Instance::Instance(EventLoop& loop, InstanceHost& host, int index)
 }
 
 Instance::~Instance() {
+  unwatch_tree();
   if (pid_ > 0) {
     // Never leave a child behind: the owner is going away without a stop.
     signal_group(SIGKILL);
@@ -88,10 +94,26 @@ void Instance::start(bool manual) {
 
 void Instance::stop(std::function<void()> done) {
   if (done) stop_waiters_.push_back(std::move(done));
-  dispatch(Event::stop);
+  EventData d;
+  d.leftovers = has_leftovers();
+  dispatch(Event::stop, d);
 }
 
-void Instance::restart_manual() { dispatch(Event::restart); }
+void Instance::restart_manual() {
+  EventData d;
+  d.leftovers = has_leftovers();
+  dispatch(Event::restart, d);
+}
+
+bool Instance::has_leftovers() {
+  // Only where the machine would otherwise call the instance stopped at
+  // once: with a main process, the stop reaches the strays anyway.
+  if (machine_.has_process() || state() == State::stopping || state() == State::starting)
+    return false;
+  if (group_alive()) return true;
+  host_.reaper().refresh_if_stale();
+  return !host_.reaper().strays_of(host_.config().name, index_).empty();
+}
 
 void Instance::kill_now() {
   if (pid_ > 0 || group_alive()) signal_group(SIGKILL);
@@ -163,6 +185,10 @@ void Instance::execute(const Action& a) {
   switch (a.kind) {
     case Action::Kind::state:
       spdlog::debug("program {}: {} -> {}", label(), to_string(a.from), to_string(a.to));
+      if (a.from == State::stopping) {
+        unwatch_tree();
+        strays_.clear();
+      }
       host_.on_state_change(*this, a.from, a.to);
       break;
     case Action::Kind::spawn:
@@ -228,14 +254,61 @@ void Instance::on_timer(TimerId t) {
 // Processes
 
 void Instance::spawn_process() {
-  const auto& pc = host_.config();
   ++spawns_;
-  auto failed = [this](std::string why) {
-    EventData d;
-    d.text = std::move(why);
-    dispatch(Event::spawn_failed, d);
-  };
+  std::string why;
+  try {
+    why = try_spawn();
+  } catch (const std::exception& e) {
+    // Whatever a start meets (out of fds or memory) is a failed start like
+    // any other, throttled by the policy: never an exception out of the
+    // loop, never an instance stuck in starting.
+    why = std::string("cannot start: ") + e.what();
+  }
+  if (why.empty()) return;
+  // A failed start holds no fds, so that instances failing for want of fds
+  // do not take them from the rest: the log files and the notify socket
+  // open again at the next start (pipes still draining keep their files).
+  sinks_ = {};
+  heartbeat_.reset();
+  notify_.reset();
+  EventData d;
+  d.text = std::move(why);
+  dispatch(Event::spawn_failed, d);
+}
 
+namespace {
+
+// "Too many open files (EMFILE: vigil is at its limit of 1024 open files)":
+// out of fds says which limit.
+std::string fd_error_text(int error) {
+  std::string text = std::strerror(error);
+  if (error == EMFILE || error == ENFILE) {
+    rlimit limit{};
+    text += error == EMFILE ? " (EMFILE" : " (ENFILE: the system's limit";
+    if (error == EMFILE && ::getrlimit(RLIMIT_NOFILE, &limit) == 0)
+      text += ": vigil is at its limit of " + std::to_string(limit.rlim_cur) + " open files";
+    text += ")";
+  }
+  return text;
+}
+
+std::string fd_error_text(const std::system_error& e) {
+  // what() is "pipe2: Too many open files": keep the call, explain the error.
+  std::string what = e.what();
+  const std::string plain = std::strerror(e.code().value());
+  if (what.size() >= plain.size() && what.compare(what.size() - plain.size(), plain.size(), plain) == 0)
+    what.resize(what.size() - plain.size());
+  else
+    what += ": ";
+  return what + fd_error_text(e.code().value());
+}
+
+}  // namespace
+
+// One start: every fd it needs, then the process. Returns why it failed,
+// empty when the process runs.
+std::string Instance::try_spawn() {
+  const auto& pc = host_.config();
   SpawnSpec spec;
   spec.argv = pc.command;
   spec.env = host_.environment(index_);
@@ -243,11 +316,10 @@ void Instance::spawn_process() {
   // VIGIL_RUN: how the lifeline, or the next vigil, finds what left its group.
   if (const auto& mark = run_marker_variable(); !mark.empty()) spec.env.push_back(mark);
 
-  std::optional<SpawnError> error;
   std::string user_error;
   if (!pc.user.empty()) {
     spec.credentials = lookup_user(pc.user, &user_error);
-    if (!spec.credentials) error = SpawnError{"switch user", 0};
+    if (!spec.credentials) return user_error;
   }
 
   // The heartbeat transports: fd 3 (a pipe per process) and NOTIFY_SOCKET
@@ -261,8 +333,27 @@ void Instance::spawn_process() {
       err = make_pipe();
     }
   } catch (const std::system_error& e) {
-    // Out of fds: a failed start like any other, throttled by the policy.
-    return failed(std::string("cannot create pipes: ") + e.what());
+    return "cannot create pipes: " + fd_error_text(e);
+  }
+  // Lowest numbers first: the highest fd of this start tells how near the
+  // limit vigil is. Too near, the start fails, so that vigil itself can
+  // still take a client, run a probe, reopen a log.
+  {
+    rlimit limit{};
+    const int highest = std::max({hb.write.get(), out.write.get(), err.write.get()});
+    if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+      const std::size_t keep = reserved_fds(static_cast<std::size_t>(limit.rlim_cur));
+      if (static_cast<rlim_t>(highest) + keep >= limit.rlim_cur)
+        return "cannot create pipes: " + std::string(std::strerror(EMFILE)) +
+               " (EMFILE: vigil is at its limit of " + std::to_string(limit.rlim_cur) +
+               " open files, keeping " + std::to_string(keep) + " free for itself)";
+    }
+  }
+  try {
+    ensure_notify_socket(spec.credentials ? std::optional<uid_t>(spec.credentials->uid)
+                                          : std::nullopt);
+  } catch (const std::system_error& e) {
+    return "cannot create the notify socket: " + fd_error_text(e);
   }
   // Socket activation: the held sockets at fds 3.., the heartbeat after them.
   const ListenSockets& sockets = host_.listen_sockets();
@@ -279,13 +370,7 @@ void Instance::spawn_process() {
   }
   spec.heartbeat_fd = hb.write.get();
   spec.env.push_back("VIGIL_HEARTBEAT_FD=" + std::to_string(heartbeat_fd_number(spec)));
-  try {
-    ensure_notify_socket(spec.credentials ? std::optional<uid_t>(spec.credentials->uid)
-                                          : std::nullopt);
-    spec.env.push_back("NOTIFY_SOCKET=" + notify_->path().string());
-  } catch (const std::exception& e) {
-    spdlog::warn("program {}: no NOTIFY_SOCKET: {}", label(), e.what());
-  }
+  spec.env.push_back("NOTIFY_SOCKET=" + notify_->path().string());
   if (pc.heartbeat) {
     auto usec = std::chrono::duration_cast<std::chrono::microseconds>(pc.heartbeat->interval);
     spec.env.push_back("WATCHDOG_USEC=" + std::to_string(usec.count()));
@@ -299,16 +384,22 @@ void Instance::spawn_process() {
     spec.stdout_fd = out.write.get();
     spec.stderr_fd = err.write.get();
   }
+  // What reads the child's output and heartbeats exists before the child:
+  // nothing that can fail is left once it runs.
+  auto heartbeat = std::make_unique<HeartbeatPipe>(
+      loop_, std::move(hb.read), &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
+      label());
 
-  SpawnResult r;
-  if (!error) {
-    r = spawn(spec);
-    error = r.error;
-  }
+  SpawnResult r = spawn(spec);
   out.write.reset();
   err.write.reset();
   hb.write.reset();
-  if (error) return failed(user_error.empty() ? error->message(spec) : user_error);
+  if (r.error) {
+    const int e = r.error->error;
+    std::string text = r.error->message(spec);
+    if (e == EMFILE || e == ENFILE) text = text.substr(0, text.rfind(": ") + 2) + fd_error_text(e);
+    return text;
+  }
 
   pid_ = r.pid;
   pgid_ = r.pid;  // setsid() made it the leader of its own group
@@ -316,16 +407,21 @@ void Instance::spawn_process() {
   start_wall_ = host_.clock().wall();
   rss_bytes_ = 0;
   host_.reaper().track(pid_, [this](int status) { on_process_exit(status); });
-  if (pc.log != LogMode::off) {
-    start_pipe(std::move(out.read), Stream::out);
-    start_pipe(std::move(err.read), Stream::err);
+  heartbeat_ = std::move(heartbeat);
+  try {
+    if (pc.log != LogMode::off) {
+      start_pipe(std::move(out.read), Stream::out);
+      start_pipe(std::move(err.read), Stream::err);
+    }
+  } catch (const std::exception& e) {
+    // The child runs: its output is lost (counted nowhere but here), not
+    // the child.
+    spdlog::error("program {}: cannot read its output: {}", label(), e.what());
   }
-  heartbeat_ = std::make_unique<HeartbeatPipe>(
-      loop_, std::move(hb.read), &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
-      label());
   EventData d;
   d.pid = pid_;
   dispatch(Event::spawned, d);
+  return {};
 }
 
 void Instance::on_process_exit(int wait_status) {
@@ -340,40 +436,91 @@ void Instance::on_process_exit(int wait_status) {
 }
 
 void Instance::on_any_child_exit() {
-  if (state() == State::stopping && !machine_.has_process()) check_tree();
+  if (state() == State::stopping && !machine_.has_process())
+    check_tree();
+  else
+    unwatch_tree();
 }
 
-// Processes of this instance that left its process group (daemonized) and
-// were re-parented to vigil, the subreaper: the group signal misses them.
-std::vector<pid_t> Instance::daemonized_processes() {
-  std::vector<pid_t> out;
-  for (pid_t pid : host_.reaper().strays())
-    if (process_belongs_to(pid, host_.config().name, index_)) out.push_back(pid);
-  return out;
+std::vector<pid_t> Instance::remember_strays() {
+  std::vector<pid_t> found;
+  for (pid_t pid : host_.reaper().strays_of(host_.config().name, index_))
+    if (std::find(strays_.begin(), strays_.end(), pid) == strays_.end()) {
+      strays_.push_back(pid);
+      found.push_back(pid);
+    }
+  return found;
 }
 
 void Instance::signal_all(int sig) {
-  auto strays = daemonized_processes();
+  // One look at /proc serves every instance stopped in the same turn.
+  host_.reaper().refresh_if_stale();
+  remember_strays();
+  last_signal_ = sig;
   signal_group(sig);
-  for (pid_t stray : strays) ::kill(stray, sig);
+  for (pid_t stray : strays_)
+    if (host_.reaper().stray_alive(stray)) ::kill(stray, sig);
   // A stopped process (SIGSTOP, a debugger) acts on no signal but SIGKILL
   // until continued: continue it, so it meets its stop_signal now rather
   // than SIGKILL after stop_timeout (as systemd does).
   if (sig != SIGKILL && sig != SIGCONT) {
     signal_group(SIGCONT);
-    for (pid_t stray : strays) ::kill(stray, SIGCONT);
+    for (pid_t stray : strays_)
+      if (host_.reaper().stray_alive(stray)) ::kill(stray, SIGCONT);
   }
 }
 
+// Whether a process of the tree is known to live: the main one, its group,
+// or a stray found earlier and not reaped since.
+bool Instance::tree_left() {
+  if (pid_ > 0 || group_alive()) return true;
+  std::erase_if(strays_, [this](pid_t pid) { return !host_.reaper().stray_alive(pid); });
+  return !strays_.empty();
+}
+
 void Instance::check_tree() {
-  if (pid_ > 0 || group_alive()) return;
-  // A daemonized process that ignores stop_signal must still meet the
-  // SIGKILL after stop_timeout: the stop is not over while one lives (its
-  // end reaches the reaper, which calls here again).
-  if (!daemonized_processes().empty()) return;
+  if (tree_left()) {
+    // Its end reaches the reaper, which calls here again (a daemonized
+    // process that ignores stop_signal must still meet the SIGKILL after
+    // stop_timeout: the stop is not over while one lives).
+    watch_tree();
+    return;
+  }
+  // Nothing known is left. One more look at /proc for a process re-parented
+  // since, shared with every other instance waiting (stopping thousands
+  // must not read /proc once per exit).
+  if (confirming_) return;
+  confirming_ = true;
+  host_.reaper().refresh_then([this, alive = std::weak_ptr<bool>(alive_)] {
+    if (!alive.lock()) return;
+    confirming_ = false;
+    confirm_tree_gone();
+  });
+}
+
+void Instance::confirm_tree_gone() {
+  if (state() != State::stopping || machine_.has_process()) return;
+  // Found late: they get what the others got, this stop's last signal.
+  for (pid_t pid : remember_strays()) {
+    ::kill(pid, last_signal_);
+    if (last_signal_ != SIGKILL) ::kill(pid, SIGCONT);
+  }
+  if (tree_left()) {
+    watch_tree();
+    return;
+  }
+  unwatch_tree();
   lifeline_forget_group(pgid_);
   pgid_ = -1;
   dispatch(Event::tree_gone);
+}
+
+void Instance::watch_tree() {
+  if (tree_watch_ == 0) tree_watch_ = host_.reaper().watch([this] { on_any_child_exit(); });
+}
+
+void Instance::unwatch_tree() {
+  if (tree_watch_ != 0) host_.reaper().unwatch(std::exchange(tree_watch_, 0));
 }
 
 void Instance::signal_group(int sig) {

@@ -5,6 +5,7 @@
 // decides nothing itself; what it needs from above comes through an
 // InstanceHost.
 #pragma once
+#include <signal.h>
 #include <sys/types.h>
 
 #include <array>
@@ -51,8 +52,8 @@ class Instance {
   void restart_manual();
   // Kills the process group with SIGKILL at once (second Ctrl-C).
   void kill_now();
-  // From the reaper: some process ended; a stopping instance re-checks
-  // whether anything of its process tree is left.
+  // From the reaper (a tree watch): some process ended; a stopping
+  // instance re-checks whether anything of its process tree is left.
   void on_any_child_exit();
   // Settings changed in place (reload): policy, heartbeat, probe, logs.
   void apply_config();
@@ -99,12 +100,22 @@ class Instance {
 
   // The actions' shells.
   void spawn_process();
+  std::string try_spawn();
   void check_tree();
+  void confirm_tree_gone();
+  bool tree_left();
+  void watch_tree();
+  void unwatch_tree();
   void run_probe();
   void signal_all(int sig);
   void signal_group(int sig);
   bool group_alive() const;
-  std::vector<pid_t> daemonized_processes();
+  // Whether something this instance started runs with no main process (a
+  // daemon that left the group): a stop or restart must reach it.
+  bool has_leftovers();
+  // Finds its daemonized processes in the reaper's last look at /proc and
+  // adds them to strays_; returns the ones new there.
+  std::vector<pid_t> remember_strays();
   void arm(TimerId t, SteadyTime at);
   void on_timer(TimerId t);
 
@@ -128,6 +139,12 @@ class Instance {
 
   pid_t pid_ = -1;
   pid_t pgid_ = -1;  // kept after the leader exits, to finish the group off
+  // Processes of this instance that left its group and were re-parented to
+  // vigil, found while stopping: the group signal misses them.
+  std::vector<pid_t> strays_;
+  int last_signal_ = SIGTERM;     // of this stop, for strays found late
+  Reaper::WatchId tree_watch_ = 0;  // re-checking the tree after each reap
+  bool confirming_ = false;       // waiting for the reaper's next look at /proc
   int spawns_ = 0;
   std::chrono::system_clock::time_point start_wall_{};
   std::array<std::unique_ptr<Timer>, kTimerCount> timers_;

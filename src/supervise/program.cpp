@@ -30,7 +30,10 @@ bool is_reserved_variable(std::string_view kv) {
 
 Program::Program(ProgramContext& context, ProgramConfig config, ListenSockets listen_sockets,
                  std::shared_ptr<StickyProxy> sticky)
-    : context_(context), config_(std::move(config)), listen_sockets_(std::move(listen_sockets)) {
+    : context_(context),
+      config_(std::move(config)),
+      listen_sockets_(std::move(listen_sockets)),
+      stop_slice_timer_(context.loop, [this] { stop_some(); }) {
   build_environment();
   for (int i = 0; i < config_.instances; ++i)
     instances_.push_back(std::make_unique<Instance>(context_.loop, *this, i));
@@ -95,24 +98,50 @@ std::filesystem::path Program::log_path(int index, Stream stream) const {
 }
 
 void Program::start(bool manual) {
+  // A start asked for after a stop overrides what of the stop is left.
+  stop_queue_.clear();
   for (auto& i : instances_) i->start(manual);
 }
 
 void Program::stop(std::function<void()> done) {
   cancel_rollout("the program was stopped");
+  stop_queue_.clear();
   auto remaining = std::make_shared<std::size_t>(instances_.size());
   auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
   if (instances_.empty() && *shared_done) (*shared_done)();
-  for (auto& i : instances_) {
-    i->stop([remaining, shared_done] {
+  for (auto& i : instances_) stop_queue_.push_back({i->index(), remaining, shared_done});
+  stop_some();
+}
+
+// A slice of the stop now, the rest on later loop turns: stopping
+// thousands of instances in one callback (signals, timers, a log line
+// each) would hold the loop for seconds on a loaded machine, and nobody
+// could ask how the stop goes.
+void Program::stop_some() {
+  constexpr std::size_t kStopSlice = 128;
+  std::size_t n = 0;
+  while (!stop_queue_.empty() && n++ < kStopSlice) {
+    PendingStop next = std::move(stop_queue_.front());
+    stop_queue_.pop_front();
+    auto done = [remaining = next.remaining, shared_done = next.done] {
       if (--*remaining == 0 && *shared_done) (*shared_done)();
-    });
+    };
+    // The instance is gone (a reload shrank the program): nothing to stop.
+    const auto index = static_cast<std::size_t>(next.index);
+    if (index >= instances_.size()) {
+      done();
+      continue;
+    }
+    instances_[index]->stop(done);
   }
+  // A timer, not defer: what came in meanwhile (a client) is served first.
+  if (!stop_queue_.empty()) stop_slice_timer_.arm(Duration{0});
 }
 
 void Program::restart_manual() { restart(true); }
 
 void Program::restart(bool all_at_once) {
+  stop_queue_.clear();
   cancel_rollout("another restart was asked for");
   if (all_at_once || instances_.size() <= 1) {
     for (auto& i : instances_) i->restart_manual();
@@ -193,13 +222,15 @@ void Program::on_state_change(Instance& instance, State from, State to) {
 }
 
 void Program::sample(const ProcSampler& sampler) {
+  // One memory restart at a time per program, so a leak shared by every
+  // instance never takes them all down together. Counted once, not per
+  // instance: a pass over a thousand instances stays linear.
+  std::size_t restarting = 0;
+  for (auto& i : instances_)
+    if (i->stopping_for(RestartReason::memory)) ++restarting;
   for (auto& i : instances_) {
-    // One memory restart at a time per program, so a leak shared by every
-    // instance never takes them all down together.
-    bool sibling = false;
-    for (auto& other : instances_)
-      if (other != i && other->stopping_for(RestartReason::memory)) sibling = true;
-    i->on_sample(sampler, sibling);
+    const bool self = i->stopping_for(RestartReason::memory);
+    i->on_sample(sampler, restarting > (self ? 1u : 0u));
   }
 }
 

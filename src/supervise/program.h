@@ -4,6 +4,7 @@
 // restart at a time). What it shares with other programs comes in a
 // ProgramContext from the supervisor; it never reaches up further.
 #pragma once
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -48,8 +49,10 @@ class Program final : public InstanceHost {
   const std::vector<std::unique_ptr<Instance>>& instances() const { return instances_; }
 
   void start(bool manual);
-  // Stops every instance in parallel; `done` runs when all are stopped.
-  // Cancels a rolling restart under way.
+  // Stops every instance in parallel (a slice per loop turn); `done` runs
+  // when all are stopped. Cancels a rolling restart under way; a start or
+  // restart asked for before every slice went cancels the rest (and `done`
+  // does not run).
   void stop(std::function<void()> done = {});
   // Restarts every instance: with several, one at a time, each once the one
   // before is ready again (a rolling restart); or all at once.
@@ -98,6 +101,7 @@ class Program final : public InstanceHost {
 
  private:
   void build_environment();
+  void stop_some();
   void roll(std::vector<int> order, const std::string& why);
   void act_on(Rollout::Verdict verdict);
   void cancel_rollout(const std::string& why);
@@ -111,6 +115,15 @@ class Program final : public InstanceHost {
   // New connections go to instances that are running (ready); one being
   // stopped or replaced gets none, and its open ones finish as they will.
   std::shared_ptr<StickyProxy> sticky_;
+  // Instances whose stop is still to be asked for, by index, with the
+  // count and the `done` of the stop they belong to.
+  struct PendingStop {
+    int index;
+    std::shared_ptr<std::size_t> remaining;
+    std::shared_ptr<std::function<void()>> done;
+  };
+  std::deque<PendingStop> stop_queue_;
+  Timer stop_slice_timer_;
   std::optional<Rollout> rollout_;
   SteadyTime rollout_started_{};
   std::uint64_t rollouts_ = 0;  // ids

@@ -3,9 +3,11 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <unordered_map>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +16,7 @@
 #include <string_view>
 
 #include "config_parse.h"
+#include "fd_budget.h"
 
 #include <spdlog/spdlog.h>
 
@@ -37,6 +40,11 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
   // here and can be found (and killed) when their program stops.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   raise_fd_limit();
+  // Said once at start: starts beyond the limit fail (EMFILE) and retry.
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    if (auto warning = fd_budget_warning(fd_budget(config_), static_cast<std::size_t>(limit.rlim_cur)))
+      spdlog::warn("{}", warning->substr(warning.value().find(' ') + 1));
   reaper_.set_after_reap([this] { after_reap(); });
   // Before any program: a socket that cannot be bound stops vigil from
   // starting, as a failed systemd socket unit stops its service.
@@ -326,9 +334,7 @@ Program* Supervisor::find(std::string_view name) const {
 }
 
 void Supervisor::after_reap() {
-  for (auto& p : programs_)
-    for (auto& i : p->instances())
-      if (i->state() == State::stopping) i->on_any_child_exit();
+  // Stopping instances re-check their trees through the reaper's watches.
   if (shutting_down_ && finishing_) finish_shutdown();
 }
 
@@ -418,34 +424,44 @@ void Supervisor::shutdown(std::function<void(int)> done) {
   stop_next();
 }
 
+// Dependents stop first: a program stops once every program naming it in
+// `after` has stopped. Counted, not searched: each program's stop, when it
+// ends, releases the programs it named, so the whole order costs one pass
+// over programs and their `after` lists however many there are.
 void Supervisor::stop_next() {
-  if (finishing_ || finished_) return;
-  bool all_stopped = true;
-  for (auto& p : programs_) {
-    bool requested =
-        std::find(stop_requested_.begin(), stop_requested_.end(), p.get()) != stop_requested_.end();
-    if (requested) {
-      if (!p->all_down()) all_stopped = false;
-      continue;
-    }
-    all_stopped = false;
-    // Dependents stop first: wait while a program naming this one in
-    // `after` still has a live process.
-    bool dependents_down = true;
-    for (auto& q : programs_) {
-      const auto& after = q->config().after;
-      if (q.get() != p.get() && std::find(after.begin(), after.end(), p->name()) != after.end() &&
-          !q->all_down())
-        dependents_down = false;
-    }
-    if (!dependents_down) continue;
-    stop_requested_.push_back(p.get());
-    p->stop([this] { loop_.defer([this] { stop_next(); }); });
-  }
-  if (all_stopped) {
+  std::unordered_map<std::string_view, Program*> by_name;
+  for (auto& p : programs_) by_name.emplace(p->name(), p.get());
+  for (auto& p : programs_)
+    for (const auto& dep : p->config().after)
+      if (auto it = by_name.find(dep); it != by_name.end() && it->second != p.get()) {
+        ++dependents_left_[it->second];
+        stop_releases_[p.get()].push_back(it->second);
+      }
+  programs_left_ = programs_.size();
+  std::vector<Program*> free;
+  for (auto& p : programs_)
+    if (dependents_left_[p.get()] == 0) free.push_back(p.get());
+  if (programs_left_ == 0) {
     finishing_ = true;
     finish_shutdown();
+    return;
   }
+  for (Program* p : free) stop_program(p);
+}
+
+void Supervisor::stop_program(Program* p) {
+  p->stop([this, p] {
+    // Off the instance's stack: a stop done in its own callback.
+    loop_.defer([this, p] {
+      if (finishing_ || finished_) return;
+      for (Program* d : stop_releases_[p])
+        if (--dependents_left_[d] == 0) stop_program(d);
+      if (--programs_left_ == 0) {
+        finishing_ = true;
+        finish_shutdown();
+      }
+    });
+  });
 }
 
 void Supervisor::finish_shutdown() {

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -102,6 +103,7 @@ class Supervisor {
   void start_waiting();
   bool dependencies_ready(const Program& p) const;
   void stop_next();
+  void stop_program(Program* p);
   void finish_shutdown();
   void after_reap();
   void sample_step();
@@ -121,7 +123,11 @@ class Supervisor {
   bool finishing_ = false;  // programs are down; strays being killed
   bool finished_ = false;
   int exit_code_ = 0;
-  std::vector<Program*> stop_requested_;
+  // The shutdown's order: programs naming each one in `after` that have not
+  // stopped yet, and programs whose stop is not over.
+  std::unordered_map<Program*, std::size_t> dependents_left_;
+  std::unordered_map<Program*, std::vector<Program*>> stop_releases_;  // its `after` programs
+  std::size_t programs_left_ = 0;
   std::function<void(int)> shutdown_done_;
   std::unique_ptr<Timer> stray_timer_;
   std::vector<pid_t> left_running_;  // started by a watch's on_failure: not killed at shutdown

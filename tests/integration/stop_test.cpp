@@ -110,5 +110,103 @@ TEST_F(StopTest, DoubleForkedDaemonIgnoringTermIsKilledAfterStopTimeout) {
   expect_daemon_killed_on_stop(vigil(), dir_, true);
 }
 
+// A program that daemonizes (fork, setsid, fork) and whose main process
+// then exits 0 (issue 13, defect 4): its daemon is a stray of vigil's, and
+// stop and restart must reach it as a shutdown does, leaving another
+// program's daemon alone.
+class DaemonizerTest : public StopTest {
+ protected:
+  void SetUp() override {
+    const std::string extra = "restart = \"never\"\nstop_timeout = \"1s\"";
+    ASSERT_NO_FATAL_FAILURE(start_vigil(
+        helper_program("forker", {"--double-fork", (dir_ / "forker").string(), "--exit-immediately", "0"},
+                       extra) +
+        helper_program("other", {"--double-fork", (dir_ / "other").string(), "--exit-immediately", "0",
+                                 "--daemon-ignore-term"},
+                       extra)));
+    for (const char* name : {"forker", "other"})
+      ASSERT_TRUE(vigil().wait_state(name, State::exited)) << vigil().log_text();
+    other_ = daemon("other", 1);
+    first_ = daemon("forker", 1);
+  }
+
+  // The daemon in `name`'s pid file line `n` (from 1), once re-parented to vigil.
+  pid_t daemon(const char* name, std::size_t n) {
+    pid_t pid = 0;
+    EXPECT_TRUE(vigil().run_until([&] {
+      auto pids = read_pids(dir_ / name);
+      if (pids.size() < n) return false;
+      pid = pids[n - 1];
+      return parent_of(pid) == ::getpid();
+    })) << name << " daemon " << n;
+    return pid;
+  }
+
+  // Stops forker and runs the loop until the stop is over.
+  void stop_forker() {
+    bool done = false;
+    vigil().program("forker").stop([&] { done = true; });
+    ASSERT_TRUE(vigil().run_until([&] { return done; }, 10s)) << vigil().log_text();
+  }
+
+  int live_daemons(const char* name) {
+    int n = 0;
+    for (pid_t pid : read_pids(dir_ / name)) n += process_dead(pid) ? 0 : 1;
+    return n;
+  }
+
+  pid_t other_ = 0;
+  pid_t first_ = 0;
+};
+
+TEST_F(DaemonizerTest, StopReachesTheDaemonOfAnExitedMainProcess) {
+  ASSERT_GT(first_, 0);
+  const auto t0 = SteadyClock::now();
+  ASSERT_NO_FATAL_FAILURE(stop_forker());
+  EXPECT_TRUE(vigil().run_until([&] { return process_gone(first_); }, 5s))
+      << "daemon " << first_ << " outlived `stop forker`\n" << vigil().log_text();
+  EXPECT_LT(SteadyClock::now() - t0, 5s) << "within stop_timeout (1s), with room for a loaded machine";
+  EXPECT_EQ(vigil().instance("forker").state(), State::stopped);
+  EXPECT_FALSE(process_dead(other_)) << "another program's daemon is not touched";
+}
+
+TEST_F(DaemonizerTest, StopThenStartLeavesOneDaemon) {
+  ASSERT_NO_FATAL_FAILURE(stop_forker());
+  vigil().program("forker").start(true);
+  const pid_t second = daemon("forker", 2);
+  ASSERT_GT(second, 0);
+  EXPECT_TRUE(vigil().run_until([&] { return live_daemons("forker") == 1; }, 5s))
+      << "two daemons after stop + start";
+  EXPECT_FALSE(process_dead(second));
+  EXPECT_FALSE(process_dead(other_));
+}
+
+TEST_F(DaemonizerTest, RestartReplacesTheDaemon) {
+  vigil().program("forker").restart(false);
+  const pid_t second = daemon("forker", 2);
+  ASSERT_GT(second, 0);
+  EXPECT_TRUE(process_gone(first_) || vigil().run_until([&] { return process_gone(first_); }, 5s))
+      << "the old daemon outlived the restart";
+  EXPECT_EQ(live_daemons("forker"), 1);
+  EXPECT_EQ(vigil().instance("forker").machine().counts().restarts[static_cast<std::size_t>(
+                RestartReason::manual)],
+            1u);
+  EXPECT_FALSE(process_dead(other_));
+}
+
+TEST_F(DaemonizerTest, DaemonIgnoringTermIsKilledAfterStopTimeout) {
+  // `other`'s daemon ignores SIGTERM: only the SIGKILL after 1s ends it.
+  bool done = false;
+  const auto t0 = SteadyClock::now();
+  vigil().program("other").stop([&] { done = true; });
+  ASSERT_TRUE(vigil().run_until([&] { return done; }, 10s)) << vigil().log_text();
+  EXPECT_GE(SteadyClock::now() - t0, 800ms);
+  EXPECT_TRUE(vigil().run_until([&] { return process_gone(other_); }, 5s));
+  EXPECT_FALSE(process_dead(first_)) << "forker's daemon is not touched";
+  EXPECT_NE(vigil().log_text().find("program other: stopping what it left running (SIGTERM)"),
+            std::string::npos)
+      << vigil().log_text();
+}
+
 }  // namespace
 }  // namespace vigil::it

@@ -507,6 +507,66 @@ TEST(InstanceMachine, StopInBackoffCancelsTheRestart) {
   EXPECT_EQ(s.spawns, 1);
 }
 
+// A program that daemonized and whose main process exited: a stop or a
+// restart reaches what it left, as a stop with a main process would.
+TEST(InstanceMachine, StopWithLeftoversStopsThemThenIsStopped) {
+  ProgramConfig c = sim::base_config();
+  c.restart = RestartMode::never;
+  Sim s(c);
+  s.start();
+  s.advance(1s);
+  s.send_exit(ExitStatus::exited(0));
+  ASSERT_EQ(s.state(), State::exited);
+  s.leaves_tree = true;  // the daemon ignores SIGTERM
+  EventData d;
+  d.leftovers = true;
+  s.send(Event::stop, d);
+  EXPECT_EQ(s.state(), State::stopping);
+  EXPECT_TRUE(s.logged("info: stopping what it left running (SIGTERM)"));
+  EXPECT_EQ(s.signals, std::vector<int>{SIGTERM});
+  EXPECT_EQ(s.stops_finished, 0) << "not over while the daemon lives";
+  s.advance(10s);
+  EXPECT_EQ(s.signals.back(), SIGKILL) << "SIGKILL after stop_timeout, as for a group";
+  s.leaves_tree = false;
+  s.advance(kKillRecheck);
+  EXPECT_EQ(s.state(), State::stopped);
+  EXPECT_EQ(s.stops_finished, 1);
+  EXPECT_TRUE(s.timers.empty());
+}
+
+TEST(InstanceMachine, RestartWithLeftoversStopsThemFirst) {
+  ProgramConfig c = sim::base_config();
+  c.restart = RestartMode::never;
+  Sim s(c);
+  s.start();
+  s.send_exit(ExitStatus::exited(0));
+  s.leaves_tree = true;
+  EventData d;
+  d.leftovers = true;
+  s.send(Event::restart, d);
+  EXPECT_EQ(s.state(), State::stopping) << "no second copy before the first is gone";
+  EXPECT_EQ(s.spawns, 1);
+  s.leaves_tree = false;
+  s.send(Event::tree_gone);
+  EXPECT_EQ(s.state(), State::starting);
+  EXPECT_EQ(s.spawns, 2);
+  EXPECT_EQ(s.restarts(RestartReason::manual), 1u);
+}
+
+TEST(InstanceMachine, StopInBackoffWithLeftoversCancelsTheRestart) {
+  Sim s;
+  s.start();
+  s.send_exit(ExitStatus::exited(1));
+  ASSERT_EQ(s.state(), State::backoff);
+  EventData d;
+  d.leftovers = true;
+  s.send(Event::stop, d);  // the tree is gone at the first check
+  EXPECT_EQ(s.state(), State::stopped);
+  EXPECT_TRUE(s.timers.empty());
+  s.advance(1h);
+  EXPECT_EQ(s.spawns, 1);
+}
+
 // ---------------------------------------------------------------------------
 // Heartbeats
 
