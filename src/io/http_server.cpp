@@ -1,4 +1,5 @@
-// evhttp glue. Every request is answered; a throwing handler becomes a 500.
+// evhttp glue. Every request is answered; a throwing handler becomes a JSON
+// 500, counted and logged at most once a minute.
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -22,6 +23,8 @@
 #include <event2/listener.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include "api_json.h"
 
 namespace vigil {
 
@@ -250,7 +253,7 @@ HttpResponse HttpResponse::json(int status, std::string body) {
 }
 
 HttpResponse HttpResponse::error(int status, const std::string& message) {
-  return json(status, nlohmann::json{{"error", message}}.dump() + "\n");
+  return json(status, json_text(nlohmann::json{{"error", message}}));
 }
 
 HttpServer::HttpServer(EventLoop& loop, HttpHandler handler, HttpLimits limits)
@@ -456,14 +459,28 @@ void HttpServer::evict_oldest() {
 
 void HttpServer::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<HttpServer*>(arg);
+  // handle() answers a throwing handler itself; this is for the rest
+  // (out of memory), which must not unwind through evhttp.
   try {
     self->handle(req);
-  } catch (const std::exception& e) {
-    spdlog::error("HTTP handler failed: {}", e.what());
-    evhttp_send_error(req, 500, "Internal Server Error");
   } catch (...) {
     evhttp_send_error(req, 500, "Internal Server Error");
   }
+}
+
+HttpResponse HttpServer::handler_failed(const char* what) {
+  ++handler_errors_;
+  // A request that makes the handler throw can be sent again and again:
+  // one error when a streak begins, then one a minute with the count.
+  const auto now = std::chrono::steady_clock::now();
+  const bool new_streak = now - last_handler_error_ > std::chrono::seconds(10);
+  last_handler_error_ = now;
+  if (new_streak || now - last_handler_error_log_ >= std::chrono::minutes(1)) {
+    spdlog::error("HTTP handler failed: {} ({} failure{} so far)", what, handler_errors_,
+                  handler_errors_ == 1 ? "" : "s");
+    last_handler_error_log_ = now;
+  }
+  return HttpResponse::error(500, "internal error");
 }
 
 void HttpServer::handle(evhttp_request* req) {
@@ -492,7 +509,14 @@ void HttpServer::handle(evhttp_request* req) {
     evbuffer_remove(body, r.body.data(), n);
   }
 
-  HttpResponse resp = handler_(r);
+  HttpResponse resp;
+  try {
+    resp = handler_(r);
+  } catch (const std::exception& e) {
+    resp = handler_failed(e.what());
+  } catch (...) {
+    resp = handler_failed("unknown exception");
+  }
   evkeyvalq* out = evhttp_request_get_output_headers(req);
   evhttp_add_header(out, "Content-Type", resp.content_type.c_str());
   // Explicit, so a HEAD answer carries the length its GET would have.

@@ -113,6 +113,8 @@ class HttpServer {
   std::uint64_t connections() const { return open_.size() + closing_.size(); }
   // Connections closed because a new one came with the cap reached.
   std::uint64_t dropped() const { return dropped_; }
+  // Requests the handler threw on (each answered 500).
+  std::uint64_t handler_errors() const { return handler_errors_; }
 
   // How long accepting pauses after accept() fails. Without the pause, a
   // listener whose backlog holds a connection it cannot take (EMFILE) is
@@ -127,6 +129,7 @@ class HttpServer {
   void handle(evhttp_request* req);
   void watch_accept_errors(evhttp_bound_socket* bound_socket);
   void evict_oldest();
+  HttpResponse handler_failed(const char* what);
 
   EventLoop& loop_;
   HttpHandler handler_;
@@ -146,6 +149,9 @@ class HttpServer {
   std::uint64_t dropped_ = 0;
   std::chrono::steady_clock::time_point last_drop_{};
   std::chrono::steady_clock::time_point last_drop_warning_{};
+  std::uint64_t handler_errors_ = 0;
+  std::chrono::steady_clock::time_point last_handler_error_{};
+  std::chrono::steady_clock::time_point last_handler_error_log_{};
 };
 
 }  // namespace vigil

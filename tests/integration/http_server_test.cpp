@@ -19,8 +19,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "fd.h"
 #include "harness.h"
@@ -53,6 +59,7 @@ class HttpServerTest : public ::testing::Test {
         *loop_,
         [this](const HttpRequest& r) {
           HttpResponse resp;
+          if (r.path == "/throw") throw std::runtime_error("cannot \xff");
           resp.body = r.path == "/big" ? std::string(body_size_, 'x') : "hello " + r.path + "\n";
           return resp;
         },
@@ -345,6 +352,51 @@ TEST_F(HttpServerTest, ServerDestroyedWithConnectionsOpen) {
   ASSERT_TRUE(run_until([&] { return server_->requests() == 1 && server_->connections() == 2; }));
   server_.reset();
   EXPECT_TRUE(run_until([&] { return at_eof(idle); }));
+}
+
+// A handler that throws (here with bytes that are not UTF-8 in its message)
+// gets each request answered 500 with a JSON error, counted, and logged once
+// for the streak rather than once per request.
+TEST_F(HttpServerTest, ThrowingHandlerAnswersJson500AndLogsOnce) {
+  std::ostringstream log;
+  struct RestoreLogger {
+    std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+    ~RestoreLogger() { spdlog::set_default_logger(previous); }
+  } restore;
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_st>(log)));
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  const int fd = connect_client();
+  for (int k = 0; k < 5; ++k) {
+    ASSERT_TRUE(send_all(fd, "GET /throw HTTP/1.1\r\nHost: test\r\n\r\n"));
+    std::string in;
+    std::optional<Reply> reply;
+    ASSERT_TRUE(run_until([&] {
+      read_some(fd, in);
+      auto end = in.find("\r\n\r\n");
+      if (end == std::string::npos) return false;
+      auto at = in.find("Content-Length: ");
+      if (at == std::string::npos) return false;
+      std::size_t length = std::stoul(in.substr(at + 16));
+      if (in.size() < end + 4 + length) return false;
+      reply = Reply{in.substr(0, end), in.substr(end + 4, length)};
+      return true;
+    })) << "request " << k;
+    EXPECT_EQ(reply->head.substr(0, 12), "HTTP/1.1 500") << reply->head;
+    EXPECT_NE(reply->head.find("Content-Type: application/json"), std::string::npos);
+    auto body = nlohmann::json::parse(reply->body, nullptr, false);
+    EXPECT_TRUE(body.is_object() && body["error"].is_string()) << reply->body;
+  }
+  EXPECT_EQ(server_->handler_errors(), 5u);
+  EXPECT_EQ(server_->requests(), 5u);
+  auto reply = get(fd, "/after");  // the connection still serves
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->body, "hello /after\n");
+  const std::string text = log.str();
+  std::size_t lines = 0;
+  for (std::size_t at = 0; (at = text.find("HTTP handler failed", at)) != std::string::npos; ++at)
+    ++lines;
+  EXPECT_EQ(lines, 1u) << text;
 }
 
 // A client that half-closes right after its request (`nc -N`, socat, shell
