@@ -25,6 +25,11 @@ fuzzers=(
   "notify_protocol_fuzz notify 8192"
   "probe_http_fuzz probe_http 20000"
   "forwarded_for_fuzz forwarded_for 9000"
+  # A request through the HTTP API's real handler (first byte: method,
+  # trust, token, path prefix; then path, query, headers, body by lines).
+  "http_api_fuzz http_api 4096"
+  # What the CLI parses from the control socket.
+  "control_fuzz control 8192"
 )
 each=$(( seconds / ${#fuzzers[@]} ))
 (( each >= 1 )) || each=1
