@@ -13,7 +13,9 @@
 // accepted connection gets its bufferevent from HttpServer
 // (evhttp_set_bevcb), a filter over a socket bufferevent whose free callback
 // tells the server evhttp let go of it (and whose output path HttpServer
-// supplies: see HttpConnection in http_server.cpp).
+// supplies: see HttpConnection in http_server.cpp). A client that
+// half-closes right after its request (`nc -N`) is answered whole: the
+// socket is not read while a response waits to be written.
 #pragma once
 #include <chrono>
 #include <cstdint>
