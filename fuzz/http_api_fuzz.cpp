@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -95,7 +96,12 @@ World& world() {
     char tmpl[] = "/tmp/vigil-http-api-fuzz-XXXXXX";
     const char* dir = ::mkdtemp(tmpl);
     check(dir != nullptr, "a temp dir");
-    const std::string d = dir;
+    static const std::string d = dir;
+    // libFuzzer ends with exit(): the folder goes then.
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    });
     std::ofstream(d + "/token") << kToken << "\n";
     const std::string toml =
         "[vigil]\nlog_dir = \"logs\"\ncontrol_socket = \"vigil.sock\"\n"
