@@ -31,6 +31,11 @@ fuzzers=(
   "config_fuzz config 70000"
   "units_fuzz units 64"
   "cli_fuzz cli 512"
+  # A request through the HTTP API's real handler (first byte: method,
+  # trust, token, path prefix; then path, query, headers, body by lines).
+  "http_api_fuzz http_api 4096"
+  # What the CLI parses from the control socket.
+  "control_fuzz control 8192"
 )
 each=$(( seconds / ${#fuzzers[@]} ))
 (( each >= 1 )) || each=1

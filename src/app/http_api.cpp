@@ -119,14 +119,14 @@ HttpResponse HttpApi::action(const std::string& name, const std::string& verb, b
   for (const auto& s : supervisor_.snapshots())
     for (Program* p : targets)
       if (s.program == p->name()) out.push_back(instance_json(s, now));
-  return HttpResponse::json(200, nlohmann::json{{"action", verb}, {"instances", out}}.dump() + "\n");
+  return HttpResponse::json(200, json_text(nlohmann::json{{"action", verb}, {"instances", out}}));
 }
 
 HttpResponse HttpApi::programs(const HttpRequest& r, const std::string& rest) {
   // rest: "" | "NAME" | "NAME/VERB"
   if (rest.empty()) {
     if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
-    return HttpResponse::json(200, programs_json(supervisor_.snapshots(), now_seconds()).dump() + "\n");
+    return HttpResponse::json(200, json_text(programs_json(supervisor_.snapshots(), now_seconds())));
   }
   auto slash = rest.find('/');
   std::string name = rest.substr(0, slash);
@@ -137,7 +137,7 @@ HttpResponse HttpApi::programs(const HttpRequest& r, const std::string& rest) {
     double now = now_seconds();
     for (const auto& s : supervisor_.snapshots())
       if (s.program == name) out.push_back(instance_json(s, now));
-    return HttpResponse::json(200, out.dump() + "\n");
+    return HttpResponse::json(200, json_text(out));
   }
   std::string verb = rest.substr(slash + 1);
   if (verb != "start" && verb != "stop" && verb != "restart")
@@ -158,7 +158,7 @@ HttpResponse HttpApi::watches(const HttpRequest& r, const std::string& rest) {
   const double now = now_seconds();
   for (const auto& w : supervisor_.watch_snapshots())
     if (rest.empty() || w.name == rest) out.push_back(watch_json(w, now));
-  return HttpResponse::json(200, out.dump() + "\n");
+  return HttpResponse::json(200, json_text(out));
 }
 
 HttpResponse HttpApi::handle(const HttpRequest& r) {
@@ -196,7 +196,7 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
     ReloadResult res = supervisor_.reload_file(dry_run);
     nlohmann::json j{{"ok", res.ok}, {"dry_run", dry_run}, {"plan", res.plan},
                      {"changes", res.changes}, {"errors", res.errors}};
-    return HttpResponse::json(res.ok ? 200 : 422, j.dump() + "\n");
+    return HttpResponse::json(res.ok ? 200 : 422, json_text(j));
   }
   return HttpResponse::error(404, "not found: " + path);
 }

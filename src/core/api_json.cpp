@@ -27,6 +27,10 @@ std::string format_uptime(double seconds) {
   return buf;
 }
 
+std::string json_text(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
 json instance_json(const InstanceSnapshot& s, double now_seconds) {
   json j;
   j["name"] = s.program;

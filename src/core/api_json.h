@@ -23,6 +23,12 @@ nlohmann::json watches_json(const std::vector<WatchSnapshot>& all, double now_se
 std::string status_page_html(const std::vector<InstanceSnapshot>& all, const SelfSnapshot& self,
                              double now_seconds, const std::vector<WatchSnapshot>& watches = {});
 
+// `j` as the text of a response body, newline-terminated. Strings from
+// outside (a request's path, a name, a child's words) may hold invalid
+// UTF-8: each bad byte becomes U+FFFD, where a plain dump() would throw.
+// Every JSON vigil sends goes through here.
+std::string json_text(const nlohmann::json& j);
+
 // "3d4h", "2h5m", "4m10s", "12s"
 std::string format_uptime(double seconds);
 

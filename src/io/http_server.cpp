@@ -1,4 +1,5 @@
-// evhttp glue. Every request is answered; a throwing handler becomes a 500.
+// evhttp glue. Every request is answered; a throwing handler becomes a JSON
+// 500, counted and logged at most once a minute.
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -22,6 +23,8 @@
 #include <event2/listener.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include "api_json.h"
 
 namespace vigil {
 
@@ -84,6 +87,14 @@ const char* reason_phrase(int status) {
 // itself (evbuffer_write), only from `writable`, an EV_WRITE event of ours on
 // the socket armed whenever output is added or the kernel buffer is full:
 // "written" then means in the kernel, as with a socket bufferevent.
+//
+// A client that half-closes after its request (`nc -N`, socat, shell health
+// checks) sends EOF right behind it. evhttp, hearing EOF while a response is
+// unwritten, drops the connection and the response (it takes EOF as the
+// client gone); with the write a loop turn later here, that would be every
+// time. So reading from the socket stops while output waits (`reads_held`)
+// and resumes once it is all in the kernel: the EOF then reaches evhttp after
+// the response, as a close after it.
 struct HttpConnection {
   HttpServer* server = nullptr;   // null once the server is gone
   bufferevent* filter = nullptr;  // evhttp's
@@ -92,6 +103,7 @@ struct HttpConnection {
   bool armed = false;             // writable pending: holds a reference on filter
   bool writing = false;           // inside on_writable's flush
   bool evicted = false;           // in server->closing_, else in server->open_
+  bool reads_held = false;        // socket reading stopped by hold_reads
   timeval wait{};                 // how long writable waits at most
   HttpConnection* prev = nullptr;
   HttpConnection* next = nullptr;
@@ -101,6 +113,10 @@ struct HttpConnection {
   static bufferevent_filter_result write_output(evbuffer* src, evbuffer* dst, ev_ssize_t limit,
                                                 bufferevent_flush_mode mode, void* arg);
   void arm();
+  // Stops and resumes reading the socket (see above). Resuming never reads
+  // at once: it only waits for the socket again.
+  void hold_reads();
+  void release_reads();
   // Drops the reference `armed` holds. Last thing to do: the connection may
   // end with it.
   void disarm();
@@ -122,6 +138,20 @@ void HttpConnection::arm() {
   event_add(writable, &wait);
 }
 
+void HttpConnection::hold_reads() {
+  if (reads_held || !(bufferevent_get_enabled(socket) & EV_READ)) return;
+  // The filter suspends and resumes the socket's reading on its own
+  // (evhttp's EV_READ); a disabled bufferevent stays off through that.
+  bufferevent_disable(socket, EV_READ);
+  reads_held = true;
+}
+
+void HttpConnection::release_reads() {
+  if (!reads_held) return;
+  reads_held = false;
+  bufferevent_enable(socket, EV_READ);
+}
+
 void HttpConnection::disarm() {
   if (!armed) return;
   armed = false;
@@ -130,7 +160,10 @@ void HttpConnection::disarm() {
 }
 
 void HttpConnection::on_output_added(evbuffer*, const evbuffer_cb_info* info, void* arg) {
-  if (info->n_added > 0) static_cast<HttpConnection*>(arg)->arm();
+  if (info->n_added == 0) return;
+  auto* c = static_cast<HttpConnection*>(arg);
+  c->hold_reads();
+  c->arm();
 }
 
 void HttpConnection::on_writable(evutil_socket_t, short, void* arg) {
@@ -178,6 +211,8 @@ bufferevent_filter_result HttpConnection::write_output(evbuffer* src, evbuffer*,
                               BEV_TRIG_DEFER_CALLBACKS);
     return BEV_ERROR;
   }
+  // All in the kernel: a pending EOF may reach evhttp now.
+  c->release_reads();
   return BEV_OK;
 }
 
@@ -218,7 +253,7 @@ HttpResponse HttpResponse::json(int status, std::string body) {
 }
 
 HttpResponse HttpResponse::error(int status, const std::string& message) {
-  return json(status, nlohmann::json{{"error", message}}.dump() + "\n");
+  return json(status, json_text(nlohmann::json{{"error", message}}));
 }
 
 HttpServer::HttpServer(EventLoop& loop, HttpHandler handler, HttpLimits limits)
@@ -401,6 +436,8 @@ void HttpServer::evict_oldest() {
   open_.remove(c);
   c->evicted = true;
   closing_.push_back(c);
+  // evhttp must read the EOF, even with a response waiting.
+  c->release_reads();
   // Both ways: evhttp reads EOF (or fails a write) and frees the
   // connection, as when a client leaves; the client reads EOF.
   const evutil_socket_t fd = bufferevent_getfd(c->socket);
@@ -422,14 +459,28 @@ void HttpServer::evict_oldest() {
 
 void HttpServer::on_request(evhttp_request* req, void* arg) {
   auto* self = static_cast<HttpServer*>(arg);
+  // handle() answers a throwing handler itself; this is for the rest
+  // (out of memory), which must not unwind through evhttp.
   try {
     self->handle(req);
-  } catch (const std::exception& e) {
-    spdlog::error("HTTP handler failed: {}", e.what());
-    evhttp_send_error(req, 500, "Internal Server Error");
   } catch (...) {
     evhttp_send_error(req, 500, "Internal Server Error");
   }
+}
+
+HttpResponse HttpServer::handler_failed(const char* what) {
+  ++handler_errors_;
+  // A request that makes the handler throw can be sent again and again:
+  // one error when a streak begins, then one a minute with the count.
+  const auto now = std::chrono::steady_clock::now();
+  const bool new_streak = now - last_handler_error_ > std::chrono::seconds(10);
+  last_handler_error_ = now;
+  if (new_streak || now - last_handler_error_log_ >= std::chrono::minutes(1)) {
+    spdlog::error("HTTP handler failed: {} ({} failure{} so far)", what, handler_errors_,
+                  handler_errors_ == 1 ? "" : "s");
+    last_handler_error_log_ = now;
+  }
+  return HttpResponse::error(500, "internal error");
 }
 
 void HttpServer::handle(evhttp_request* req) {
@@ -458,7 +509,14 @@ void HttpServer::handle(evhttp_request* req) {
     evbuffer_remove(body, r.body.data(), n);
   }
 
-  HttpResponse resp = handler_(r);
+  HttpResponse resp;
+  try {
+    resp = handler_(r);
+  } catch (const std::exception& e) {
+    resp = handler_failed(e.what());
+  } catch (...) {
+    resp = handler_failed("unknown exception");
+  }
   evkeyvalq* out = evhttp_request_get_output_headers(req);
   evhttp_add_header(out, "Content-Type", resp.content_type.c_str());
   // Explicit, so a HEAD answer carries the length its GET would have.

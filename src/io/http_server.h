@@ -13,7 +13,9 @@
 // accepted connection gets its bufferevent from HttpServer
 // (evhttp_set_bevcb), a filter over a socket bufferevent whose free callback
 // tells the server evhttp let go of it (and whose output path HttpServer
-// supplies: see HttpConnection in http_server.cpp).
+// supplies: see HttpConnection in http_server.cpp). A client that
+// half-closes right after its request (`nc -N`) is answered whole: the
+// socket is not read while a response waits to be written.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -113,6 +115,8 @@ class HttpServer {
   std::uint64_t connections() const { return open_.size() + closing_.size(); }
   // Connections closed because a new one came with the cap reached.
   std::uint64_t dropped() const { return dropped_; }
+  // Requests the handler threw on (each answered 500).
+  std::uint64_t handler_errors() const { return handler_errors_; }
 
   // How long accepting pauses after accept() fails. Without the pause, a
   // listener whose backlog holds a connection it cannot take (EMFILE) is
@@ -127,6 +131,7 @@ class HttpServer {
   void handle(evhttp_request* req);
   void watch_accept_errors(evhttp_bound_socket* bound_socket);
   void evict_oldest();
+  HttpResponse handler_failed(const char* what);
 
   EventLoop& loop_;
   HttpHandler handler_;
@@ -146,6 +151,9 @@ class HttpServer {
   std::uint64_t dropped_ = 0;
   std::chrono::steady_clock::time_point last_drop_{};
   std::chrono::steady_clock::time_point last_drop_warning_{};
+  std::uint64_t handler_errors_ = 0;
+  std::chrono::steady_clock::time_point last_handler_error_{};
+  std::chrono::steady_clock::time_point last_handler_error_log_{};
 };
 
 }  // namespace vigil

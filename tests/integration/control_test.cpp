@@ -384,6 +384,25 @@ TEST_F(ControlTest, UnknownProgramIsAUsageError) {
   EXPECT_EQ(control::find_instance(api(), "web")["restarts"], 0);
 }
 
+// A name is sent percent-encoded: one with a space or a line break cannot
+// end the request line early, so it cannot act on another program (the
+// second name would restart "web" if sent raw).
+TEST_F(ControlTest, NameWithSpacesOrLineBreaksStaysOneName) {
+  ASSERT_NO_FATAL_FAILURE(
+      start(helper_program("web", {}, "min_uptime = \"100ms\""), {{{"web", 0}, "running"}}));
+  const int pid = control::pid_of(control::find_instance(api(), "web"));
+  for (const char* name : {"no such", "web/restart HTTP/1.1\r\nX-Rest: x", "web#x", "caf\xc3\xa9"}) {
+    CliRun r = cli({"restart", name});
+    EXPECT_EQ(r.exit_code, 1) << ::testing::PrintToString(name) << "\n" << r.out << r.err;
+    EXPECT_EQ(r.err.find("malformed"), std::string::npos) << r.err;
+  }
+  CliRun status = cli({"status", "no such"});
+  EXPECT_NE(status.err.find("no program named \"no such\""), std::string::npos) << status.err;
+  Json web = control::find_instance(api(), "web");
+  EXPECT_EQ(web["restarts"], 0) << web.dump();
+  EXPECT_EQ(control::pid_of(web), pid);
+}
+
 TEST_F(ControlTest, LogsPrintsTheLastLines) {
   ASSERT_NO_FATAL_FAILURE(start(helper_program("web", {"--flood", "50", "--stay"},
                                                "log_timestamps = false\nmin_uptime = \"100ms\""),

@@ -3,12 +3,14 @@
 // (a kept-alive client is one connection however many requests it makes;
 // closed ones are forgotten), and responses that still arrive whole through
 // the per-connection bufferevents the count needs ("Connection: close", a
-// slow reader). The loop runs in the test thread: clients are non-blocking
+// slow reader), and requests whose client half-closes right after sending
+// them (`nc -N`), answered whole on TCP and AF_UNIX. The loop runs in the test thread: clients are non-blocking
 // and every wait is the loop run until a condition, bounded.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,8 +19,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "fd.h"
 #include "harness.h"
@@ -51,21 +59,35 @@ class HttpServerTest : public ::testing::Test {
         *loop_,
         [this](const HttpRequest& r) {
           HttpResponse resp;
+          if (r.path == "/throw") throw std::runtime_error("cannot \xff");
           resp.body = r.path == "/big" ? std::string(body_size_, 'x') : "hello " + r.path + "\n";
           return resp;
         },
         limits);
-    server_->listen_tcp(*parse_listen_address("127.0.0.1:0", nullptr));
+    if (unix_socket_)
+      server_->listen_unix(dir_ / "http.sock");
+    else
+      server_->listen_tcp(*parse_listen_address("127.0.0.1:0", nullptr));
   }
 
   // A connected, non-blocking client (the handshake completes in the
   // kernel's backlog, whether or not the server accepted yet).
   int connect_client() {
-    UniqueFd fd = connect_loopback(server_->port());
+    UniqueFd fd = unix_socket_ ? connect_unix() : connect_loopback(server_->port());
     EXPECT_TRUE(fd) << std::strerror(errno);
     if (fd) set_nonblocking(fd.get());
     clients_.push_back(std::move(fd));
     return clients_.back().get();
+  }
+
+  // To the server's AF_UNIX socket (blocking connect: the backlog has room).
+  UniqueFd connect_unix() {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::strncpy(sa.sun_path, (dir_ / "http.sock").c_str(), sizeof sa.sun_path - 1);
+    if (fd && ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) fd.reset();
+    return fd;
   }
 
   bool run_until(const std::function<bool()>& pred) { return loop_->run_until(pred, kEventually); }
@@ -149,6 +171,38 @@ class HttpServerTest : public ::testing::Test {
     }
   }
 
+  // A response read to EOF, whole: "" when it is, else what is wrong with it.
+  static std::string whole_response(const std::string& in, const std::string& status_line,
+                                    const std::string& body) {
+    const auto end = in.find("\r\n\r\n");
+    if (end == std::string::npos) return "no complete head in " + std::to_string(in.size()) + " bytes";
+    const std::string head = in.substr(0, end);
+    if (head.rfind(status_line + "\r\n", 0) != 0) return "status line: " + head.substr(0, 40);
+    if ((head + "\r\n").find("\r\nContent-Length: " + std::to_string(body.size()) + "\r\n") ==
+        std::string::npos)
+      return "Content-Length is not " + std::to_string(body.size()) + ": " + head;
+    if (in.size() - end - 4 != body.size())
+      return "body of " + std::to_string(in.size() - end - 4) + " bytes, not " +
+             std::to_string(body.size());
+    if (in.compare(end + 4, std::string::npos, body) != 0) return "body differs";
+    return "";
+  }
+
+  // Sends `request`, half-closes, reads to EOF; "" when `status_line` and
+  // `body` came whole, else what went wrong.
+  std::string half_closed_exchange(const std::string& request, const std::string& status_line,
+                                   const std::string& body) {
+    const int fd = connect_client();
+    if (!send_all(fd, request)) return "could not send the request";
+    if (::shutdown(fd, SHUT_WR) != 0) return std::string("shutdown: ") + std::strerror(errno);
+    auto in = read_to_eof(fd);
+    clients_.pop_back();
+    if (!in) return "no EOF before the deadline";
+    return whole_response(*in, status_line, body);
+  }
+
+  TempDir dir_;
+  bool unix_socket_ = false;  // start() listens on dir_/http.sock instead of TCP
   FdLeakCheck fds_;
   std::unique_ptr<EventLoop> loop_ = std::make_unique<EventLoop>();
   std::unique_ptr<HttpServer> server_;
@@ -299,6 +353,118 @@ TEST_F(HttpServerTest, ServerDestroyedWithConnectionsOpen) {
   server_.reset();
   EXPECT_TRUE(run_until([&] { return at_eof(idle); }));
 }
+
+// A handler that throws (here with bytes that are not UTF-8 in its message)
+// gets each request answered 500 with a JSON error, counted, and logged once
+// for the streak rather than once per request.
+TEST_F(HttpServerTest, ThrowingHandlerAnswersJson500AndLogsOnce) {
+  std::ostringstream log;
+  struct RestoreLogger {
+    std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
+    ~RestoreLogger() { spdlog::set_default_logger(previous); }
+  } restore;
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "test", std::make_shared<spdlog::sinks::ostream_sink_st>(log)));
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  const int fd = connect_client();
+  for (int k = 0; k < 5; ++k) {
+    ASSERT_TRUE(send_all(fd, "GET /throw HTTP/1.1\r\nHost: test\r\n\r\n"));
+    std::string in;
+    std::optional<Reply> reply;
+    ASSERT_TRUE(run_until([&] {
+      read_some(fd, in);
+      auto end = in.find("\r\n\r\n");
+      if (end == std::string::npos) return false;
+      auto at = in.find("Content-Length: ");
+      if (at == std::string::npos) return false;
+      std::size_t length = std::stoul(in.substr(at + 16));
+      if (in.size() < end + 4 + length) return false;
+      reply = Reply{in.substr(0, end), in.substr(end + 4, length)};
+      return true;
+    })) << "request " << k;
+    EXPECT_EQ(reply->head.substr(0, 12), "HTTP/1.1 500") << reply->head;
+    EXPECT_NE(reply->head.find("Content-Type: application/json"), std::string::npos);
+    auto body = nlohmann::json::parse(reply->body, nullptr, false);
+    EXPECT_TRUE(body.is_object() && body["error"].is_string()) << reply->body;
+  }
+  EXPECT_EQ(server_->handler_errors(), 5u);
+  EXPECT_EQ(server_->requests(), 5u);
+  auto reply = get(fd, "/after");  // the connection still serves
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->body, "hello /after\n");
+  const std::string text = log.str();
+  std::size_t lines = 0;
+  for (std::size_t at = 0; (at = text.find("HTTP handler failed", at)) != std::string::npos; ++at)
+    ++lines;
+  EXPECT_EQ(lines, 1u) << text;
+}
+
+// A client that half-closes right after its request (`nc -N`, socat, shell
+// health checks) sends EOF behind it: every such request is answered whole,
+// on TCP and on the control socket's AF_UNIX, with the cap in force.
+class HttpServerHalfCloseTest : public HttpServerTest,
+                                public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    HttpServerTest::SetUp();
+    unix_socket_ = GetParam();
+  }
+};
+
+TEST_P(HttpServerHalfCloseTest, FiftyHalfClosedRequestsAreAllAnswered) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  int answered = 0;
+  std::string first_failure;
+  for (int k = 0; k < 50; ++k) {
+    const std::string path = "/" + std::to_string(k);
+    std::string why = half_closed_exchange("GET " + path + " HTTP/1.1\r\nHost: test\r\n\r\n",
+                                           "HTTP/1.1 200 OK", "hello " + path + "\n");
+    if (why.empty())
+      ++answered;
+    else if (first_failure.empty())
+      first_failure = "request " + std::to_string(k) + ": " + why;
+  }
+  EXPECT_EQ(answered, 50) << first_failure;
+  EXPECT_EQ(server_->requests(), 50u);
+  EXPECT_EQ(server_->dropped(), 0u);
+  EXPECT_TRUE(run_until([&] { return server_->connections() == 0; })) << server_->connections();
+}
+
+TEST_P(HttpServerHalfCloseTest, HalfClosedHttp10RequestIsAnswered) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  EXPECT_EQ(half_closed_exchange("GET /old HTTP/1.0\r\n\r\n", "HTTP/1.0 200 OK", "hello /old\n"),
+            "");
+  EXPECT_EQ(half_closed_exchange("GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                                 "HTTP/1.0 200 OK", "hello /old\n"),
+            "");
+}
+
+// Kept alive for a first request, half-closed after the second.
+TEST_P(HttpServerHalfCloseTest, KeptAliveThenHalfClosedIsAnswered) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  const int fd = connect_client();
+  auto first = get(fd, "/first");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "hello /first\n");
+  ASSERT_TRUE(send_all(fd, "GET /second HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n"));
+  ASSERT_EQ(::shutdown(fd, SHUT_WR), 0) << std::strerror(errno);
+  auto in = read_to_eof(fd);
+  ASSERT_TRUE(in) << "no EOF before the deadline";
+  EXPECT_EQ(whole_response(*in, "HTTP/1.1 200 OK", "hello /second\n"), "");
+  EXPECT_EQ(server_->requests(), 2u);
+}
+
+// More than the socket buffers hold: the EOF waits behind all of it.
+TEST_P(HttpServerHalfCloseTest, HalfClosedRequestGetsAWholeLargeResponse) {
+  ASSERT_NO_FATAL_FAILURE(start(4));
+  body_size_ = 8 << 20;
+  EXPECT_EQ(half_closed_exchange("GET /big HTTP/1.1\r\nHost: test\r\n\r\n", "HTTP/1.1 200 OK",
+                                 std::string(body_size_, 'x')),
+            "");
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, HttpServerHalfCloseTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Unix" : "Tcp"; });
 
 }  // namespace
 }  // namespace vigil::it

@@ -189,6 +189,78 @@ TEST_F(SecurityTest, WithoutTokenFilePostOverTcpIsAlwaysRefused) {
   EXPECT_EQ(r->status, 200) << r->body;
 }
 
+// The body of a whole reply parsed as JSON (which must be valid UTF-8:
+// nlohmann's parser refuses anything else); null when it is not JSON.
+Json json_body(const RawReply& r) {
+  const auto end = r.text.find("\r\n\r\n");
+  if (end == std::string::npos) return nullptr;
+  try {
+    return Json::parse(r.text.substr(end + 4));
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+// A path that is not UTF-8 once decoded (`curl http://HOST/%ff`) is not
+// found, said in valid JSON; and asking again and again writes nothing to
+// vigil's log, so nobody without a token can grow it.
+TEST_F(SecurityTest, NonUtf8PathsAreNotFoundInValidJsonAndNotLogged) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  ASSERT_TRUE(control::healthz(connect_loopback(port_)));
+  const std::string log_before = vigil_->output();
+
+  const std::string replacement = "\xEF\xBF\xBD";  // U+FFFD, UTF-8
+  for (int round = 0; round < 10; ++round) {
+    for (std::string target : {"/%ff", "/%ff%fe?x=%ff", "/api/v1/programs/%ff",
+                               "/api/v1/programs/web/%c3", "/api/v1/watches/%ff%ff"}) {
+      RawReply r = tcp("GET", target);
+      ASSERT_EQ(r.status, 404) << target << "\n" << r.text;
+      EXPECT_NE(r.text.find("Content-Type: application/json"), std::string::npos) << r.text;
+      Json j = json_body(r);
+      ASSERT_TRUE(j.is_object() && j["error"].is_string()) << target << "\n" << r.text;
+      EXPECT_NE(j["error"].get<std::string>().find(replacement), std::string::npos)
+          << target << ": " << j["error"];
+    }
+    // Trusted and mutating: the name is looked up, and echoed, the same way.
+    RawReply r = control::exchange(
+        control::connect_unix(socket()),
+        "POST /api/v1/programs/%ff/restart HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+        "Content-Length: 0\r\n\r\n",
+        false, 10s);
+    ASSERT_EQ(r.status, 404) << r.text;
+    EXPECT_TRUE(json_body(r).is_object()) << r.text;
+  }
+  expect_serving("non-UTF-8 paths");
+  expect_web_untouched();
+  const std::string log_after = vigil_->output();
+  EXPECT_EQ(log_after.substr(std::min(log_before.size(), log_after.size())), "")
+      << "vigil logged while answering 60 requests for non-UTF-8 paths";
+}
+
+// STATUS= text a child writes on fd 3 in no valid UTF-8 is still served as
+// valid JSON by the API (and the status page).
+TEST_F(SecurityTest, NonUtf8StatusTextIsServedAsValidJson) {
+  // printf's octal escapes put raw bytes 0xE9, 0xFF, 0xFE on the pipe.
+  run_vigil_with("[http]\nlisten = \"127.0.0.1:0\"\n\n[programs.talker]\ncommand = " +
+                 toml_string("printf 'STATUS=caf\\351 \\377\\376 ok\\n' >&3; exec sleep 1000") +
+                 "\n");
+  ASSERT_TRUE(vigil_->wait_for_output("serving /metrics")) << vigil_->output();
+  auto port = control::served_port(vigil_->output());
+  ASSERT_TRUE(port) << vigil_->output();
+  port_ = *port;
+  Json talker;
+  ASSERT_TRUE(poll_until([&] {
+    RawReply r = tcp("GET", "/api/v1/programs");
+    if (r.status != 200) return false;
+    talker = control::find_instance(json_body(r), "talker");
+    return talker.is_object() && talker["status_text"].is_string() &&
+           talker["status_text"].get<std::string>().ends_with("ok");
+  })) << talker.dump() << "\n" << vigil_->output();
+  EXPECT_EQ(tcp("GET", "/api/v1/programs/talker").status, 200);
+  EXPECT_EQ(tcp("GET", "/").status, 200);
+  EXPECT_TRUE(vigil_->running());
+}
+
 // 10 MB announced and sent as the body of an authorized restart: refused
 // before the handler runs (nothing restarts).
 TEST_F(SecurityTest, HugeBodyIsRefused) {
