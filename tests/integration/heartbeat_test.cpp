@@ -446,9 +446,10 @@ TEST_F(HeartbeatTest, PythonClientKeepsItAliveUntilItStopsBeating) {
 
 // When vigil is SIGKILLed a client exits by itself, through EPIPE on fd 3.
 // The client runs as a grandchild behind `sh -c '... & wait'`: PDEATHSIG
-// kills only the direct child (sh), so nothing but the EPIPE path can end
-// the client. Its stderr goes to a file, which must hold the client's
-// "vigil is gone" line.
+// kills only the direct child (sh), and the lifeline (which would kill the
+// whole tree) is SIGKILLed first, so nothing but the EPIPE path can end the
+// client. Its stderr goes to a file, which must hold the client's "vigil is
+// gone" line.
 class ClientBinaryTest : public BinaryTest {
  protected:
   void expect_client_exits_when_vigil_dies(const std::string& client_command) {
@@ -466,6 +467,12 @@ class ClientBinaryTest : public BinaryTest {
     const pid_t client = read_pids(pid_file)[0];
     ASSERT_FALSE(process_dead(client));
 
+    const std::string out = vigil.output();
+    const auto at = out.find("lifeline: pid ");
+    ASSERT_NE(at, std::string::npos) << out;
+    const pid_t lifeline = std::stoi(out.substr(at + 14));
+    ::kill(lifeline, SIGKILL);
+    ASSERT_TRUE(poll_until([&] { return process_dead(lifeline); }, 10s));
     vigil.signal(SIGKILL);
     ASSERT_EQ(vigil.wait_exit(), 128 + SIGKILL);
     // It beats every 100 ms: the next beat meets EPIPE.
