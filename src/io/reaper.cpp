@@ -101,8 +101,7 @@ std::optional<std::string> process_variable(pid_t pid, std::string_view name) {
 }
 
 Reaper::Reaper(EventLoop& loop)
-    : loop_(loop),
-      refresh_timer_(loop, [this] { refresh(); }),
+    : refresh_timer_(loop, [this] { refresh(); }),
       sigchld_(loop, SIGCHLD, [this] { reap(); }) {}
 
 void Reaper::track(pid_t pid, OnExit on_exit) { owners_[pid] = std::move(on_exit); }

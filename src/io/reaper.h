@@ -80,7 +80,6 @@ class Reaper {
   void refresh();
   void forget_stray(pid_t pid);
 
-  EventLoop& loop_;
   std::unordered_map<pid_t, OnExit> owners_;
   // Every untracked child seen, with whom its environment names, read
   // once per pid: vigil is its parent, so the pid is not reused before

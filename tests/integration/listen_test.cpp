@@ -583,7 +583,9 @@ TEST_F(ZeroDowntimeTest, HammeredThroughRollingRestartsAndACommandChangingReload
   auto gunicorn = find_in_path("gunicorn");
   auto node = find_in_path("node");
   if (!gunicorn || !node) GTEST_SKIP() << "gunicorn and node are needed (scripts/deps.sh installs them)";
-  const auto [web_port, api_port] = free_ports();
+  // Named copies, not a structured binding: a lambda below captures them.
+  const auto ports = free_ports();
+  const auto web_port = ports.first, api_port = ports.second;
   dir_.write("hello.py",
              "import os\n"
              "def app(environ, start_response):\n"

@@ -309,10 +309,18 @@ TEST(ConfigDiff, AddedAndRemovedWatches) {
 // an edit here, which in turn fails until the diff names it.
 
 // The number of members of an aggregate: the most initialisers T{...} takes.
+// AnyField lives outside the anonymous namespace: its conversion is only
+// named in unevaluated requires-expressions and never defined, which clang
+// reports (-Wundefined-internal) for a function with internal linkage.
+}  // namespace
+namespace field_count_detail {
 struct AnyField {
   template <class T>
   operator T() const;  // never defined: only asked whether it converts
 };
+}  // namespace field_count_detail
+namespace {
+using field_count_detail::AnyField;
 
 template <class T, class... Fields>
 constexpr std::size_t field_count() {
