@@ -103,6 +103,16 @@ int command_run(const CliCommand& cmd) {
   if (!config) return kExitUsage;
   init_logging(config->log_level);
   ::signal(SIGPIPE, SIG_IGN);
+  // The most fds it can have, before anything opens one. Below kMinFds not
+  // even vigil's own loop, its sockets and one program fit (libevent would
+  // exit with a message of its own): say so plainly, and start nothing.
+  raise_fd_limit();
+  constexpr rlim_t kMinFds = 32;
+  if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < kMinFds) {
+    spdlog::critical("vigil needs at least {} open files, and its limit is {} (ulimit -n)",
+                     kMinFds, limit.rlim_cur);
+    return kExitUsage;
+  }
   // One vigil per control socket, decided before anything shared (the
   // socket, listen sockets, children) is touched; held until return.
   auto start_lock = take_start_lock(config->control_socket);

@@ -213,8 +213,8 @@ std::map<pid_t, std::string> kill_everything(const std::set<pid_t>& groups,
     ::dup2(in, 0);
     ::close(in);
   }
-  const int r = ::fcntl(read_fd, F_DUPFD_CLOEXEC, 100);
-  const int w = ::fcntl(ready_fd, F_DUPFD_CLOEXEC, 100);
+  const int r = ::fcntl(read_fd, F_DUPFD_CLOEXEC, 5);
+  const int w = ::fcntl(ready_fd, F_DUPFD_CLOEXEC, 5);
   if (r < 0 || w < 0 || ::dup2(r, 3) < 0 || ::dup2(w, 4) < 0) ::_exit(1);
   if (::close_range(5, ~0U, 0) != 0) {
     rlimit lim{};
