@@ -85,6 +85,7 @@ HttpResponse HttpApi::metrics() {
   for (const HttpServer* server : servers_) {
     self.http_connections += server->connections();
     self.http_connections_dropped += server->dropped();
+    self.http_handler_errors += server->handler_errors();
   }
   HttpResponse r;
   r.content_type = kMetricsContentType;

@@ -374,6 +374,11 @@ std::vector<MetricFamily> self_families(const std::vector<WatchSnapshot>& watche
              "HTTP connections vigil closed because its connection cap was reached.",
              MetricType::Counter),
          count(self.http_connections_dropped));
+  series(add("vigil_http_handler_errors_total",
+             "HTTP requests answered 500 because vigil failed to handle them (a bug: each "
+             "is logged).",
+             MetricType::Counter),
+         count(self.http_handler_errors));
   return out;
 }
 

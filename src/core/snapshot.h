@@ -116,6 +116,7 @@ struct SelfSnapshot {
   // closed itself because its connection cap was reached.
   std::uint64_t http_connections = 0;
   std::uint64_t http_connections_dropped = 0;
+  std::uint64_t http_handler_errors = 0;  // requests answered 500 because a handler threw
 };
 
 }  // namespace vigil

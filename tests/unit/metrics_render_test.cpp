@@ -93,8 +93,10 @@ TEST(MetricsRender, VigilsOwnFiguresAreFreshOnEveryRender) {
   SelfSnapshot me = self();
   render_checked(r, three(), me);
   me.http_connections_dropped = 3;
+  me.http_handler_errors = 2;
   const std::string text = render_checked(r, three(), me);
   EXPECT_NE(text.find("vigil_http_connections_dropped_total 3"), std::string::npos) << text;
+  EXPECT_NE(text.find("vigil_http_handler_errors_total 2"), std::string::npos) << text;
 }
 
 // A gauge absent on one instance and present on another, then the other way
