@@ -1,6 +1,6 @@
 // The real vigil binary: its verbs and exit codes, how it reacts to
 // signals (TERM, a second INT, KILL, USR2), what it prints when a program
-// cannot start, and its memory when a child writes endlessly long lines.
+// cannot start. (An endless line is in fault_injection_test.cpp.)
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -8,8 +8,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <optional>
 
 #include "harness.h"
 
@@ -209,53 +207,6 @@ TEST_F(VigilBinaryTest, SigusrTwoReopensLogs) {
   for (std::size_t k = 0; k < all.size(); ++k)
     ASSERT_EQ(all[k], "tick " + std::to_string(k)) << "line " << k << " (old file has "
                                                    << old_lines.size() << ")";
-}
-
-TEST_F(VigilBinaryTest, EndlessLineKeepsMemoryBoundedAndIsCutInPieces) {
-  constexpr std::uint64_t kBytes = 100ull << 20;
-  constexpr std::uint64_t kPiece = 64 * 1024;
-  constexpr std::uint64_t kPieces = kBytes / kPiece;  // exactly 1600
-  // ASan's quarantine alone holds 256 MiB of freed memory by default; the
-  // bound is about what vigil keeps, so leave it out.
-  std::optional<ScopedEnv> asan;
-  if (kAddressSanitizer) {
-    const char* options = ::getenv("ASAN_OPTIONS");
-    asan.emplace("ASAN_OPTIONS",
-                 std::string(options ? options : "") + (options ? ":" : "") + "quarantine_size_mb=0");
-  }
-  VigilProcess& vigil = run_vigil_with(helper_program(
-      "blob", {"--no-newline", std::to_string(kBytes)},
-      "restart = \"never\"\nlog_timestamps = false\nlog_max_size = \"1GiB\""));
-  const fs::path log = dir_ / "logs" / "blob.out.log";
-  ASSERT_TRUE(vigil.wait_for_output("program blob: exited with exit code 0", 60s))
-      << vigil.output();
-  ASSERT_TRUE(poll_until([&] {
-    std::error_code ec;
-    return fs::file_size(log, ec) >= kBytes + kPieces;
-  }, 60s)) << "log holds " << fs::file_size(log) << " bytes";
-
-  // The peak of what vigil allocated: the pages of its own binary and
-  // libraries (RssFile, tens of MiB in a sanitizer build) are not data it
-  // keeps, and do not grow with the line.
-  const auto hwm_kib = status_kib(vigil.pid(), "VmHWM");
-  const auto file_kib = status_kib(vigil.pid(), "RssFile");
-  ASSERT_TRUE(hwm_kib.has_value() && file_kib.has_value());
-  EXPECT_LT(*hwm_kib - std::min(*hwm_kib, *file_kib), 64u * 1024)
-      << "vigil's peak RSS in KiB, less its mapped files (" << *file_kib << " KiB)";
-  vigil.signal(SIGTERM);
-  EXPECT_EQ(vigil.wait_exit(), 0) << vigil.output();
-
-  EXPECT_EQ(fs::file_size(log), kBytes + kPieces);
-  std::ifstream in(log, std::ios::binary);
-  std::string line;
-  std::uint64_t pieces = 0;
-  const std::string expected(kPiece, 'a');
-  while (std::getline(in, line)) {
-    ASSERT_EQ(line.size(), kPiece) << "piece " << pieces;
-    ASSERT_EQ(line, expected) << "piece " << pieces;
-    ++pieces;
-  }
-  EXPECT_EQ(pieces, kPieces);
 }
 
 }  // namespace

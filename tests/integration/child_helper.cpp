@@ -45,6 +45,8 @@
 //                               with --via-socket also a 20 KiB datagram (5)
 //   --beat MS                   send WATCHDOG=1 now and every MS ms ...
 //   --beat-for MS               ... until MS ms after start, then go silent
+//   --beat-flood                send WATCHDOG=1 as fast as vigil takes it,
+//                               until killed (a heartbeat flood)
 //   --notify-at MS LINE         send LINE MS ms after start
 //   --on-term LINE              on SIGTERM send LINE (on fd 3) and live on
 //   --crash-after MS            exit after MS ms with --exit-code N (default 1)
@@ -132,6 +134,7 @@ struct Options {
   bool garbage = false;
   long beat_ms = -1;
   long beat_for_ms = -1;
+  bool beat_flood = false;
   std::vector<std::pair<long, std::string>> notify_at;  // (ms after start, line)
   std::string on_term;
   long alloc_mb = -1;
@@ -232,6 +235,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--notify") o.notify_lines.emplace_back(need(i));
     else if (a == "--garbage") o.garbage = true;
     else if (a == "--beat") o.beat_ms = parse_number(need(i));
+    else if (a == "--beat-flood") o.beat_flood = true;
     else if (a == "--beat-for") o.beat_for_ms = parse_number(need(i));
     else if (a == "--on-term") o.on_term = std::string(need(i)) + "\n";
     else if (a == "--notify-at") {
@@ -590,6 +594,8 @@ int main(int argc, char** argv) {
     no_newline(o.no_newline);
     if (!o.stay) return 0;
   }
+  if (o.beat_flood)
+    for (;;) send_message(o, "WATCHDOG=1");
 
   if (o.alloc_mb > 0) allocate_touched(static_cast<std::size_t>(o.alloc_mb) << 20);
   if (o.grow_mb_per_sec > 0) grow_forever(o.grow_mb_per_sec);

@@ -150,6 +150,67 @@ TEST_F(FdLimitTest, StartWhenOutOfFdsIsAnsweredThenWorksOnceFdsAreFree) {
   expect_alive_and_clean_exit();
 }
 
+// Out of fds at every step: fd_fault.c, preloaded, fails the Nth call of
+// vigil's that creates an fd, for N = 1, 2, ... until a run of vigil no
+// longer makes N such calls. So each pipe, socket, file, epoll and timer fd
+// of the start-up, the spawn, the API's connections and the shutdown fails
+// once in turn. At each, vigil either refuses to start (exit 1, before any
+// program ran) or goes on: the failed start is retried, the program runs,
+// the API answers, SIGTERM ends vigil with 0, and no process is left.
+TEST_F(FdLimitTest, OutOfFdsAtEveryStepIsSurvived) {
+  const fs::path pidfile = dir_ / "pids";
+  const fs::path config = write_config(
+      head(port_) + helper_program("one", {"--pidfile", pidfile.string()},
+                                   "restart_delay = \"20ms\"\nmin_uptime = \"50ms\"\n"
+                                   "max_restarts = 10"));
+  ScopedEnv preload("LD_PRELOAD", FD_FAULT_LIBRARY);
+  // A sanitizer runtime must come first among the libraries; here it comes
+  // second, on purpose.
+  const char* asan = ::getenv("ASAN_OPTIONS");
+  ScopedEnv asan_order("ASAN_OPTIONS",
+                       std::string(asan ? asan : "") + (asan ? ":" : "") + "verify_asan_link_order=0");
+  std::map<std::string, int> failed;  // the call that failed -> runs
+  int refused = 0;
+  long n = 1;
+  for (;; ++n) {
+    ASSERT_LE(n, 500) << "vigil makes more fd calls than expected";
+    SCOPED_TRACE("VIGIL_FD_FAULT=" + std::to_string(n));
+    ScopedEnv fault("VIGIL_FD_FAULT", std::to_string(n));
+    VigilProcess v(dir_, {"run", "-c", config.string()}, "vigil-" + std::to_string(n));
+    ASSERT_TRUE(poll_until([&] {
+      return !v.running() || states(port_)["one"] == std::vector<std::string>{"running"};
+    })) << v.output();
+    if (v.running()) {
+      auto health = http_get(port_, "/healthz");
+      ASSERT_TRUE(health.has_value()) << v.output();
+      EXPECT_EQ(health->status, 200);
+      v.signal(SIGTERM);
+      EXPECT_EQ(v.wait_exit(), 0) << v.output();
+    } else {
+      ++refused;
+      EXPECT_EQ(v.wait_exit(), 1) << v.output();
+      EXPECT_TRUE(read_pids(pidfile).empty()) << "vigil refused after starting a program\n"
+                                              << v.output();
+    }
+    for (pid_t pid : read_pids(pidfile)) EXPECT_TRUE(poll_until([&] { return process_dead(pid); }));
+    const std::string out = v.output();
+    EXPECT_EQ(out.find("terminate called"), std::string::npos) << out;
+    std::error_code ec;
+    fs::remove(pidfile, ec);
+    const auto at = out.find("fd-fault: call ");
+    if (at == std::string::npos) break;  // vigil made fewer than n calls: all were failed
+    const auto open = out.find('(', at), close = out.find(')', at);
+    ++failed[out.substr(open + 1, close - open - 1)];
+  }
+  std::string calls;
+  for (const auto& [call, runs] : failed) calls += " " + call + " x" + std::to_string(runs);
+  std::printf("[ figures  ] %ld fd calls failed in turn (%d refused to start):%s\n", n - 1, refused,
+              calls.c_str());
+  EXPECT_GE(n, 20) << "fewer fd calls than vigil makes for one program: was the library preloaded?";
+  EXPECT_TRUE(failed.count("pipe2")) << calls;
+  EXPECT_TRUE(failed.count("socket")) << calls;
+}
+
 TEST_F(FdLimitTest, CheckWarnsWhenTheInstancesNeedMoreFdsThanTheLimit) {
   const fs::path config = write_config(sleeper("web", "instances = 200\n"));
   auto check = [&](int limit) {
