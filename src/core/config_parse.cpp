@@ -382,7 +382,7 @@ struct Parser {
     auto size = parse_size(*text, &too_large);
     if (!size && !too_large) {
       error(node.source(), std::string(what) + ": invalid size " + quote(*text) +
-                               " (expected e.g. \"512KiB\", \"50MiB\", \"1GB\")");
+                               " (expected e.g. \"512KiB\", \"50MiB\", \"512M\", \"1GB\")");
       return std::nullopt;
     }
     if (!size || *size > kMaxSizeBytes) {

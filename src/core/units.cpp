@@ -100,9 +100,15 @@ std::optional<Duration> parse_duration(std::string_view text, bool* too_large) {
 
 std::optional<std::uint64_t> parse_size(std::string_view text, bool* too_large) {
   if (too_large) *too_large = false;
-  static constexpr std::array<Unit, 10> kUnits{{
+  // K, M, G and T alone are binary, as systemd (MemoryMax=512M) and pm2
+  // (max_memory_restart: "512M") read them.
+  static constexpr std::array<Unit, 14> kUnits{{
       {"", 1},
       {"B", 1},
+      {"K", 1ull << 10},
+      {"M", 1ull << 20},
+      {"G", 1ull << 30},
+      {"T", 1ull << 40},
       {"KB", 1'000ull},
       {"MB", 1'000'000ull},
       {"GB", 1'000'000'000ull},

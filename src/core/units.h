@@ -24,8 +24,9 @@ inline constexpr std::uint64_t kMaxSizeBytes = 1ull << 50;  // 1024TiB
 // then *too_large (when given) is set, so a message can say why.
 std::optional<Duration> parse_duration(std::string_view text, bool* too_large = nullptr);
 
-// "512KiB", "512MiB", "1GiB", "1GB", "100KB", "4096B", "4096" (bytes).
-// Binary (KiB, MiB, GiB, TiB) and decimal (KB, MB, GB, TB) units. A
+// "512KiB", "512MiB", "512M", "1GiB", "1GB", "100KB", "4096B", "4096" (bytes).
+// Binary (KiB, MiB, GiB, TiB, and K, M, G, T as systemd and pm2 write them)
+// and decimal (KB, MB, GB, TB) units. A
 // well-formed text past 2^64-1 bytes sets *too_large as parse_duration does.
 std::optional<std::uint64_t> parse_size(std::string_view text, bool* too_large = nullptr);
 

@@ -467,7 +467,7 @@ log_max_size = "100B"
                 R"(5:17: restart_delay: invalid duration "5x" (expected e.g. "250ms", "5s", "1m30s"))",
                 R"(6:16: stop_timeout: invalid duration "1.5s" (expected e.g. "250ms", "5s", "1m30s"))",
                 R"(7:14: min_uptime: invalid duration "" (expected e.g. "250ms", "5s", "1m30s"))",
-                R"(8:16: memory_limit: invalid size "lots" (expected e.g. "512KiB", "50MiB", "1GB"))",
+                R"(8:16: memory_limit: invalid size "lots" (expected e.g. "512KiB", "50MiB", "512M", "1GB"))",
                 "9:16: log_max_size: must be at least 1KiB, got 100B",
             }));
   EXPECT_EQ(errors_of(R"(

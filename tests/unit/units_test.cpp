@@ -121,9 +121,18 @@ TEST(ParseSize, AcceptsBinaryUnits) {
   EXPECT_EQ(parse_size("3TiB"), 3ull << 40);
 }
 
+// As systemd (MemoryMax=512M) and pm2 (max_memory_restart: "512M") write them.
+TEST(ParseSize, SingleLetterUnitsAreBinary) {
+  EXPECT_EQ(parse_size("64K"), 64u << 10);
+  EXPECT_EQ(parse_size("512M"), 512ull << 20);
+  EXPECT_EQ(parse_size("1G"), 1ull << 30);
+  EXPECT_EQ(parse_size("2T"), 2ull << 40);
+  EXPECT_EQ(parse_size("16777216T"), std::nullopt);  // 2^64
+}
+
 TEST(ParseSize, RejectsMalformed) {
   for (const char* bad : {"", "KiB", "-1", "+1", "1.5GiB", " 1GiB", "1GiB ", "1 GiB", "1kib",
-                          "1kb", "1K", "1Ki", "1G", "1b", "1iB", "1KiBB", "1PiB", "1GiB1MiB"}) {
+                          "1kb", "1k", "1m", "1Ki", "1P", "1b", "1iB", "1KiBB", "1PiB", "1GiB1MiB"}) {
     EXPECT_EQ(parse_size(bad), std::nullopt) << bad;
   }
 }
