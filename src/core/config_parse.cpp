@@ -17,6 +17,8 @@
 #include <set>
 #include <span>
 #include <tuple>
+#include <utility>
+#include <vector>
 #include <toml++/toml.h>
 
 namespace vigil {
@@ -161,6 +163,65 @@ std::string quote(std::string_view text) {
   return out + "\"";
 }
 
+// Edit distance with adjacent transpositions (optimal string alignment):
+// "resart" and "retsart" are both 1 from "restart".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev2(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        cur[j] = std::min(cur[j], prev2[j - 2] + 1);
+    }
+    std::swap(prev2, prev);
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// What pm2 and supervisord users write for a key vigil spells otherwise.
+constexpr std::pair<std::string_view, std::string_view> kFamiliarKeys[] = {
+    {"autorestart", "restart"},       {"max_memory_restart", "memory_limit"},
+    {"numprocs", "instances"},        {"directory", "cwd"},
+    {"environment", "env"},           {"startsecs", "min_uptime"},
+    {"startretries", "max_restarts"}, {"stopsignal", "stop_signal"},
+    {"stopwaitsecs", "stop_timeout"}, {"kill_timeout", "stop_timeout"},
+    {"script", "command"},            {"cmd", "command"},
+    {"depends_on", "after"},
+};
+
+// " (did you mean "restart"?)" for an unknown key that is another tool's
+// name for a known one, or within 2 edits of exactly one closest known key
+// (at most a third of its length, so short keys are not matched to anything);
+// else empty.
+template <class Keys>
+std::string did_you_mean(std::string_view unknown, const Keys& known) {
+  auto is_known = [&](std::string_view k) {
+    return std::any_of(known.begin(), known.end(), [&](const auto& h) { return h.key == k; });
+  };
+  for (const auto& [familiar, ours] : kFamiliarKeys)
+    if (familiar == unknown && is_known(ours)) return " (did you mean " + quote(ours) + "?)";
+  const std::size_t limit = std::min<std::size_t>(2, unknown.size() / 3);
+  std::string_view best;
+  std::size_t best_distance = limit + 1;
+  bool tie = false;
+  for (const auto& h : known) {
+    const std::size_t d = edit_distance(unknown, h.key);
+    if (d < best_distance) {
+      best = h.key;
+      best_distance = d;
+      tie = false;
+    } else if (d == best_distance) {
+      tie = true;
+    }
+  }
+  if (best.empty() || tie) return "";
+  return " (did you mean " + quote(best) + "?)";
+}
+
 // Joins words as `"a", "b" or "c"`.
 std::string one_of(std::initializer_list<std::string_view> words) {
   std::string out;
@@ -292,7 +353,8 @@ struct Parser {
       auto it = std::find_if(handlers.begin(), handlers.end(),
                              [&, &key = key](const auto& h) { return h.key == key.str(); });
       if (it == handlers.end()) {
-        error(key.source(), "unknown key " + quote(key.str()) + " " + std::string(where));
+        error(key.source(), "unknown key " + quote(key.str()) + " " + std::string(where) +
+                                did_you_mean(key.str(), handlers));
         continue;
       }
       std::size_t before = errors.size();

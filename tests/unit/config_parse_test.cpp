@@ -308,9 +308,34 @@ restart_dealy = "1s"
 )"),
             (Errors{
                 R"(1:1: unknown key "colour" at the top level)",
-                R"(4:3: unknown key "loglevel" in [vigil])",
-                R"(7:1: unknown key "restart_dealy" in [programs.web])",
-                R"(8:2: unknown key "programz" at the top level)",
+                R"(4:3: unknown key "loglevel" in [vigil] (did you mean "log_level"?))",
+                R"(7:1: unknown key "restart_dealy" in [programs.web] (did you mean "restart_delay"?))",
+                R"(8:2: unknown key "programz" at the top level (did you mean "programs"?))",
+            }));
+}
+
+// What pm2 and supervisord users type is named; a short or far-off key, or
+// one as close to two keys, gets no guess.
+TEST(ConfigErrors, UnknownKeysSuggestTheKeyMeant) {
+  EXPECT_EQ(errors_of(R"([programs.web]
+command = "x"
+autorestart = true
+max_memory_restart = "512M"
+numprocs = 2
+comand = "y"
+ev = 1
+zzzzzzzz = 1
+[programs.web.heartbeat]
+intervall = "1s"
+)"),
+            (Errors{
+                R"(3:1: unknown key "autorestart" in [programs.web] (did you mean "restart"?))",
+                R"(4:1: unknown key "max_memory_restart" in [programs.web] (did you mean "memory_limit"?))",
+                R"(5:1: unknown key "numprocs" in [programs.web] (did you mean "instances"?))",
+                R"(6:1: unknown key "comand" in [programs.web] (did you mean "command"?))",
+                R"(7:1: unknown key "ev" in [programs.web])",
+                R"(8:1: unknown key "zzzzzzzz" in [programs.web])",
+                R"(10:1: unknown key "intervall" in [programs.web.heartbeat] (did you mean "interval"?))",
             }));
 }
 
