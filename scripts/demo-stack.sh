@@ -173,8 +173,8 @@ cat <<EOF
 
 vigil demo stack is up (logs and data in $DEMO_DIR):
   vigil         http://$VIGIL_ADDR/            status page; /metrics, /api/v1/programs
-  Prometheus    http://127.0.0.1:$PROM_PORT/alerts        the vigil rules (for: shortened)
-                http://127.0.0.1:$PROM_PORT/graph?g0.expr=vigil%3Arestarts%3Aincrease15m&g0.tab=0
+  Prometheus    http://127.0.0.1:$PROM_PORT/classic/alerts the vigil rules (for: shortened)
+                http://127.0.0.1:$PROM_PORT/classic/graph?g0.expr=vigil%3Arestarts%3Aincrease15m&g0.tab=0
   Alertmanager  http://127.0.0.1:$AM_PORT/
 Grafana is not started: import dashboards/vigil-overview.json and pick this
 Prometheus (dashboards/README.md). Expect VigilRestartStorm for crasher to
