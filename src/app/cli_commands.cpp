@@ -577,7 +577,9 @@ int run_command(const CliCommand& cmd) {
     return kExitOk;
   }
   if (cmd.verb == "help") {
-    std::fputs(usage().c_str(), stdout);
+    const auto text = cmd.names.empty() ? std::optional<std::string>(usage())
+                                        : help_text(cmd.names.front());
+    std::fputs(text.value_or(usage()).c_str(), stdout);
     return kExitOk;
   }
   if (cmd.verb == "run") return command_run(cmd);

@@ -15,7 +15,96 @@ std::string usage() {
   vigil reload [--dry-run]           re-read the config; restart only what changed
   vigil logs NAME [-f] [-n N]        print (and follow) a program's log
   vigil version
+  vigil help [COMMAND]               this, or one command in detail (also: COMMAND --help)
 )";
+}
+
+namespace {
+
+struct VerbHelp {
+  std::string_view verb;
+  std::string_view text;
+};
+
+// `vigil help VERB` and `vigil VERB --help`.
+constexpr VerbHelp kHelp[] = {
+    {"run", R"h(usage: vigil run [-c vigil.toml]
+
+Runs in the foreground: starts every program with autostart, restarts them
+by their policy, serves the control socket (and [http] listen, if set) until
+SIGTERM or SIGINT, then stops the programs in reverse `after` order.
+SIGHUP reloads the config, SIGUSR2 reopens vigil's log files.
+
+  -c, --config FILE   the config (default ./vigil.toml)
+
+Exit: 0 after a clean stop, 1 when the config or the start-up fails, 3 when
+an essential program went fatal.
+)h"},
+    {"check", R"h(usage: vigil check [-c vigil.toml]
+
+Validates the config without starting anything: every error as
+FILE:LINE:COL: message, then exit 1; "FILE: ok (...)" and exit 0 when it
+is good. Warns when the instances need more fds than the limit allows.
+
+  -c, --config FILE   the config (default ./vigil.toml)
+)h"},
+    {"status", R"h(usage: vigil status [NAME] [--json] [-c vigil.toml]
+
+Programs and their instances from the running vigil: state, pid, uptime,
+restarts, memory, heartbeat. NAME: only that program.
+
+  --json              the API's JSON instead of a table
+  -c, --config FILE   find the control socket through this config
+)h"},
+    {"start", R"h(usage: vigil start NAME|all [-c vigil.toml]
+
+Starts a stopped or fatal program (all: every one) in the running vigil.
+A fatal program starts with its restart count cleared.
+)h"},
+    {"stop", R"h(usage: vigil stop NAME|all [-c vigil.toml]
+
+Stops a program in the running vigil (stop_signal, then SIGKILL after
+stop_timeout); it stays stopped until started. Reaches the processes it
+left behind too.
+)h"},
+    {"restart", R"h(usage: vigil restart NAME|all [--all-at-once] [-c vigil.toml]
+
+Restarts a program in the running vigil. Several instances roll: one at a
+time, each waits for the one before to be running (and ready).
+
+  --all-at-once       stop and start every instance together
+)h"},
+    {"reload", R"h(usage: vigil reload [--dry-run] [-c vigil.toml]
+
+Re-reads the config in the running vigil (as SIGHUP does): programs added
+start, removed ones stop, changed ones restart, the rest are untouched. A
+config with errors changes nothing, and they are printed.
+
+  --dry-run           print what would change, change nothing
+)h"},
+    {"logs", R"h(usage: vigil logs NAME [-f] [-n N] [-c vigil.toml]
+
+Prints the last lines of a program's log files.
+
+  -f, --follow        go on printing lines as they are written
+  -n, --lines N       how many lines (default 20)
+)h"},
+    {"version", R"h(usage: vigil version
+
+Prints vigil's version.
+)h"},
+    {"help", R"h(usage: vigil help [COMMAND]
+
+Lists the commands, or explains one. `vigil COMMAND --help` does the same.
+)h"},
+};
+
+}  // namespace
+
+std::optional<std::string> help_text(std::string_view verb) {
+  for (const auto& h : kHelp)
+    if (h.verb == verb) return std::string(h.text);
+  return std::nullopt;
 }
 
 CliParse parse_cli(const std::vector<std::string>& args) {
@@ -36,6 +125,14 @@ CliParse parse_cli(const std::vector<std::string>& args) {
     out.error = "unknown command \"" + cmd.verb + "\"";
     return out;
   }
+  // `vigil VERB --help`, whatever else is there: `vigil help VERB`.
+  for (std::size_t i = 1; i < args.size(); ++i)
+    if (args[i] == "-h" || args[i] == "--help") {
+      cmd.names = {cmd.verb};
+      cmd.verb = "help";
+      out.command = std::move(cmd);
+      return out;
+    }
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](const char* what) -> std::optional<std::string> {
@@ -84,7 +181,11 @@ CliParse parse_cli(const std::vector<std::string>& args) {
     out.error = cmd.verb + " needs a program name" + (cmd.verb == "logs" ? "" : " (or \"all\")");
     return out;
   }
-  std::size_t max_names = (cmd.verb == "status" || cmd.verb == "logs") ? 1
+  if (cmd.verb == "help" && !cmd.names.empty() && !help_text(cmd.names[0])) {
+    out.error = "unknown command \"" + cmd.names[0] + "\"";
+    return out;
+  }
+  std::size_t max_names = (cmd.verb == "status" || cmd.verb == "logs" || cmd.verb == "help") ? 1
                           : needs_name                                   ? 1000
                                                                          : 0;
   if (cmd.names.size() > max_names) {

@@ -2,6 +2,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vigil {
@@ -25,5 +26,7 @@ struct CliParse {
 
 CliParse parse_cli(const std::vector<std::string>& args);  // args without argv[0]
 std::string usage();
+// What `vigil help VERB` prints; nullopt for a verb vigil does not have.
+std::optional<std::string> help_text(std::string_view verb);
 
 }  // namespace vigil

@@ -22,6 +22,22 @@ TEST_F(VigilBinaryTest, VersionExitsZero) {
   EXPECT_TRUE(r.output.starts_with("vigil ")) << r.output;
 }
 
+TEST_F(VigilBinaryTest, HelpForACommandInBothSpellingsExitsZero) {
+  auto overview = run_vigil(dir_, {"help"});
+  EXPECT_EQ(overview.exit_code, 0) << overview.output;
+  EXPECT_NE(overview.output.find("vigil reload"), std::string::npos) << overview.output;
+  auto help = run_vigil(dir_, {"help", "restart"});
+  EXPECT_EQ(help.exit_code, 0) << help.output;
+  EXPECT_TRUE(help.output.starts_with("usage: vigil restart")) << help.output;
+  EXPECT_NE(help.output.find("--all-at-once"), std::string::npos) << help.output;
+  auto dashed = run_vigil(dir_, {"restart", "--help"});
+  EXPECT_EQ(dashed.exit_code, 0) << dashed.output;
+  EXPECT_EQ(dashed.output, help.output);
+  auto unknown = run_vigil(dir_, {"help", "frobnicate"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown command \"frobnicate\""), std::string::npos);
+}
+
 TEST_F(VigilBinaryTest, CheckAcceptsAGoodConfig) {
   const fs::path config = write_config(helper_program("web", {}, "instances = 2"));
   auto r = run_vigil(dir_, {"check", "-c", config.string()});
