@@ -79,7 +79,9 @@ std::optional<u128> reference_size(std::string_view s) {
   const std::pair<std::string_view, u128> units[] = {
       {"", 1},           {"B", 1},           {"KB", 1'000},       {"MB", 1'000'000},
       {"GB", 1'000'000'000}, {"TB", 1'000'000'000'000}, {"KiB", u128{1} << 10},
-      {"MiB", u128{1} << 20}, {"GiB", u128{1} << 30},   {"TiB", u128{1} << 40}};
+      {"MiB", u128{1} << 20}, {"GiB", u128{1} << 30},   {"TiB", u128{1} << 40},
+      {"K", u128{1} << 10},   {"M", u128{1} << 20},     {"G", u128{1} << 30},
+      {"T", u128{1} << 40}};
   for (const auto& [suffix, factor] : units)
     if (s == suffix) return saturating_mul(value, factor);
   return std::nullopt;
