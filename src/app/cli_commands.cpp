@@ -562,6 +562,17 @@ int command_logs(const CliCommand& cmd) {
                             : f.path.string().ends_with(".out.log") ? " out | "
                                                                     : " | ");
   }
+  // Nothing written yet (never started, or log_dir elsewhere): say where
+  // vigil looked rather than print nothing.
+  if (std::none_of(files.begin(), files.end(), [](const TailFile& f) {
+        std::error_code ec;
+        return std::filesystem::exists(f.path, ec);
+      })) {
+    std::string looked;
+    for (const auto& f : files) looked += (looked.empty() ? "" : ", ") + f.path.string();
+    std::fprintf(stderr, "vigil logs: %s has no log yet (%s)%s\n", pc->name.c_str(),
+                 looked.c_str(), cmd.follow ? "; waiting for it" : "");
+  }
   static volatile std::sig_atomic_t stop = 0;
   std::signal(SIGINT, [](int) { stop = 1; });
   std::signal(SIGTERM, [](int) { stop = 1; });

@@ -38,6 +38,21 @@ TEST_F(VigilBinaryTest, HelpForACommandInBothSpellingsExitsZero) {
   EXPECT_NE(unknown.output.find("unknown command \"frobnicate\""), std::string::npos);
 }
 
+TEST_F(VigilBinaryTest, LogsOfAProgramThatNeverWroteSayWhereTheyWouldBe) {
+  const fs::path config = write_config(helper_program("web", {}, "instances = 2"));
+  auto r = run_vigil(dir_, {"logs", "web", "-c", config.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("vigil logs: web has no log yet (" + (dir_ / "logs" / "web-0.out.log").string()),
+            std::string::npos)
+      << r.output;
+  // Once one file exists, its lines and nothing else.
+  dir_.write("logs/web-1.err.log", "2026-12-06T03:00:00.000 boom\n");
+  r = run_vigil(dir_, {"logs", "web", "-c", config.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("no log yet"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("boom"), std::string::npos) << r.output;
+}
+
 TEST_F(VigilBinaryTest, CheckAcceptsAGoodConfig) {
   const fs::path config = write_config(helper_program("web", {}, "instances = 2"));
   auto r = run_vigil(dir_, {"check", "-c", config.string()});
