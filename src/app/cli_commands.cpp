@@ -588,9 +588,10 @@ int run_command(const CliCommand& cmd) {
     return kExitOk;
   }
   if (cmd.verb == "help") {
-    const auto text = cmd.names.empty() ? std::optional<std::string>(usage())
-                                        : help_text(cmd.names.front());
-    std::fputs(text.value_or(usage()).c_str(), stdout);
+    // parse_cli accepts only a verb help_text knows.
+    const std::string text =
+        cmd.names.empty() ? usage() : help_text(cmd.names.front()).value_or(usage());
+    std::fputs(text.c_str(), stdout);
     return kExitOk;
   }
   if (cmd.verb == "run") return command_run(cmd);
