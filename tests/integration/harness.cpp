@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -278,16 +279,42 @@ UniqueFd connect_loopback(std::uint16_t port) {
   return fd;
 }
 
-std::uint16_t free_port() {
+namespace {
+
+bool bindable(std::uint16_t port) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in sa{};
   sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sa;
-  if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
-      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len) != 0)
-    throw std::runtime_error("no free port");
-  return ntohs(sa.sin_port);
+  return fd && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+}
+
+// The first port of the kernel's ephemeral range (source ports of outgoing
+// connections). A server port inside it can be taken, while its server is
+// down for a restart, as the source port of any connection the test or the
+// proxy opens, and the restarted server then fails to bind.
+std::uint16_t ephemeral_low() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 32768;
+  in >> low;
+  return static_cast<std::uint16_t>(std::clamp(low, 1025u, 65535u));
+}
+
+}  // namespace
+
+// A free port below the ephemeral range, chosen at random so that tests
+// running in parallel rarely try the same one (and bind-checked).
+std::uint16_t free_port() {
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+  const std::uint16_t high = ephemeral_low();
+  const std::uint16_t low = high > 12000 ? 10000 : 1024;
+  std::uniform_int_distribution<unsigned> pick(low, high - 1u);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const auto port = static_cast<std::uint16_t>(pick(rng));
+    if (bindable(port)) return port;
+  }
+  throw std::runtime_error("no free port");
 }
 
 std::pair<std::uint16_t, std::uint16_t> free_ports() {
@@ -298,17 +325,9 @@ std::pair<std::uint16_t, std::uint16_t> free_ports() {
 }
 
 std::uint16_t free_port_run(int n) {
-  auto bindable = [](std::uint16_t port) {
-    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return fd && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-  };
   for (int attempt = 0; attempt < 200; ++attempt) {
     const std::uint16_t base = free_port();
-    if (base > 65535 - n) continue;
+    if (base + n > ephemeral_low()) continue;
     bool all = true;
     for (int i = 1; i < n && all; ++i) all = bindable(static_cast<std::uint16_t>(base + i));
     if (all) return base;

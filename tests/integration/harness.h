@@ -166,7 +166,9 @@ bool send_datagram(const fs::path& path, std::string_view message);
 // the kernel's backlog whether or not the server accepted yet); an empty
 // UniqueFd when socket() or connect() failed, errno saying why.
 UniqueFd connect_loopback(std::uint16_t port);
-// A TCP port on 127.0.0.1 that nothing listens on now (the kernel's pick).
+// A TCP port on 127.0.0.1 that nothing is bound to now, below the kernel's
+// ephemeral range: a server restarted on it cannot find it taken as the
+// source port of some outgoing connection.
 std::uint16_t free_port();
 // Two different free ports.
 std::pair<std::uint16_t, std::uint16_t> free_ports();
