@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(cmake g++ make pkg-config
       libevent-dev prometheus-cpp-dev libtomlplusplus-dev libspdlog-dev
       libgtest-dev nlohmann-json3-dev prometheus
-      systemd libsystemd-dev prometheus-alertmanager python3 curl
+      systemd libsystemd-dev prometheus-alertmanager python3 python3-yaml curl
       nginx libnginx-mod-stream redis-server redis-tools gunicorn nodejs wrk)
 # npm installs the sticky tests' pinned socket.io (tests/sticky/npm_ci.sh).
 # NodeSource's nodejs carries its own npm and conflicts with Debian's: ask
