@@ -1,15 +1,31 @@
 #!/usr/bin/env bash
-# Installs the Debian packages vigil builds and tests with, only those missing.
+# Installs the Debian packages vigil needs, only those missing.
 # Fast when everything is present: one dpkg-query, no apt-get.
+#
+#   scripts/deps.sh run       build the vigil binary and run the demo (make run, make install)
+#   scripts/deps.sh package   that, and what `make deb` needs (dpkg-shlibdeps)
+#   scripts/deps.sh [all]     everything the tests and benchmarks need too (make test)
 set -euo pipefail
-pkgs=(cmake g++ make pkg-config
-      libevent-dev prometheus-cpp-dev libtomlplusplus-dev libspdlog-dev
-      libgtest-dev nlohmann-json3-dev prometheus
-      systemd libsystemd-dev prometheus-alertmanager python3 python3-yaml curl
-      nginx libnginx-mod-stream redis-server redis-tools gunicorn nodejs wrk)
-# npm installs the sticky tests' pinned socket.io (tests/sticky/npm_ci.sh).
-# NodeSource's nodejs carries its own npm and conflicts with Debian's: ask
-# for Debian's only where node came without one.
+mode=${1:-all}
+# The binary, its man pages (python3), and the demo's programs (python3, node).
+run_pkgs=(cmake g++ make pkg-config
+          libevent-dev prometheus-cpp-dev libtomlplusplus-dev libspdlog-dev
+          nlohmann-json3-dev python3 nodejs)
+package_pkgs=(dpkg-dev file)
+test_pkgs=(libgtest-dev prometheus
+           systemd libsystemd-dev prometheus-alertmanager curl
+           python3-yaml nginx libnginx-mod-stream redis-server redis-tools gunicorn wrk
+           # the man page, completion and package tests
+           man-db groff-base zsh fish)
+case $mode in
+  run) pkgs=("${run_pkgs[@]}") ;;
+  package) pkgs=("${run_pkgs[@]}" "${package_pkgs[@]}") ;;
+  all) pkgs=("${run_pkgs[@]}" "${package_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [run|package|all]" >&2; exit 2 ;;
+esac
+# npm installs the pinned socket.io of the chat demo and its test
+# (tests/sticky/npm_ci.sh). NodeSource's nodejs carries its own npm and
+# conflicts with Debian's: ask for Debian's only where node came without one.
 command -v npm >/dev/null || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
