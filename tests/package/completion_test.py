@@ -5,7 +5,9 @@ bash: completions/vigil.bash sourced into a non-interactive bash, _vigil
 called with COMP_WORDS/COMP_CWORD as readline would: commands, options and
 program names (read from the running vigil, found through -c, through
 $VIGIL_SOCKET and through ./vigil.toml). fish: the same through
-`complete -C`. zsh: a syntax check (its completion needs a terminal).
+`complete -C`. zsh (whose completion system needs a terminal): _vigil
+called with words/CURRENT set and compadd replaced by a function printing
+the candidates.
 
     completion_test.py VIGIL SOURCE_DIR
 """
@@ -38,6 +40,25 @@ def fish_complete(source, line, cwd, env):
                        cwd=cwd, env=env, timeout=30)
     assert r.returncode == 0 and not r.stderr, "fish: %r\n%s" % (line, r.stderr)
     return set(l.split("\t")[0] for l in r.stdout.splitlines() if l)
+
+
+ZSH_STUB = r"""
+compadd() { local a seen=0; for a in "$@"; do
+  if (( seen )); then print -r -- $a; elif [[ $a == -- ]]; then seen=1; fi; done }
+_files() { print -r -- FILES }
+_message() { : }
+"""
+
+
+def zsh_complete(source, words, cwd, env):
+    """The candidates _vigil offers (unfiltered by the prefix: compadd filters)."""
+    script = ZSH_STUB + "words=(%s)\nCURRENT=%d\nPREFIX=%s\nsource %s\n" % (
+        " ".join(shlex.quote(w) for w in words), len(words), shlex.quote(words[-1]),
+        shlex.quote(os.path.join(source, "completions/_vigil")))
+    r = subprocess.run(["zsh", "-f", "-c", script], capture_output=True, text=True, cwd=cwd,
+                       env=env, timeout=30)
+    assert r.returncode == 0 and not r.stderr, "zsh: %s\n%s" % (words, r.stderr)
+    return set(l for l in r.stdout.splitlines() if l)
 
 
 def main():
@@ -81,6 +102,20 @@ def main():
                 got = bash_complete(source, words, cwd, dict(env, **extra))
                 expect("bash", words, got, want, exact)
 
+            if shutil.which("zsh"):
+                for words, cwd, extra, want in [
+                    (["vigil", ""], elsewhere, {}, {"run", "status", "start", "stop", "help"}),
+                    (["vigil", "restart", "--"], elsewhere, {}, {"--all-at-once", "--help"}),
+                    (["vigil", "status", "-c", cfg, ""], elsewhere, {}, {"alpha", "beta-2"}),
+                    (["vigil", "stop", ""], elsewhere, {"VIGIL_SOCKET": sock}, {"all", "alpha", "beta-2"}),
+                    (["vigil", "logs", ""], run_dir, {}, {"alpha", "beta-2"}),
+                    (["vigil", "run", "-c", ""], elsewhere, {}, {"FILES"}),
+                ]:
+                    got = zsh_complete(source, words, cwd, dict(env, **extra))
+                    expect("zsh", words, got, want, exact=False)
+            else:
+                print("zsh is not installed: its completion is not checked")
+
             if shutil.which("fish"):
                 for line, cwd, want in [
                     ("vigil st", elsewhere, {"status", "start", "stop"}),
@@ -110,7 +145,7 @@ def main():
         shutil.rmtree(elsewhere, ignore_errors=True)
     if failures:
         sys.exit("\n".join(failures))
-    print("completion: bash and fish complete commands, options and the running vigil's programs")
+    print("completion: bash, zsh and fish complete commands, options and the running vigil's programs")
 
 
 if __name__ == "__main__":
