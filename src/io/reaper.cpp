@@ -17,10 +17,13 @@
 #include <spdlog/spdlog.h>
 
 #include "fd.h"
+#include "lifeline.h"
 
 namespace vigil {
 
-std::vector<pid_t> child_pids(pid_t parent) {
+namespace {
+
+std::vector<pid_t> all_child_pids(pid_t parent) {
   std::vector<pid_t> out;
   // The kernel's own list (CONFIG_PROC_CHILDREN) costs one read; it covers
   // the children of the thread named, and vigil is single-threaded.
@@ -73,6 +76,18 @@ std::vector<pid_t> child_pids(pid_t parent) {
     if (ppid == parent && state != 'Z') out.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
   }
   ::closedir(d);
+  return out;
+}
+
+}  // namespace
+
+std::vector<pid_t> child_pids(pid_t parent) {
+  std::vector<pid_t> out = all_child_pids(parent);
+  // vigil's own lifeline is started so that it is no child of vigil's, but
+  // as PID 1 of a pid namespace (a container) every orphan is re-parented to
+  // vigil, the lifeline included: it is not a leftover of any program.
+  if (parent == ::getpid())
+    if (const Lifeline* lifeline = Lifeline::current()) std::erase(out, lifeline->pid());
   return out;
 }
 
