@@ -136,21 +136,31 @@ def runtime_libraries(vigil, runtime_pkgs):
     out = subprocess.run(["ldd", vigil], capture_output=True, text=True, check=True).stdout
     libs = re.findall(r"=>\s+(/\S+)", out)
     interp = re.findall(r"^\s+(/\S+ld-linux\S*)", out, re.M)
-    needed = {}
+    # Debian 12 merged /usr: dpkg knows a library under /lib/... or
+    # /usr/lib/..., by the name ldd printed or the file it links to. One
+    # dpkg -S for every candidate (it prints what it finds, fails on the rest).
+    candidates = {}
     for lib in libs + interp:
-        for candidate in (lib, os.path.realpath(lib)):
-            # Debian 12 merged /usr: dpkg knows either /lib/... or /usr/lib/...
-            for p in (candidate, re.sub(r"^/usr/lib/", "/lib/", candidate),
-                      re.sub(r"^/lib/", "/usr/lib/", candidate),
-                      re.sub(r"^/lib64/", "/usr/lib64/", candidate)):
-                r = subprocess.run(["dpkg", "-S", p], capture_output=True, text=True)
-                if r.returncode == 0:
-                    needed[lib] = r.stdout.split(":")[0].strip()
-                    break
-            if lib in needed:
-                break
-        if lib not in needed:
+        cands = []
+        for c in (lib, os.path.realpath(lib)):
+            for q in (c, re.sub(r"^/usr/lib/", "/lib/", c), re.sub(r"^/lib/", "/usr/lib/", c),
+                      re.sub(r"^/lib64/", "/usr/lib64/", c)):
+                if q not in cands:
+                    cands.append(q)
+        candidates[lib] = cands
+    every = sorted({c for cands in candidates.values() for c in cands})
+    found = {}
+    r = subprocess.run(["dpkg", "-S"] + every, capture_output=True, text=True)
+    for line in r.stdout.splitlines():
+        pkg, _, file = line.partition(": ")
+        found[file.strip()] = pkg.split(":")[0].strip()
+    needed = {}
+    for lib, cands in candidates.items():
+        pkg = next((found[c] for c in cands if c in found), None)
+        if pkg is None:
             fail(f"dpkg -S knows no package for {lib}")
+        else:
+            needed[lib] = pkg
     want = set(needed.values())
     have = set(runtime_pkgs)
     for lib, pkg in sorted(needed.items()):
