@@ -89,7 +89,8 @@ def main():
             needing += 1
             table = FEATURES[f][1]
             body = sections.get(name, "")
-            if not re.search(r"^\*\*Needs:\*\*.*" + re.escape(table), body, re.M):
+            needs = re.search(r"^\*\*Needs:\*\*(.*?)(?:\n\n|\Z)", body, re.M | re.S)
+            if not needs or table not in needs.group(1):
                 problems.append(f"{name}: its deploy/RUNBOOK.md section has no "
                                 f"'**Needs:** ... `{table}`' line")
             if not re.search(r"^\|.*`" + name + r"`.*" + re.escape(table), intro, re.M):
