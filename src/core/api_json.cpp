@@ -27,6 +27,8 @@ std::string format_uptime(double seconds) {
   return buf;
 }
 
+bool shows_reason(std::string_view state) { return state != "running" && state != "stopped"; }
+
 std::string json_text(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
@@ -64,9 +66,15 @@ json instance_json(const InstanceSnapshot& s, double now_seconds) {
     else
       x["code"] = e.status.code;
     x["description"] = e.status.describe();
+    x["reason"] = e.reason;
+    x["run_seconds"] = std::round(e.run_seconds * 1000) / 1000;
     exits.push_back(std::move(x));
   }
   j["recent_exits"] = exits;
+  j["last_error"] = s.last_error;
+  j["last_error_seconds_ago"] =
+      s.last_error_seconds ? json(std::round(std::max(0.0, now_seconds - *s.last_error_seconds) * 1000) / 1000)
+                           : json(nullptr);
   if (s.rollout) {
     const RolloutSnapshot& r = *s.rollout;
     j["rollout"] = json{{"id", r.id},
@@ -90,6 +98,8 @@ json instance_json(const InstanceSnapshot& s, double now_seconds) {
   } else {
     j["sticky"] = nullptr;
   }
+  j["log_files"] = s.log_files[0].empty() ? json(nullptr)
+                                           : json{{"stdout", s.log_files[0]}, {"stderr", s.log_files[1]}};
   j["heartbeats"] = s.heartbeats;
   j["heartbeat_misses"] = s.heartbeat_misses;
   j["cpu_seconds"] = s.cpu_seconds;
@@ -172,7 +182,7 @@ std::string status_page_html(const std::vector<InstanceSnapshot>& all, const Sel
   h += "<table><tr><th>program</th><th>index</th><th>pid</th><th>state</th><th>uptime</th>"
        "<th>restarts</th><th>memory</th><th>last heartbeat</th>";
   if (sticky) h += "<th>connections</th>";
-  h += "<th>status</th></tr>";
+  h += "<th>status</th><th>reason</th></tr>";
   for (const auto& s : all) {
     const char* st = to_string(s.state);
     h += "<tr><td>" + html_escape(s.program) + "</td><td class=\"num\">" +
@@ -193,7 +203,8 @@ std::string status_page_html(const std::vector<InstanceSnapshot>& all, const Sel
          (sticky ? "<td class=\"num\">" + (s.sticky ? std::to_string(s.sticky->open) : "-") +
                        "</td>"
                  : std::string()) +
-         "<td>" + html_escape(s.status_text) + "</td></tr>";
+         "<td>" + html_escape(s.status_text) + "</td><td>" + html_escape(shows_reason(st) ? s.last_error : std::string()) +
+         "</td></tr>";
   }
   h += "</table>";
   if (!watches.empty()) {

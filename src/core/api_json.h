@@ -2,6 +2,7 @@
 // page, rendered from snapshots. Pure.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -28,6 +29,11 @@ std::string status_page_html(const std::vector<InstanceSnapshot>& all, const Sel
 // UTF-8: each bad byte becomes U+FFFD, where a plain dump() would throw.
 // Every JSON vigil sends goes through here.
 std::string json_text(const nlohmann::json& j);
+
+// Whether the REASON column (`vigil status`, the page) shows an instance's
+// last_error: not while it runs or after an operator stopped it, where an
+// old error would read as a present one.
+bool shows_reason(std::string_view state);
 
 // "3d4h", "2h5m", "4m10s", "12s"
 std::string format_uptime(double seconds);

@@ -231,9 +231,45 @@ void InstanceMachine::spawn() {
   emit(Action{Action::Kind::spawn});
 }
 
-void InstanceMachine::record_exit(const ExitStatus& status) {
+void InstanceMachine::record_exit(const ExitStatus& status, std::string reason) {
   last_exit_ = status;
   counts_.exits[static_cast<std::size_t>(kind_of_exit(status, config_.exit_codes))]++;
+  recent_exits_.push_back({status, now_, since(started_at_, now_), std::move(reason)});
+  if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
+}
+
+void InstanceMachine::set_error(std::string text) {
+  last_error_ = std::move(text);
+  last_error_at_ = now_;
+}
+
+// "6 restarts within 1m: exited with exit code 1 (x4), hung: no heartbeat
+// for 15s (3 missed intervals of 5s) (x2)": the ends the window still holds,
+// their reasons grouped in order of first appearance.
+std::string InstanceMachine::fatal_text() const {
+  std::vector<std::pair<std::string, int>> reasons;
+  int ends = 0;
+  for (const auto& e : recent_exits_) {
+    if (config_.restart_window > Duration{0} && e.at + config_.restart_window < now_) continue;
+    ++ends;
+    auto it = std::find_if(reasons.begin(), reasons.end(),
+                           [&e](const auto& r) { return r.first == e.reason; });
+    if (it == reasons.end())
+      reasons.emplace_back(e.reason, 1);
+    else
+      ++it->second;
+  }
+  std::string text = "fatal: gave up after more than " + std::to_string(config_.max_restarts) +
+                     " restart" + (config_.max_restarts == 1 ? "" : "s") + " within " +
+                     format_duration(config_.restart_window);
+  if (ends == 0) return text;
+  text += "; the last " + std::to_string(ends) + " end" + (ends == 1 ? "" : "s") + ": ";
+  for (std::size_t i = 0; i < reasons.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += reasons[i].first;
+    if (reasons[i].second > 1) text += " (x" + std::to_string(reasons[i].second) + ")";
+  }
+  return text;
 }
 
 // What watches the current process ends with it.
@@ -270,7 +306,11 @@ void InstanceMachine::begin_stop(AfterStop after, RestartReason reason) {
 
 // vigil kills it for a cause (hung, memory, probe, start_timeout): the stop
 // sequence, then the restart policy decides with that reason.
-void InstanceMachine::terminate(RestartReason reason) { begin_stop(AfterStop::restart_for, reason); }
+void InstanceMachine::terminate(RestartReason reason, std::string why) {
+  set_error(why);
+  kill_cause_ = std::move(why);
+  begin_stop(AfterStop::restart_for, reason);
+}
 
 void InstanceMachine::finish_stop() {
   cancel(TimerId::kill);
@@ -322,6 +362,7 @@ void InstanceMachine::process_ended(const ExitStatus& status, const std::string&
       log(LogLevel::info, what + " (not restarted: restart = \"" + to_string(config_.restart) + "\")");
       break;
     case RestartDecision::Action::fatal:
+      set_error(fatal_text());
       set_state(State::fatal);
       log(LogLevel::error, what + " (giving up: more than " + std::to_string(config_.max_restarts) +
                                " restarts within " + format_duration(config_.restart_window) +
@@ -422,15 +463,19 @@ void InstanceMachine::on_spawn_failed(const EventData& d) {
   // A failed start is an end after zero seconds: the restart policy
   // throttles it and eventually gives up, so it never loops hot.
   const ExitStatus status = ExitStatus::exited(127);
-  record_exit(status);
   started_at_ = now_;
-  process_ended(status, d.text.empty() ? "cannot start" : d.text);
+  const std::string why = d.text.empty() ? "cannot start" : d.text;
+  record_exit(status, why);
+  set_error(why);
+  process_ended(status, why);
 }
 
 void InstanceMachine::on_exited(const EventData& d) {
   if (!has_process_) return;
   has_process_ = false;
-  record_exit(d.status);
+  const std::string how = (d.status.signaled ? "killed by " : "exited with ") + d.status.describe();
+  record_exit(d.status, how);
+  if (kind_of_exit(d.status, config_.exit_codes) != ExitKind::clean) set_error(how);
   end_process_watches();
   // What the main process left behind in its group goes with it, so the
   // next run starts clean (the port is free, no duplicate worker).
@@ -441,7 +486,15 @@ void InstanceMachine::on_exited(const EventData& d) {
 void InstanceMachine::on_exited_stopping(const EventData& d) {
   if (!has_process_) return;
   has_process_ = false;
-  record_exit(d.status);
+  std::string why;
+  switch (after_stop_) {
+    case AfterStop::restart_for: why = kill_cause_; break;
+    case AfterStop::restart_manual: why = "restarted (manual)"; break;
+    case AfterStop::stay_stopped:
+    case AfterStop::start: why = "stopped"; break;
+  }
+  if (child_stopping_ && after_stop_ != AfterStop::restart_for) why += " (STOPPING=1 sent)";
+  record_exit(d.status, std::move(why));
   emit(Action{Action::Kind::check_tree});
 }
 
@@ -473,9 +526,9 @@ void InstanceMachine::on_start_timeout(const EventData&) {
   if (!has_process_) return;
   const std::string signal_text =
       config_.ready == ReadyMode::probe ? "no passing probe" : "not ready (READY=1)";
-  log(LogLevel::error, signal_text + " within start_timeout " + format_duration(config_.start_timeout) +
-                           "; restarting");
-  terminate(RestartReason::start_timeout);
+  std::string why = signal_text + " within start_timeout " + format_duration(config_.start_timeout);
+  log(LogLevel::error, why + "; restarting");
+  terminate(RestartReason::start_timeout, std::move(why));
 }
 
 void InstanceMachine::on_heartbeat(const EventData&) {
@@ -492,10 +545,11 @@ void InstanceMachine::on_heartbeat_due(const EventData&) {
   auto verdict = heartbeat_.on_deadline(now_);
   if (verdict.hung) {
     const auto& hb = *config_.heartbeat;
-    log(LogLevel::error, "hung: no heartbeat for " + format_duration(hb.interval * hb.misses) + " (" +
-                             std::to_string(hb.misses) + " missed intervals of " +
-                             format_duration(hb.interval) + "); restarting");
-    terminate(RestartReason::hung);
+    std::string why = "hung: no heartbeat for " + format_duration(hb.interval * hb.misses) + " (" +
+                      std::to_string(hb.misses) + " missed intervals of " +
+                      format_duration(hb.interval) + ")";
+    log(LogLevel::error, why + "; restarting");
+    terminate(RestartReason::hung, std::move(why));
     return;
   }
   if (verdict.misses > 0)
@@ -506,8 +560,9 @@ void InstanceMachine::on_heartbeat_due(const EventData&) {
 
 void InstanceMachine::on_hang_declared(const EventData&) {
   if (!has_process_) return;
-  log(LogLevel::error, "declared itself hung (WATCHDOG=trigger); restarting");
-  terminate(RestartReason::hung);
+  std::string why = "declared itself hung (WATCHDOG=trigger)";
+  log(LogLevel::error, why + "; restarting");
+  terminate(RestartReason::hung, std::move(why));
 }
 
 void InstanceMachine::on_child_stopping(const EventData&) {
@@ -577,10 +632,10 @@ void InstanceMachine::on_probe_failed(const EventData& d) {
   const int limit = config_.probe ? config_.probe->failures : 1;
   ++probe_failures_;
   if (probe_failures_ >= limit) {
-    log(LogLevel::error, "probe failed " + std::to_string(probe_failures_) + " time" +
-                             (probe_failures_ == 1 ? "" : "s") + " in a row (" + d.probe.detail +
-                             "); restarting");
-    terminate(RestartReason::probe);
+    std::string why = "probe failed " + std::to_string(probe_failures_) + " time" +
+                      (probe_failures_ == 1 ? "" : "s") + " in a row (" + d.probe.detail + ")";
+    log(LogLevel::error, why + "; restarting");
+    terminate(RestartReason::probe, std::move(why));
     return;
   }
   log(LogLevel::warn, "probe failed (" + std::to_string(probe_failures_) + " of " +
@@ -590,10 +645,11 @@ void InstanceMachine::on_probe_failed(const EventData& d) {
 void InstanceMachine::on_memory_sample(const EventData& d) {
   if (!has_process_) return;
   if (!memory_.sample(d.rss_bytes, config_.memory_limit_bytes) || d.sibling_restarting) return;
-  log(LogLevel::error, "memory " + format_size(d.rss_bytes) + " over the limit of " +
-                           format_size(*config_.memory_limit_bytes) + " for " +
-                           std::to_string(kMemoryLimitSamples) + " samples; restarting");
-  terminate(RestartReason::memory);
+  std::string why = "memory " + format_size(d.rss_bytes) + " over the limit of " +
+                    format_size(*config_.memory_limit_bytes) + " for " +
+                    std::to_string(kMemoryLimitSamples) + " samples";
+  log(LogLevel::error, why + "; restarting");
+  terminate(RestartReason::memory, std::move(why));
 }
 
 void InstanceMachine::on_backoff_due(const EventData&) {

@@ -11,6 +11,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -119,6 +120,16 @@ struct InstanceCounts {
   }
 };
 
+// One end of a process, or a start that failed, and why: what `vigil
+// status NAME`, the API and the page list as recent exits.
+struct ExitEntry {
+  ExitStatus status;
+  SteadyTime at{};        // when it ended
+  Duration run{};         // how long it ran (0 for a failed start)
+  std::string reason;     // "exited with exit code 1", "hung: no heartbeat for 15s (...)"
+};
+inline constexpr std::size_t kRecentExits = 10;
+
 class InstanceMachine {
  public:
   // `config` must outlive the machine; a reload changes it in place and
@@ -140,6 +151,13 @@ class InstanceMachine {
   bool stopping_for(RestartReason reason) const;
   const InstanceCounts& counts() const { return counts_; }
   std::optional<ExitStatus> last_exit() const { return last_exit_; }
+  // The last ends, newest last (at most kRecentExits).
+  const std::deque<ExitEntry>& recent_exits() const { return recent_exits_; }
+  // What went wrong last, with its evidence ("cannot execute ...", "hung: no
+  // heartbeat for 15s (3 missed intervals of 5s)", "memory 600MiB over the
+  // limit ...", the restarts that made it fatal); empty while nothing has.
+  const std::string& last_error() const { return last_error_; }
+  std::optional<SteadyTime> last_error_at() const { return last_error_at_; }
   // In backoff, the restart that is coming; else the last one done.
   std::optional<RestartReason> restart_reason() const;
   std::optional<SteadyTime> next_start() const;  // in backoff
@@ -207,10 +225,14 @@ class InstanceMachine {
   void set_state(State s);
   void spawn();
   void begin_stop(AfterStop after, RestartReason reason = RestartReason::manual);
-  void terminate(RestartReason reason);
+  // Kills for a cause: `why` is the evidence (the last error, the exit's reason).
+  void terminate(RestartReason reason, std::string why);
   void finish_stop();
   void process_ended(const ExitStatus& status, const std::string& cause);
-  void record_exit(const ExitStatus& status);
+  void record_exit(const ExitStatus& status, std::string reason);
+  void set_error(std::string text);
+  // The fatal verdict's text: the ends inside the restart window, grouped.
+  std::string fatal_text() const;
   void end_process_watches();
   void arm(TimerId t, SteadyTime at);
   void cancel(TimerId t);
@@ -240,6 +262,10 @@ class InstanceMachine {
   std::optional<RestartReason> pending_reason_;  // counted at the next spawn
   std::optional<RestartReason> last_reason_;
   std::optional<ExitStatus> last_exit_;
+  std::deque<ExitEntry> recent_exits_;
+  std::string kill_cause_;  // why vigil is stopping it (with AfterStop::restart_for)
+  std::string last_error_;
+  std::optional<SteadyTime> last_error_at_;
   InstanceCounts counts_;
   std::array<std::optional<SteadyTime>, kTimerCount> armed_{};
 

@@ -18,6 +18,8 @@ namespace vigil {
 struct ExitRecord {
   ExitStatus status;
   double time_seconds = 0;  // unix time
+  double run_seconds = 0;   // how long the process ran (0 for a failed start)
+  std::string reason;       // why it ended: "exited with exit code 1", "hung: ..."
 };
 
 struct ProbeSnapshot {
@@ -58,6 +60,8 @@ struct InstanceSnapshot {
   std::optional<RestartReason> last_restart_reason;
   std::optional<double> next_restart_in_seconds;  // while in backoff
   std::vector<ExitRecord> recent_exits;           // newest last
+  std::string last_error;                         // what went wrong last, with its evidence
+  std::optional<double> last_error_seconds;       // unix time of last_error
   std::uint64_t heartbeats = 0;
   std::uint64_t heartbeat_misses = 0;
   std::optional<double> heartbeat_last_seconds;      // unix time
@@ -69,6 +73,7 @@ struct InstanceSnapshot {
   std::optional<std::uint64_t> memory_limit_bytes;
   std::string status_text;
   std::array<std::uint64_t, 2> log_bytes{};  // stdout, stderr
+  std::array<std::string, 2> log_files;       // stdout, stderr (the same when combined); empty: log off
   std::uint64_t log_dropped_bytes = 0;
   std::optional<ProbeSnapshot> probe;
   std::optional<StickySnapshot> sticky;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "fd.h"
+#include "log_files.h"
 
 namespace vigil {
 
@@ -69,7 +70,8 @@ void open_at(Followed& f, bool at_end) {
   if (at_end) ::lseek(f.fd.get(), 0, SEEK_END);
 }
 
-bool drain(Followed& f, std::FILE* out) {
+// Appends the complete lines that came since the last read.
+bool drain(Followed& f, std::vector<std::string>& lines) {
   if (!f.fd) return false;
   bool any = false;
   char buf[65536];
@@ -79,8 +81,7 @@ bool drain(Followed& f, std::FILE* out) {
     f.partial.append(buf, static_cast<std::size_t>(n));
     std::size_t start = 0, nl;
     while ((nl = f.partial.find('\n', start)) != std::string::npos) {
-      std::fprintf(out, "%s%.*s\n", f.file.prefix.c_str(), static_cast<int>(nl - start),
-                   f.partial.data() + start);
+      lines.emplace_back(f.partial, start, nl - start);
       start = nl + 1;
       any = true;
     }
@@ -89,13 +90,21 @@ bool drain(Followed& f, std::FILE* out) {
   return any;
 }
 
+void print_merged(const std::vector<TailFile>& files, std::vector<std::vector<std::string>> lines,
+                  std::size_t keep_last, std::FILE* out) {
+  std::vector<LogLine> merged = merge_by_time(std::move(lines));
+  const std::size_t skip = merged.size() > keep_last ? merged.size() - keep_last : 0;
+  for (std::size_t i = skip; i < merged.size(); ++i)
+    std::fprintf(out, "%s%s\n", files[merged[i].source].prefix.c_str(), merged[i].text.c_str());
+}
+
 }  // namespace
 
 void tail_logs(const std::vector<TailFile>& files, std::size_t n, bool follow, std::FILE* out,
                const std::function<bool()>& keep_going) {
-  for (const auto& f : files)
-    for (const auto& line : last_lines(f.path, n))
-      std::fprintf(out, "%s%s\n", f.prefix.c_str(), line.c_str());
+  std::vector<std::vector<std::string>> last;
+  for (const auto& f : files) last.push_back(last_lines(f.path, n));
+  print_merged(files, std::move(last), n, out);
   std::fflush(out);
   if (!follow) return;
   std::vector<Followed> followed;
@@ -105,17 +114,22 @@ void tail_logs(const std::vector<TailFile>& files, std::size_t n, bool follow, s
   }
   while (keep_going()) {
     bool any = false;
-    for (auto& f : followed) {
-      any |= drain(f, out);
+    std::vector<std::vector<std::string>> fresh(followed.size());
+    for (std::size_t i = 0; i < followed.size(); ++i) {
+      Followed& f = followed[i];
+      any |= drain(f, fresh[i]);
       // Rotated or recreated: finish the old file, continue with the new one.
       struct stat st;
       if (::stat(f.file.path.c_str(), &st) == 0 && (!f.fd || st.st_ino != f.inode)) {
-        any |= drain(f, out);
+        any |= drain(f, fresh[i]);
         open_at(f, false);
-        any |= drain(f, out);
+        any |= drain(f, fresh[i]);
       }
     }
-    if (any) std::fflush(out);
+    if (any) {
+      print_merged(files, std::move(fresh), ~std::size_t{0}, out);
+      std::fflush(out);
+    }
     // The CLI polls files; it has no loop to wake it.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

@@ -1,4 +1,4 @@
-// `vigil logs`: the last lines of a program's log files, and following them
+// `vigil logs`: the last lines of log files merged by time, and following them
 // across rotation (a new file at the path: the rest of the old one is read
 // first, then the new one from its start). Runs in the CLI, not the loop.
 #pragma once
@@ -18,8 +18,10 @@ struct TailFile {
 // The last `n` lines of `file` (fewer if it has fewer).
 std::vector<std::string> last_lines(const std::filesystem::path& file, std::size_t n);
 
-// Prints the last n lines of each file, then, when follow is set, new lines
-// as they come until keep_going() returns false (checked every poll).
+// Prints the last n lines of all the files together, merged by their
+// timestamps (merge_by_time), then, when follow is set, new lines as they
+// come, each poll's lines merged the same way, until keep_going() returns
+// false (checked every poll).
 void tail_logs(const std::vector<TailFile>& files, std::size_t n, bool follow, std::FILE* out,
                const std::function<bool()>& keep_going);
 

@@ -27,9 +27,6 @@ namespace {
 // chatty child blocks less often while vigil is busy elsewhere.
 constexpr int kPipeBytes = 1 << 20;
 
-// Exits kept for the API.
-constexpr std::size_t kRecentExits = 10;
-
 // Buckets of vigil_probe_duration_seconds: loopback probes answer in
 // milliseconds, a probe near its timeout in seconds.
 constexpr double kProbeBuckets[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -428,8 +425,6 @@ void Instance::on_process_exit(int wait_status) {
   const ExitStatus status = ExitStatus::from_wait_status(wait_status);
   pid_ = -1;
   rss_bytes_ = 0;
-  recent_exits_.push_back({status, unix_seconds(host_.clock().wall())});
-  if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
   EventData d;
   d.status = status;
   dispatch(Event::exited, d);
@@ -653,7 +648,14 @@ InstanceSnapshot Instance::snapshot() const {
   s.last_restart_reason = machine_.restart_reason();
   if (auto next = machine_.next_start())
     s.next_restart_in_seconds = std::max(0.0, std::chrono::duration<double>(*next - now).count());
-  s.recent_exits.assign(recent_exits_.begin(), recent_exits_.end());
+  // The machine keeps steady times; the snapshot shows wall-clock ones.
+  const double wall_now = unix_seconds(host_.clock().wall());
+  auto wall = [&](SteadyTime at) { return wall_now - std::chrono::duration<double>(now - at).count(); };
+  for (const ExitEntry& e : machine_.recent_exits())
+    s.recent_exits.push_back(
+        {e.status, wall(e.at), std::chrono::duration<double>(e.run).count(), e.reason});
+  s.last_error = machine_.last_error();
+  if (auto at = machine_.last_error_at()) s.last_error_seconds = wall(*at);
   s.heartbeats = machine_.heartbeat().total_beats();
   s.heartbeat_misses = machine_.heartbeat().total_misses();
   if (last_heartbeat_wall_) s.heartbeat_last_seconds = unix_seconds(*last_heartbeat_wall_);
@@ -667,6 +669,9 @@ InstanceSnapshot Instance::snapshot() const {
   s.status_text = status_text_;
   s.log_bytes = {log_counts_[0].bytes, log_counts_[1].bytes};
   s.log_dropped_bytes = log_counts_[0].dropped + log_counts_[1].dropped;
+  if (pc.log != LogMode::off)
+    for (Stream st : {Stream::out, Stream::err})
+      s.log_files[static_cast<std::size_t>(st)] = host_.log_path(index_, st).string();
   if (pc.probe) s.probe = probe_stats_;
   return s;
 }

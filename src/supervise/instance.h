@@ -157,7 +157,6 @@ class Instance {
   std::optional<std::uint64_t> reported_memory_;
   std::uint64_t rss_bytes_ = 0;
   CpuAccumulator cpu_;
-  std::deque<ExitRecord> recent_exits_;
 
   std::unique_ptr<Probe> probe_;  // created at the first probe
   ProbeSnapshot probe_stats_;

@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "log_files.h"
+
 extern char** environ;
 
 namespace vigil {
@@ -90,11 +92,7 @@ std::vector<std::string> Program::environment(int index) const {
 }
 
 std::filesystem::path Program::log_path(int index, Stream stream) const {
-  if (config_.log == LogMode::off) return {};
-  std::string base = config_.name;
-  if (config_.instances > 1) base += "-" + std::to_string(index);
-  if (config_.log == LogMode::combined) return context_.log_dir / (base + ".log");
-  return context_.log_dir / (base + (stream == Stream::out ? ".out.log" : ".err.log"));
+  return log_file_path(context_.log_dir, config_, index, stream == Stream::err);
 }
 
 void Program::start(bool manual) {

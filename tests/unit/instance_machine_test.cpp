@@ -963,5 +963,86 @@ TEST(InstanceMachine, AllOfItInSimulatedTimeIsFast) {
   EXPECT_EQ(s.restarts(RestartReason::probe), 0u);
 }
 
+// Why it went wrong, where operators look: last_error with its evidence,
+// recent exits with their reasons, and a fatal verdict that names the ends
+// that made it fatal.
+TEST(InstanceMachine, ASpawnErrorIsTheLastErrorAndTheFatalVerdictNamesTheEnds) {
+  ProgramConfig c = sim::base_config();
+  c.max_restarts = 2;
+  c.restart_window = 1h;
+  Sim s(c);
+  s.spawn_fails = true;
+  s.start();
+  EXPECT_EQ(s.m().last_error(), "cannot execute \"app\": No such file or directory");
+  EXPECT_EQ(s.m().last_error_at(), s.now);
+  s.advance_until([&] { return s.state() == State::fatal; });
+  ASSERT_EQ(s.m().recent_exits().size(), 3u);
+  for (const auto& e : s.m().recent_exits()) {
+    EXPECT_EQ(e.status.code, 127);
+    EXPECT_EQ(e.run, Duration{0});
+    EXPECT_EQ(e.reason, "cannot execute \"app\": No such file or directory");
+  }
+  EXPECT_EQ(s.m().last_error(),
+            "fatal: gave up after more than 2 restarts within 1h; the last 3 ends: cannot execute "
+            "\"app\": No such file or directory (x3)");
+}
+
+TEST(InstanceMachine, EachEndKeepsItsReasonAndRunTime) {
+  ProgramConfig c = heartbeat_config(5s, 3, 30s);
+  c.max_restarts = 10;
+  c.restart_window = 1h;
+  Sim s(c);
+  s.start();
+  s.advance(2s);
+  s.send_exit(ExitStatus::exited(3));
+  EXPECT_EQ(s.m().last_error(), "exited with exit code 3");
+  s.advance_until([&] { return s.state() == State::starting; });
+  s.advance(1s);
+  s.send_exit(ExitStatus::killed(SIGSEGV));
+  EXPECT_EQ(s.m().last_error(), "killed by signal SEGV");
+  s.advance_until([&] { return s.state() == State::backoff && s.m().recent_exits().size() == 3; });
+  EXPECT_EQ(s.m().last_error(), "hung: no heartbeat for 15s (3 missed intervals of 5s)");
+  ASSERT_EQ(s.m().recent_exits().size(), 3u);
+  const auto& e = s.m().recent_exits();
+  EXPECT_EQ(e[0].reason, "exited with exit code 3");
+  EXPECT_EQ(e[0].run, 2s);
+  EXPECT_EQ(e[1].reason, "killed by signal SEGV");
+  EXPECT_EQ(e[1].run, 1s);
+  EXPECT_EQ(e[2].reason, "hung: no heartbeat for 15s (3 missed intervals of 5s)");
+  EXPECT_EQ(e[2].run, 40s) << "the grace, then two more intervals";
+  // An operator's stop is an end with its own reason, and no error.
+  s.advance_until([&] { return s.state() == State::starting; });
+  s.send(Event::stop);
+  EXPECT_EQ(s.state(), State::stopped);
+  EXPECT_EQ(s.m().recent_exits().back().reason, "stopped");
+  EXPECT_EQ(s.m().last_error(), "hung: no heartbeat for 15s (3 missed intervals of 5s)");
+}
+
+TEST(InstanceMachine, ACleanExitIsNoErrorAndOnlyTheLastTenEndsAreKept) {
+  ProgramConfig c = sim::base_config();
+  c.restart = RestartMode::always;
+  c.max_restarts = 100;
+  c.restart_window = 1h;
+  Sim s(c);
+  s.start();
+  for (int i = 0; i < 12; ++i) {
+    s.send_exit(ExitStatus::exited(0));
+    s.advance_until([&] { return s.state() == State::starting; });
+  }
+  EXPECT_EQ(s.m().last_error(), "");
+  EXPECT_FALSE(s.m().last_error_at());
+  EXPECT_EQ(s.m().recent_exits().size(), kRecentExits);
+  EXPECT_EQ(s.m().recent_exits().back().reason, "exited with exit code 0");
+}
+
+TEST(InstanceMachine, AMemoryKillKeepsItsEvidence) {
+  Sim s(memory_config());
+  s.start();
+  for (int i = 0; i < 3; ++i) s.sample(200u << 20);
+  s.advance_until([&] { return s.state() == State::backoff; });
+  EXPECT_EQ(s.m().last_error(), "memory 200MiB over the limit of 100MiB for 3 samples");
+  EXPECT_EQ(s.m().recent_exits().back().reason, "memory 200MiB over the limit of 100MiB for 3 samples");
+}
+
 }  // namespace
 }  // namespace vigil
