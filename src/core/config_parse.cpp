@@ -4,6 +4,7 @@
 // a later version supports is one new handler in place of not_supported.
 #include "config_parse.h"
 
+#include "dotenv.h"
 #include "listen_address.h"
 #include "probe_target.h"
 #include "toml_depth.h"
@@ -297,6 +298,8 @@ struct ProgramDraft {
   std::optional<toml::source_region> listen_at;     // the array
   std::vector<toml::source_region> listen_entry_at;  // each entry of config.listen
   std::optional<StickyDraft> sticky;
+  // env_file values, files in order (a later file wins); `env` wins over all.
+  std::vector<std::pair<std::string, std::string>> env_file_values;
 };
 
 // A [watch.NAME] as it is being read. The check keys fill `check`; which
@@ -324,6 +327,7 @@ struct KeyHandler {
 
 struct Parser {
   const std::string& file;
+  const ConfigInputs& inputs;
   fs::path base_dir;
   std::vector<ConfigError> errors;
   Config config;
@@ -331,7 +335,20 @@ struct Parser {
   std::vector<WatchDraft> watch_drafts;
   std::optional<toml::source_region> control_socket_at;  // the value
 
-  Parser(const std::string& f) : file(f), base_dir(fs::path(f).parent_path()) {}
+  Parser(const std::string& f, const ConfigInputs& in)
+      : file(f), inputs(in), base_dir(fs::path(f).parent_path()) {}
+
+  // ${VAR} and $$ in `text`, from vigil's environment; nullopt after an
+  // error at `node`.
+  std::optional<std::string> expand(std::string_view what, const toml::node& node,
+                                    std::string_view text) {
+    ExpandResult r = expand_variables(text, inputs.environment);
+    if (!r.ok()) {
+      error(node.source(), std::string(what) + ": " + r.error);
+      return std::nullopt;
+    }
+    return std::move(r.text);
+  }
 
   void error(const toml::source_region& where, std::string message) {
     errors.push_back(ConfigError{file, static_cast<int>(where.begin.line),
@@ -603,9 +620,32 @@ void set_bool(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& 
   if (auto v = p.read_bool(k.str(), n)) d.config.*Field = *v;
 }
 
+// ${VAR} is expanded in a program's command: in the text of a string
+// command (which /bin/sh then reads: "$HOME" is left to it), in each element
+// of an array.
 void set_command(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) {
   d.has_command = true;  // present, even if wrong: no "missing command" on top
-  if (auto argv = p.read_argv("command", n)) d.config.command = std::move(*argv);
+  auto argv = p.read_argv("command", n);
+  if (!argv) return;
+  bool ok = true;
+  if (n.is_string()) {
+    auto text = p.expand("command", n, (*argv)[2]);
+    if (text) (*argv)[2] = std::move(*text);
+    ok = text.has_value();
+  } else {
+    const auto& arr = *n.as_array();
+    for (std::size_t i = 0; i < argv->size(); ++i) {
+      const std::string what = "command[" + std::to_string(i) + "]";
+      auto elem = p.expand(what, arr[i], (*argv)[i]);
+      if (elem && i == 0 && elem->empty()) {
+        p.error(arr[i].source(), what + ": empty after expanding variables");
+        elem.reset();
+      }
+      if (elem) (*argv)[i] = std::move(*elem);
+      ok = ok && elem.has_value();
+    }
+  }
+  if (ok) d.config.command = std::move(*argv);
 }
 
 void set_cwd(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
@@ -626,12 +666,85 @@ void set_env(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) 
                                 " (must be non-empty, without \"=\")");
       continue;
     }
-    if (auto v = p.read_string("env." + name, value)) d.config.env[name] = *v;
+    auto v = p.read_string("env." + name, value);
+    if (v) v = p.expand("env." + name, value, *v);
+    if (v) d.config.env[name] = *v;
   }
 }
 
+// env_file = ".env" or a list: dotenv files read now (at load and at each
+// reload), as systemd's EnvironmentFile=; "-PATH": no error when missing.
+void set_env_file(Parser& p, ProgramDraft& d, const toml::key&, const toml::node& n) {
+  std::vector<const toml::node*> entries;
+  if (n.is_string()) {
+    entries.push_back(&n);
+  } else if (const auto* arr = n.as_array()) {
+    for (const auto& e : *arr) entries.push_back(&e);
+  } else {
+    p.type_error("env_file", n, "a path or an array of paths such as [\".env\", \"-.env.local\"]");
+    return;
+  }
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const toml::node& e = *entries[i];
+    const std::string what = n.is_string() ? "env_file" : "env_file[" + std::to_string(i) + "]";
+    auto text = p.read_string(what, e);
+    if (!text) continue;
+    std::string_view path_text = *text;
+    const bool optional = !path_text.empty() && path_text.front() == '-';
+    if (optional) path_text.remove_prefix(1);
+    if (path_text.empty()) {
+      p.error(e.source(), what + ": must not be empty");
+      continue;
+    }
+    const fs::path path = p.resolve(fs::path(path_text));
+    std::string why = "vigil reads no files here";
+    bool missing = false;
+    std::optional<std::string> content;
+    if (p.inputs.read_file) content = p.inputs.read_file(path, &why, &missing);
+    if (!content) {
+      if (missing && optional) continue;
+      if (missing)
+        p.error(e.source(), what + ": " + quote(path.string()) + " does not exist (write " +
+                                quote("-" + std::string(path_text)) + " to go on without it)");
+      else
+        p.error(e.source(), what + ": cannot read " + quote(path.string()) + ": " + why);
+      continue;
+    }
+    DotenvResult parsed = parse_dotenv(*content);
+    for (const auto& err : parsed.errors)
+      p.errors.push_back(ConfigError{path.string(), err.line, err.column,
+                                     err.message + " (" + d.section + " env_file)"});
+    if (!parsed.ok()) continue;
+    for (auto& entry : parsed.entries) d.env_file_values.push_back(std::move(entry));
+  }
+}
+
+// pm2's spellings too: "max" and 0 are one instance per CPU, -1 one per CPU
+// but one (at least 1); the CPU count is the one at load time.
 void set_instances(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
-  if (auto v = p.read_int_between(k.str(), n, 1, 10000)) d.config.instances = *v;
+  const int cpus = std::clamp(p.inputs.cpu_count, 1, 10000);
+  if (n.is_string()) {
+    auto text = p.read_string(k.str(), n);
+    if (!text) return;
+    if (*text == "max") {
+      d.config.instances = cpus;
+      return;
+    }
+    p.error(n.source(), std::string(k.str()) + ": expected a number or \"max\", got " + quote(*text));
+    return;
+  }
+  auto v = p.read_integer(k.str(), n);
+  if (!v) return;
+  if (*v == 0) {
+    d.config.instances = cpus;
+  } else if (*v == -1) {
+    d.config.instances = std::max(1, cpus - 1);
+  } else if (*v < 1 || *v > 10000) {
+    p.error(n.source(), std::string(k.str()) + ": must be between 1 and 10000, or \"max\" or 0 " +
+                            "(one per CPU) or -1 (one per CPU but one), got " + std::to_string(*v));
+  } else {
+    d.config.instances = static_cast<int>(*v);
+  }
 }
 
 void set_restart(Parser& p, ProgramDraft& d, const toml::key& k, const toml::node& n) {
@@ -1118,6 +1231,7 @@ constexpr KeyHandler<ProgramDraft> kProgramKeys[] = {
     {"command", set_command},
     {"cwd", set_cwd},
     {"env", set_env},
+    {"env_file", set_env_file},
     {"instances", set_instances},
     {"autostart", set_bool<&ProgramConfig::autostart>},
     {"restart", set_restart},
@@ -1197,6 +1311,12 @@ void Parser::check_program(ProgramDraft& d) {
                 format_duration(d.config.restart_delay_max) + "), got " +
                 format_duration(d.config.restart_delay));
     }
+  }
+  if (!d.env_file_values.empty()) {
+    std::map<std::string, std::string> env;
+    for (auto& [name, value] : d.env_file_values) env[name] = value;  // a later line wins
+    for (auto& [name, value] : d.config.env) env[name] = value;       // `env` wins over files
+    d.config.env = std::move(env);
   }
   if (d.sticky) merge_sticky_port_base(d);
   if (d.config.port_base && !d.failed_keys.contains("instances")) {
@@ -1858,14 +1978,15 @@ std::string read_config_text(std::istream& in) {
   return text;
 }
 
-ConfigParseResult parse_config(std::string_view text, const std::string& file) {
+ConfigParseResult parse_config(std::string_view text, const std::string& file,
+                               const ConfigInputs& inputs) {
   if (auto e = check_text_limits(text, file)) {
     ConfigParseResult result;
     result.config.file = fs::path(file).lexically_normal();
     result.errors.push_back(std::move(*e));
     return result;
   }
-  Parser parser(file);
+  Parser parser(file, inputs);
   toml::table root;
   try {
     root = toml::parse(text, std::string_view(file));

@@ -2,12 +2,16 @@
 // FILE:LINE:COL. Pure: the only input is the text and the file's path.
 #pragma once
 #include <cstddef>
+#include <filesystem>
+#include <functional>
 #include <istream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config.h"
+#include "env_expand.h"
 
 namespace vigil {
 
@@ -38,8 +42,21 @@ inline constexpr std::size_t kMaxConfigDepth = 64;
 // an endless one (a FIFO, /dev/zero) is read whole.
 std::string read_config_text(std::istream& in);
 
+// What a config may take from outside the file, passed in so that parsing
+// stays pure (src/io/config_inputs.h gives the real ones).
+struct ConfigInputs {
+  int cpu_count = 1;        // instances = "max" (and 0, -1 as pm2 writes them)
+  EnvLookup environment;    // ${VAR} in command and env; unset: no variable is set
+  // Reads an env_file: its text, or nullopt with *error saying why and
+  // *missing set when the file does not exist. Unset: no file can be read.
+  std::function<std::optional<std::string>(const std::filesystem::path&, std::string* error,
+                                           bool* missing)>
+      read_file;
+};
+
 // `file` is used for messages and to resolve relative paths (against its
 // folder); it should be absolute.
-ConfigParseResult parse_config(std::string_view text, const std::string& file);
+ConfigParseResult parse_config(std::string_view text, const std::string& file,
+                               const ConfigInputs& inputs = {});
 
 }  // namespace vigil

@@ -20,6 +20,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "config_inputs.h"
 #include "fd.h"
 
 namespace vigil {
@@ -214,7 +215,8 @@ ReloadResult Supervisor::reload_file(bool dry_run) {
   if (!in) {
     result.errors.push_back(path.string() + ": cannot read the config: " + std::strerror(errno));
   } else {
-    ConfigParseResult parsed = parse_config(read_config_text(in), path.string());
+    ConfigParseResult parsed =
+        parse_config(read_config_text(in), path.string(), system_config_inputs());
     for (const auto& e : parsed.errors) result.errors.push_back(e.to_string());
     if (parsed.ok()) {
       try {

@@ -507,7 +507,7 @@ TEST(ConfigErrors, IntegerRanges) {
   EXPECT_EQ(errors_of(R"(
 [programs.web]
 command = "x"
-instances = 0
+instances = -5
 max_restarts = -1
 log_keep = 1001
 exit_codes = [0, 256, -1]
@@ -517,12 +517,12 @@ instances = 10001
 max_restarts = 3000000000
 )"),
             (Errors{
-                "3:13: instances: must be between 1 and 10000, got 0",
+                "3:13: instances: must be between 1 and 10000, or \"max\" or 0 (one per CPU) or -1 (one per CPU but one), got -5",
                 "4:16: max_restarts: must be between 0 and 2147483647, got -1",
                 "5:12: log_keep: must be between 0 and 1000, got 1001",
                 "6:18: exit_codes[1]: must be between 0 and 255, got 256",
                 "6:23: exit_codes[2]: must be between 0 and 255, got -1",
-                "9:13: instances: must be between 1 and 10000, got 10001",
+                "9:13: instances: must be between 1 and 10000, or \"max\" or 0 (one per CPU) or -1 (one per CPU but one), got 10001",
                 "10:16: max_restarts: must be between 0 and 2147483647, got 3000000000",
             }));
 }
@@ -1259,7 +1259,7 @@ log_level = "loud"
 
 [programs.web]
 command = []
-instances = 0
+instances = -2
 zzz = 1
 autostart = "yes"
 restart_delay = "5x"
@@ -1275,7 +1275,7 @@ aaa = true
   EXPECT_EQ(lines, (Errors{
                        R"(/etc/vigil/vigil.toml:2:13: log_level: expected "trace", "debug", "info", "warn", "error", "critical" or "off", got "loud")",
                        "/etc/vigil/vigil.toml:5:11: command: must not be empty",
-                       "/etc/vigil/vigil.toml:6:13: instances: must be between 1 and 10000, got 0",
+                       "/etc/vigil/vigil.toml:6:13: instances: must be between 1 and 10000, or \"max\" or 0 (one per CPU) or -1 (one per CPU but one), got -2",
                        R"(/etc/vigil/vigil.toml:7:1: unknown key "zzz" in [programs.web])",
                        "/etc/vigil/vigil.toml:8:13: autostart: expected a boolean, got a string",
                        R"(/etc/vigil/vigil.toml:9:17: restart_delay: invalid duration "5x" (expected e.g. "250ms", "5s", "1m30s"))",
