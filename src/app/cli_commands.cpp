@@ -24,12 +24,14 @@
 
 #include "api_json.h"
 #include "config_parse.h"
+#include "config_inputs.h"
 #include "control_client.h"
 #include "log_tail.h"
 #include "event_loop.h"
 #include "fd.h"
 #include "fd_budget.h"
 #include "http_api.h"
+#include "import_command.h"
 #include "http_server.h"
 #include "lifeline.h"
 #include "listen_address.h"
@@ -59,7 +61,7 @@ std::optional<Config> load_config(const std::string& path_text) {
                  std::strerror(errno));
     return std::nullopt;
   }
-  ConfigParseResult r = parse_config(read_config_text(in), path.string());
+  ConfigParseResult r = parse_config(read_config_text(in), path.string(), system_config_inputs());
   for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!r.ok()) {
     std::fprintf(stderr, "%zu error%s in %s\n", r.errors.size(), r.errors.size() == 1 ? "" : "s",
@@ -600,6 +602,7 @@ int run_command(const CliCommand& cmd) {
   if (cmd.verb == "start" || cmd.verb == "stop" || cmd.verb == "restart") return command_action(cmd);
   if (cmd.verb == "reload") return command_reload(cmd);
   if (cmd.verb == "logs") return command_logs(cmd);
+  if (cmd.verb == "import") return command_import(cmd);
   std::fprintf(stderr, "vigil: unknown command \"%s\"\n", cmd.verb.c_str());
   return kExitUsage;
 }

@@ -14,6 +14,7 @@ std::string usage() {
                                      instances rolls, one at a time (--all-at-once: not)
   vigil reload [--dry-run]           re-read the config; restart only what changed
   vigil logs NAME [-f] [-n N]        print (and follow) a program's log
+  vigil import FILE [-o vigil.toml]  pm2 ecosystem file or supervisord.conf -> vigil.toml
   vigil version
   vigil help [COMMAND]               this, or one command in detail (also: COMMAND --help)
 )";
@@ -89,6 +90,18 @@ Prints the last lines of a program's log files.
   -f, --follow        go on printing lines as they are written
   -n, --lines N       how many lines (default 20)
 )h"},
+    {"import", R"h(usage: vigil import FILE [-o vigil.toml]
+
+Converts a pm2 ecosystem file (ecosystem.config.js, evaluated with node, or
+JSON) or a supervisord.conf ([program:NAME] sections) into a vigil.toml,
+printed on stdout. Each setting that has no vigil equivalent is named on
+stderr, with why. Check the result with `vigil check`.
+
+  -o, --output FILE   write the vigil.toml to FILE instead
+
+Exit: 0 when converted (notes or not), 1 when FILE cannot be read or holds
+no program.
+)h"},
     {"version", R"h(usage: vigil version
 
 Prints vigil's version.
@@ -118,7 +131,7 @@ CliParse parse_cli(const std::vector<std::string>& args) {
   if (cmd.verb == "-h" || cmd.verb == "--help") cmd.verb = "help";
   if (cmd.verb == "--version" || cmd.verb == "-V") cmd.verb = "version";
   static const char* kVerbs[] = {"run",    "check",  "status", "start", "stop",
-                                 "restart", "reload", "logs",   "version", "help"};
+                                 "restart", "reload", "logs",   "import", "version", "help"};
   bool known = false;
   for (auto v : kVerbs) known |= cmd.verb == v;
   if (!known) {
@@ -166,6 +179,10 @@ CliParse parse_cli(const std::vector<std::string>& args) {
       cmd.dry_run = true;
     } else if (a == "--json") {
       cmd.json = true;
+    } else if ((a == "-o" || a == "--output") && cmd.verb == "import") {
+      auto v = value("-o");
+      if (!v) return out;
+      cmd.output = *v;
     } else if (a == "--all-at-once" && cmd.verb == "restart") {
       cmd.all_at_once = true;
     } else if (a.size() > 1 && a[0] == '-') {
@@ -177,6 +194,10 @@ CliParse parse_cli(const std::vector<std::string>& args) {
   }
   bool needs_name = cmd.verb == "start" || cmd.verb == "stop" || cmd.verb == "restart" ||
                     cmd.verb == "logs";
+  if (cmd.verb == "import" && cmd.names.empty()) {
+    out.error = "import needs a file (a pm2 ecosystem file or a supervisord.conf)";
+    return out;
+  }
   if (needs_name && cmd.names.empty()) {
     out.error = cmd.verb + " needs a program name" + (cmd.verb == "logs" ? "" : " (or \"all\")");
     return out;
@@ -185,7 +206,9 @@ CliParse parse_cli(const std::vector<std::string>& args) {
     out.error = "unknown command \"" + cmd.names[0] + "\"";
     return out;
   }
-  std::size_t max_names = (cmd.verb == "status" || cmd.verb == "logs" || cmd.verb == "help") ? 1
+  std::size_t max_names = (cmd.verb == "status" || cmd.verb == "logs" || cmd.verb == "help" ||
+                           cmd.verb == "import")
+                              ? 1
                           : needs_name                                   ? 1000
                                                                          : 0;
   if (cmd.names.size() > max_names) {

@@ -8,7 +8,7 @@
 namespace vigil {
 
 struct CliCommand {
-  std::string verb;                     // run, check, status, start, stop, restart, reload, logs, version, help
+  std::string verb;                     // run, check, status, start, stop, restart, reload, logs, import, version, help
   std::string config = "vigil.toml";    // -c / --config
   bool config_given = false;
   std::vector<std::string> names;       // NAME arguments
@@ -17,6 +17,7 @@ struct CliCommand {
   bool dry_run = false;                 // reload --dry-run
   bool json = false;                    // status --json
   bool all_at_once = false;             // restart --all-at-once
+  std::string output;                   // import -o FILE; empty: stdout
 };
 
 struct CliParse {
