@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!r.command) return 0;
   const vigil::CliCommand& c = *r.command;
   static const char* kVerbs[] = {"run",     "check",  "status", "start", "stop",
-                                 "restart", "reload", "logs",   "version", "help"};
+                                 "restart", "reload", "logs",   "import", "version", "help"};
   bool known = false;
   for (auto v : kVerbs) known |= c.verb == v;
   check(known, "the verb is the contract's");
@@ -52,6 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (c.verb == "status" || c.verb == "logs") check(c.names.size() <= 1, "one name at most");
   if (c.verb == "run" || c.verb == "check" || c.verb == "reload" || c.verb == "version")
     check(c.names.empty(), "no names where none are taken");
+  if (c.verb == "import") check(c.names.size() == 1, "import takes exactly one file");
+  check(c.verb == "import" || c.output.empty(), "-o only for import");
   check(!c.config.empty() || c.config_given, "a default config path");
   return 0;
 }
