@@ -386,10 +386,22 @@ TEST(InstanceMachine, SpawnFailuresAreThrottledThenFatal) {
   s.start();
   EXPECT_EQ(s.state(), State::backoff);
   EXPECT_TRUE(s.logged("error: cannot execute \"app\": No such file or directory (restarting in 100ms)"));
+  EXPECT_EQ(s.m().last_error(), "cannot execute \"app\": No such file or directory");
+  EXPECT_EQ(s.m().last_error_at(), s.now);
   s.advance_until([&] { return s.state() == State::fatal; });
   EXPECT_EQ(s.spawns, 3);
   EXPECT_EQ(s.m().last_exit()->code, 127);
   EXPECT_EQ(s.m().counts().exits[static_cast<std::size_t>(ExitKind::code)], 3u);
+  // Each end keeps its reason; the verdict names the ends that made it.
+  ASSERT_EQ(s.m().recent_exits().size(), 3u);
+  for (const auto& e : s.m().recent_exits()) {
+    EXPECT_EQ(e.status.code, 127);
+    EXPECT_EQ(e.run, Duration{0});
+    EXPECT_EQ(e.reason, "cannot execute \"app\": No such file or directory");
+  }
+  EXPECT_EQ(s.m().last_error(),
+            "fatal: gave up after more than 2 restarts within 1h; the last 3 ends: cannot execute "
+            "\"app\": No such file or directory (x3)");
 }
 
 TEST(InstanceMachine, CrashKillsWhatTheProcessLeftInItsGroup) {
@@ -964,29 +976,8 @@ TEST(InstanceMachine, AllOfItInSimulatedTimeIsFast) {
 }
 
 // Why it went wrong, where operators look: last_error with its evidence,
-// recent exits with their reasons, and a fatal verdict that names the ends
-// that made it fatal.
-TEST(InstanceMachine, ASpawnErrorIsTheLastErrorAndTheFatalVerdictNamesTheEnds) {
-  ProgramConfig c = sim::base_config();
-  c.max_restarts = 2;
-  c.restart_window = 1h;
-  Sim s(c);
-  s.spawn_fails = true;
-  s.start();
-  EXPECT_EQ(s.m().last_error(), "cannot execute \"app\": No such file or directory");
-  EXPECT_EQ(s.m().last_error_at(), s.now);
-  s.advance_until([&] { return s.state() == State::fatal; });
-  ASSERT_EQ(s.m().recent_exits().size(), 3u);
-  for (const auto& e : s.m().recent_exits()) {
-    EXPECT_EQ(e.status.code, 127);
-    EXPECT_EQ(e.run, Duration{0});
-    EXPECT_EQ(e.reason, "cannot execute \"app\": No such file or directory");
-  }
-  EXPECT_EQ(s.m().last_error(),
-            "fatal: gave up after more than 2 restarts within 1h; the last 3 ends: cannot execute "
-            "\"app\": No such file or directory (x3)");
-}
-
+// recent exits with their reasons (the spawn error's: with the fatal
+// verdict, in SpawnFailuresAreThrottledThenFatal).
 TEST(InstanceMachine, EachEndKeepsItsReasonAndRunTime) {
   ProgramConfig c = heartbeat_config(5s, 3, 30s);
   c.max_restarts = 10;
