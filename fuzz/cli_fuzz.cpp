@@ -47,13 +47,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(known, "the verb is the contract's");
   check(c.lines >= 0, "-n is not negative");
   check(c.names.size() <= 1000, "names bounded");
-  if (c.verb == "start" || c.verb == "stop" || c.verb == "restart" || c.verb == "logs")
+  if (c.verb == "start" || c.verb == "stop" || c.verb == "restart")
     check(!c.names.empty(), "a verb that needs a name has one");
   if (c.verb == "status" || c.verb == "logs") check(c.names.size() <= 1, "one name at most");
   if (c.verb == "run" || c.verb == "check" || c.verb == "reload" || c.verb == "version")
     check(c.names.empty(), "no names where none are taken");
   if (c.verb == "import") check(c.names.size() == 1, "import takes exactly one file");
   check(c.verb == "import" || c.output.empty(), "-o only for import");
+  check(c.verb == "check" || !c.strict, "--strict only for check");
   check(!c.config.empty() || c.config_given, "a default config path");
   return 0;
 }

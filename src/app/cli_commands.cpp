@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <csignal>
+#include <ctime>
 #include <map>
 #include <set>
 #include <sstream>
@@ -26,7 +27,9 @@
 #include "config_parse.h"
 #include "config_inputs.h"
 #include "control_client.h"
+#include "log_files.h"
 #include "log_tail.h"
+#include "preflight.h"
 #include "event_loop.h"
 #include "fd.h"
 #include "fd_budget.h"
@@ -227,12 +230,28 @@ int command_run(const CliCommand& cmd) {
 int command_check(const CliCommand& cmd) {
   auto config = load_config(cmd.config);
   if (!config) return kExitUsage;
+  // The config is valid; now what it needs from this machine to start.
+  std::ifstream in(config->file, std::ios::binary);
+  std::size_t errors = 0, warnings = 0;
+  for (const auto& f : preflight(*config, read_config_text(in))) {
+    const bool error = f.error || cmd.strict;
+    (error ? errors : warnings)++;
+    ConfigError e = f.where;
+    e.message = (error ? "error: " : "warning: ") + e.message;
+    std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  }
+  if (errors > 0) {
+    std::fprintf(stderr, "%zu error%s in %s: the programs above would not start\n", errors,
+                 errors == 1 ? "" : "s", config->file.c_str());
+    return kExitUsage;
+  }
   std::size_t instances = 0;
   for (const auto& p : config->programs) instances += static_cast<std::size_t>(p.instances);
-  std::printf("%s: ok (%zu program%s, %zu instance%s, %zu watch%s)\n", config->file.c_str(),
+  std::printf("%s: ok (%zu program%s, %zu instance%s, %zu watch%s%s)\n", config->file.c_str(),
               config->programs.size(), config->programs.size() == 1 ? "" : "s", instances,
               instances == 1 ? "" : "s", config->watches.size(),
-              config->watches.size() == 1 ? "" : "es");
+              config->watches.size() == 1 ? "" : "es",
+              warnings ? (", " + std::to_string(warnings) + " warning" + (warnings == 1 ? "" : "s")).c_str() : "");
   // vigil raises its soft fd limit to the hard one at start: compare with that.
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_max != RLIM_INFINITY)
@@ -317,8 +336,8 @@ void print_table(const nlohmann::json& instances, bool colour) {
                                   [](const auto& i) { return i.value("sticky", nlohmann::json()).is_object(); });
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"PROGRAM", "INDEX", "PID", "STATE", "UPTIME", "RESTARTS", "MEMORY",
-                  "HEARTBEAT", "STATUS"});
-  if (sticky) rows.back().insert(rows.back().end() - 1, "CONNS");
+                  "HEARTBEAT", "STATUS", "REASON"});
+  if (sticky) rows.back().insert(rows.back().end() - 2, "CONNS");
   for (const auto& i : instances) {
     std::string mem = i["memory_rss_bytes"].is_number() && i["memory_rss_bytes"].get<std::uint64_t>()
                           ? format_size(i["memory_rss_bytes"].get<std::uint64_t>())
@@ -335,12 +354,14 @@ void print_table(const nlohmann::json& instances, bool colour) {
                                       r["current"] == i["index"])
       state += " (rolling " + std::to_string(r["done"].get<int>() + 1) + "/" +
                std::to_string(r["total"].get<int>()) + ")";
+    const std::string reason =
+        shows_reason(i["state"].get<std::string>()) ? i.value("last_error", std::string()) : "";
     rows.push_back({i["name"].get<std::string>(), field_text(i["index"]), field_text(i["pid"]),
                     state, uptime, field_text(i["restarts"]), mem, hb,
-                    i["status_text"].get<std::string>()});
+                    i["status_text"].get<std::string>(), reason});
     if (sticky) {
       const auto k = i.value("sticky", nlohmann::json());
-      rows.back().insert(rows.back().end() - 1, k.is_object() ? field_text(k["connections"]) : "-");
+      rows.back().insert(rows.back().end() - 2, k.is_object() ? field_text(k["connections"]) : "-");
     }
   }
   print_aligned(rows, colour ? 3 : kNoColour, [](const std::string& cell) {
@@ -349,6 +370,51 @@ void print_table(const nlohmann::json& instances, bool colour) {
            : (cell.rfind("fatal", 0) == 0 || cell.rfind("exited", 0) == 0) ? "31"
                                                                             : "33";
   });
+}
+
+// `vigil status NAME`: after the table, each instance in detail: its last
+// error and its recent exits, newest first.
+void print_details(const nlohmann::json& instances) {
+  auto ago = [](const nlohmann::json& seconds) {
+    return seconds.is_number() ? format_uptime(seconds.get<double>()) + " ago" : std::string("-");
+  };
+  for (const auto& i : instances) {
+    std::printf("\n%s[%d]\n", i["name"].get<std::string>().c_str(), i["index"].get<int>());
+    std::vector<std::vector<std::string>> rows;
+    auto row = [&rows](std::string key, std::string value) {
+      rows.push_back({"  " + std::move(key), std::move(value)});
+    };
+    row("state", i["state"].get<std::string>());
+    row("pid", field_text(i["pid"]));
+    std::string restarts = field_text(i["restarts"]);
+    std::string by;
+    for (const auto& [reason, n] : i["restarts_by_reason"].items())
+      if (n.get<std::uint64_t>() > 0) by += (by.empty() ? "" : ", ") + reason + " " + n.dump();
+    if (!by.empty()) restarts += " (" + by + ")";
+    row("restarts", restarts);
+    if (i["next_restart_in_seconds"].is_number())
+      row("next start", "in " + format_uptime(i["next_restart_in_seconds"].get<double>()));
+    row("last exit", field_text(i["last_exit_code"]));
+    const std::string error = i.value("last_error", std::string());
+    row("last error", error.empty() ? "-" : error + " (" + ago(i["last_error_seconds_ago"]) + ")");
+    print_aligned(rows, kNoColour, nullptr);
+    const auto& exits = i["recent_exits"];
+    if (!exits.is_array() || exits.empty()) {
+      std::printf("  recent exits: none\n");
+      continue;
+    }
+    std::printf("  recent exits, newest first:\n");
+    const double now = static_cast<double>(std::time(nullptr));
+    std::vector<std::vector<std::string>> table{{"    WHEN", "EXIT", "RAN", "REASON"}};
+    for (auto e = exits.rbegin(); e != exits.rend(); ++e) {
+      const std::string exit = e->contains("signal") ? "signal " + (*e)["signal"].dump()
+                                                     : "code " + (*e)["code"].dump();
+      table.push_back({"    " + format_uptime(std::max(0.0, now - (*e)["time"].get<double>())) + " ago",
+                       exit, format_uptime((*e).value("run_seconds", 0.0)),
+                       (*e).value("reason", std::string())});
+    }
+    print_aligned(table, kNoColour, nullptr);
+  }
 }
 
 // The watches table, after the programs: aligned columns, state coloured
@@ -411,7 +477,9 @@ int command_status(const CliCommand& cmd) {
     return kExitOk;
   }
   const bool colour = ::isatty(STDOUT_FILENO);
-  print_table(nlohmann::json::parse(r->body), colour);
+  const nlohmann::json instances = nlohmann::json::parse(r->body);
+  print_table(instances, colour);
+  if (!cmd.names.empty()) print_details(instances);
   if (cmd.names.empty()) {
     auto w = ask(cmd, "GET", "/api/v1/watches");
     if (!w) return kExitUnreachable;
@@ -534,36 +602,89 @@ int command_reload(const CliCommand& cmd) {
   return kExitOk;
 }
 
-int command_logs(const CliCommand& cmd) {
-  auto config = load_config(cmd.config);
-  if (!config) return kExitUsage;
-  const ProgramConfig* pc = config->find(cmd.names[0]);
-  if (!pc) {
-    std::fprintf(stderr, "vigil logs: no program named \"%s\" in %s\n", cmd.names[0].c_str(),
-                 config->file.c_str());
-    return kExitUsage;
+// The log files of `vigil logs [NAME]`: those the running vigil writes (its
+// API names them), found as `vigil status` finds it; with -c, or when no
+// vigil answers, those the config names.
+struct LogFiles {
+  std::vector<TailFile> files;  // prefix: "web[1] err | " (cleared later when alone)
+  std::string where;            // "the running vigil" or the config file
+  bool found = false;           // NAME (when given) is a program there
+  std::vector<std::string> off; // programs with log = "off"
+};
+
+void add_instance_logs(LogFiles& out, const std::string& label, const std::string& stdout_file,
+                       const std::string& stderr_file) {
+  if (stdout_file == stderr_file) {
+    out.files.push_back({stdout_file, label + " | "});
+  } else {
+    out.files.push_back({stdout_file, label + " out | "});
+    out.files.push_back({stderr_file, label + " err | "});
   }
-  if (pc->log == LogMode::off) {
-    std::fprintf(stderr, "vigil logs: %s has log = \"off\"\n", pc->name.c_str());
-    return kExitUsage;
-  }
-  std::vector<TailFile> files;
-  for (int i = 0; i < pc->instances; ++i) {
-    std::string base = pc->name + (pc->instances > 1 ? "-" + std::to_string(i) : "");
-    std::string label = pc->name + (pc->instances > 1 ? "[" + std::to_string(i) + "]" : "");
-    if (pc->log == LogMode::combined) {
-      files.push_back({config->log_dir / (base + ".log"), ""});
-    } else {
-      files.push_back({config->log_dir / (base + ".out.log"), ""});
-      files.push_back({config->log_dir / (base + ".err.log"), ""});
+}
+
+std::optional<LogFiles> logs_of_running_vigil(const CliCommand& cmd, const std::string& only) {
+  if (cmd.config_given) return std::nullopt;
+  std::string error;
+  auto r = control_request(find_socket(cmd), "GET", "/api/v1/programs", &error);
+  if (!r || r->status != 200) return std::nullopt;
+  const nlohmann::json all = nlohmann::json::parse(r->body, nullptr, false);
+  if (!all.is_array()) return std::nullopt;
+  LogFiles out;
+  out.where = "the running vigil";
+  std::map<std::string, int> instances;
+  for (const auto& i : all) instances[i.value("name", std::string())]++;
+  for (const auto& i : all) {
+    const std::string name = i.value("name", std::string());
+    if (!only.empty() && name != only) continue;
+    out.found = true;
+    const auto& files = i["log_files"];
+    if (!files.is_object()) {
+      if (out.off.empty() || out.off.back() != name) out.off.push_back(name);
+      continue;
     }
-    // Prefixes only when lines of several files mix.
-    for (auto& f : files)
-      if (f.prefix.empty() && (files.size() > 1 || cmd.follow))
-        f.prefix = label + (f.path.string().ends_with(".err.log") ? " err | "
-                            : f.path.string().ends_with(".out.log") ? " out | "
-                                                                    : " | ");
+    const std::string label =
+        instances[name] > 1 ? name + "[" + std::to_string(i.value("index", 0)) + "]" : name;
+    add_instance_logs(out, label, files.value("stdout", std::string()), files.value("stderr", std::string()));
   }
+  return out;
+}
+
+std::optional<LogFiles> logs_of_config(const CliCommand& cmd, const std::string& only) {
+  auto config = load_config(cmd.config);
+  if (!config) return std::nullopt;
+  LogFiles out;
+  out.where = config->file.string();
+  for (const auto& pc : config->programs) {
+    if (!only.empty() && pc.name != only) continue;
+    out.found = true;
+    if (pc.log == LogMode::off) {
+      out.off.push_back(pc.name);
+      continue;
+    }
+    for (int i = 0; i < pc.instances; ++i)
+      add_instance_logs(out, pc.instances > 1 ? pc.name + "[" + std::to_string(i) + "]" : pc.name,
+                        log_file_path(config->log_dir, pc, i, false).string(),
+                        log_file_path(config->log_dir, pc, i, true).string());
+  }
+  return out;
+}
+
+int command_logs(const CliCommand& cmd) {
+  const std::string only = cmd.names.empty() ? "" : cmd.names[0];
+  auto logs = logs_of_running_vigil(cmd, only);
+  if (!logs) logs = logs_of_config(cmd, only);
+  if (!logs) return kExitUsage;
+  if (!only.empty() && !logs->found) {
+    std::fprintf(stderr, "vigil logs: no program named \"%s\" in %s\n", only.c_str(), logs->where.c_str());
+    return kExitUsage;
+  }
+  if (!only.empty() && logs->files.empty()) {
+    std::fprintf(stderr, "vigil logs: %s has log = \"off\"\n", only.c_str());
+    return kExitUsage;
+  }
+  auto& files = logs->files;
+  // Prefixes only when lines of several files mix.
+  if (files.size() == 1 && !cmd.follow) files[0].prefix.clear();
   // Nothing written yet (never started, or log_dir elsewhere): say where
   // vigil looked rather than print nothing.
   if (std::none_of(files.begin(), files.end(), [](const TailFile& f) {
@@ -572,8 +693,9 @@ int command_logs(const CliCommand& cmd) {
       })) {
     std::string looked;
     for (const auto& f : files) looked += (looked.empty() ? "" : ", ") + f.path.string();
-    std::fprintf(stderr, "vigil logs: %s has no log yet (%s)%s\n", pc->name.c_str(),
-                 looked.c_str(), cmd.follow ? "; waiting for it" : "");
+    std::fprintf(stderr, "vigil logs: %s no log yet (%s)%s\n",
+                 only.empty() ? "there is" : (only + " has").c_str(),
+                 looked.empty() ? "no program logs" : looked.c_str(), cmd.follow ? "; waiting for it" : "");
   }
   static volatile std::sig_atomic_t stop = 0;
   std::signal(SIGINT, [](int) { stop = 1; });

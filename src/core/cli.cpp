@@ -8,12 +8,13 @@ namespace vigil {
 std::string usage() {
   return R"(usage:
   vigil run   [-c vigil.toml]        run in the foreground
-  vigil check [-c vigil.toml]        validate the config; errors as FILE:LINE:COL: message
+  vigil check [--strict] [-c FILE]   validate the config and what it needs to start;
+                                     errors as FILE:LINE:COL: message
   vigil status [NAME] [--json]       programs, pids, states, restarts
   vigil start|stop|restart NAME|all  through the control socket; a restart of several
                                      instances rolls, one at a time (--all-at-once: not)
   vigil reload [--dry-run]           re-read the config; restart only what changed
-  vigil logs NAME [-f] [-n N]        print (and follow) a program's log
+  vigil logs [NAME] [-f] [-n N]      print (and follow) a program's logs, or all merged by time
   vigil import FILE [-o vigil.toml]  pm2 ecosystem file or supervisord.conf -> vigil.toml
   vigil version
   vigil help [COMMAND]               this, or one command in detail (also: COMMAND --help)
@@ -41,12 +42,19 @@ SIGHUP reloads the config, SIGUSR2 reopens vigil's log files.
 Exit: 0 after a clean stop, 1 when the config or the start-up fails, 3 when
 an essential program went fatal.
 )h"},
-    {"check", R"h(usage: vigil check [-c vigil.toml]
+    {"check", R"h(usage: vigil check [--strict] [-c vigil.toml]
 
-Validates the config without starting anything: every error as
-FILE:LINE:COL: message, then exit 1; "FILE: ok (...)" and exit 0 when it
-is good. Warns when the instances need more fds than the limit allows.
+Validates the config without starting anything, then what it needs from
+this machine to start: each program's executable (on its PATH, and
+executable), its cwd, its user, a log_dir that exists or can be created,
+and listen addresses (http, sticky, listen) nobody else holds. Every
+problem as FILE:LINE:COL: error: message, then exit 1; "FILE: ok (...)"
+and exit 0 when it is good. A listen address in use is a warning (the
+running vigil may hold it) unless --strict. Warns when the instances need
+more fds than the limit allows.
 
+  --strict            warnings are errors too (the systemd unit's
+                      ExecStartPre uses it: nothing else holds the ports then)
   -c, --config FILE   the config (default ./vigil.toml)
 )h"},
     {"status", R"h(usage: vigil status [NAME] [--json] [-c vigil.toml]
@@ -83,9 +91,13 @@ config with errors changes nothing, and they are printed.
 
   --dry-run           print what would change, change nothing
 )h"},
-    {"logs", R"h(usage: vigil logs NAME [-f] [-n N] [-c vigil.toml]
+    {"logs", R"h(usage: vigil logs [NAME] [-f] [-n N] [-c vigil.toml]
 
-Prints the last lines of a program's log files.
+Prints the last lines of a program's log files, stdout and stderr merged by
+time, each line prefixed with its instance and stream. Without NAME, every
+program's, merged by time. The files are those of the running vigil (found
+like `vigil status` finds it); with -c, or when no vigil answers, those
+named by the config.
 
   -f, --follow        go on printing lines as they are written
   -n, --lines N       how many lines (default 20)
@@ -183,6 +195,8 @@ CliParse parse_cli(const std::vector<std::string>& args) {
       auto v = value("-o");
       if (!v) return out;
       cmd.output = *v;
+    } else if (a == "--strict" && cmd.verb == "check") {
+      cmd.strict = true;
     } else if (a == "--all-at-once" && cmd.verb == "restart") {
       cmd.all_at_once = true;
     } else if (a.size() > 1 && a[0] == '-') {
@@ -192,14 +206,13 @@ CliParse parse_cli(const std::vector<std::string>& args) {
       cmd.names.push_back(a);
     }
   }
-  bool needs_name = cmd.verb == "start" || cmd.verb == "stop" || cmd.verb == "restart" ||
-                    cmd.verb == "logs";
+  bool needs_name = cmd.verb == "start" || cmd.verb == "stop" || cmd.verb == "restart";
   if (cmd.verb == "import" && cmd.names.empty()) {
     out.error = "import needs a file (a pm2 ecosystem file or a supervisord.conf)";
     return out;
   }
   if (needs_name && cmd.names.empty()) {
-    out.error = cmd.verb + " needs a program name" + (cmd.verb == "logs" ? "" : " (or \"all\")");
+    out.error = cmd.verb + " needs a program name (or \"all\")";
     return out;
   }
   if (cmd.verb == "help" && !cmd.names.empty() && !help_text(cmd.names[0])) {

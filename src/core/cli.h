@@ -17,6 +17,7 @@ struct CliCommand {
   bool dry_run = false;                 // reload --dry-run
   bool json = false;                    // status --json
   bool all_at_once = false;             // restart --all-at-once
+  bool strict = false;                  // check --strict
   std::string output;                   // import -o FILE; empty: stdout
 };
 

@@ -272,6 +272,8 @@ bool child_can_unshare_fd_table() {
 }
 #endif
 
+}  // namespace
+
 // PATH lookup done in the parent (no allocation is allowed after fork).
 std::string resolve_executable(const std::string& name, const std::vector<std::string>& env,
                                const std::filesystem::path& cwd) {
@@ -307,7 +309,6 @@ std::string resolve_executable(const std::string& name, const std::vector<std::s
   return name;  // execve fails with ENOENT, reported as "cannot execute"
 }
 
-}  // namespace
 
 namespace {
 

@@ -67,6 +67,13 @@ void prepare_spawning(std::size_t listen_slots = 0);
 // an error in the result.
 SpawnResult spawn(const SpawnSpec& spec);
 
+// argv[0] as execve will find it: a name with a slash against `cwd`, else
+// the first executable regular file on the PATH of `env` ("KEY=VALUE"
+// entries), or of vigil's own environment. Unchanged when none is found.
+// Done in the parent: no allocation is allowed after fork.
+std::string resolve_executable(const std::string& name, const std::vector<std::string>& env,
+                               const std::filesystem::path& cwd);
+
 // Resolves a user name to credentials (uid, primary gid, supplementary groups).
 std::optional<SpawnCredentials> lookup_user(const std::string& name, std::string* error);
 

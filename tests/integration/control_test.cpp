@@ -18,7 +18,7 @@ using control::Expected;
 using control::Json;
 
 const std::vector<std::string> kColumns{"PROGRAM",  "INDEX",  "PID",       "STATE", "UPTIME",
-                                        "RESTARTS", "MEMORY", "HEARTBEAT", "STATUS"};
+                                        "RESTARTS", "MEMORY", "HEARTBEAT", "STATUS", "REASON"};
 
 class ControlTest : public BinaryTest {
  protected:
@@ -88,6 +88,7 @@ std::vector<std::map<std::string, std::string>> parse_table(const std::string& t
     if (c != ' ' || (!squeezed.empty() && squeezed.back() != ' ')) squeezed += c;
   EXPECT_EQ(squeezed, words) << "the header, spaces squeezed";
   for (std::size_t n = 1; n < lines.size(); ++n) {
+    if (lines[n].empty()) break;  // `status NAME`: the details follow
     std::map<std::string, std::string> row;
     for (std::size_t c = 0; c < kColumns.size(); ++c) {
       const std::string& line = lines[n];

@@ -73,8 +73,12 @@ stop="$(sed -n 's/^TimeoutStopSec=\([0-9]*\)s$/\1/p' "$unit")"
 [ -n "$stop" ] && [ "$stop" -gt 10 ] || fail "TimeoutStopSec must be in seconds and above the default stop_timeout (10s)"
 # The ExecStartPre command line must be one the binary accepts.
 pre="$(sed -n 's|^ExecStartPre=/usr/local/bin/vigil ||p' "$unit")"
-[ "$pre" = "check -c /etc/vigil/vigil.toml" ] || fail "unexpected ExecStartPre: $pre"
+[ "$pre" = "check --strict -c /etc/vigil/vigil.toml" ] || fail "unexpected ExecStartPre: $pre"
+# (Not --strict on the demo: its ports may be held by another test running
+# the demo now; a warning is not a failure without --strict.)
 "$vigil" check -c "$root/config/vigil.toml" >/dev/null || fail "'vigil check -c FILE' rejected the demo config"
+printf '[programs.one]\ncommand = ["true"]\n' >"$tmp/strict.toml"
+"$vigil" check --strict -c "$tmp/strict.toml" >/dev/null || fail "'vigil check --strict -c FILE' is refused"
 echo "  unit choices and ExecStartPre: ok"
 
 echo "== prometheus.yml"

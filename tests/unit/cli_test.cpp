@@ -70,5 +70,14 @@ TEST(Cli, OptionsAndNames) {
   EXPECT_EQ(error_of({}), "missing command");
 }
 
+TEST(Cli, CheckStrictAndLogsWithoutAName) {
+  EXPECT_TRUE(parsed({"check", "--strict"}).strict);
+  EXPECT_FALSE(parsed({"check"}).strict);
+  EXPECT_EQ(error_of({"status", "--strict"}), "unknown option \"--strict\"");
+  const CliCommand logs = parsed({"logs", "-n", "5"});
+  EXPECT_TRUE(logs.names.empty());
+  EXPECT_EQ(logs.lines, 5);
+}
+
 }  // namespace
 }  // namespace vigil
