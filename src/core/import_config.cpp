@@ -17,12 +17,6 @@ std::string ImportNote::to_string() const {
   return (program.empty() ? "" : program + ": ") + setting + ": " + why;
 }
 
-namespace {
-
-using nlohmann::json;
-
-// --- TOML text
-
 std::string toml_string(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
@@ -45,6 +39,13 @@ std::string toml_string(std::string_view s) {
   }
   return out + "\"";
 }
+
+namespace {
+
+using nlohmann::json;
+
+// --- TOML text
+
 
 std::string toml_key(std::string_view k) {
   const bool bare = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {

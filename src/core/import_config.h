@@ -27,6 +27,10 @@ struct ImportResult {
 
 enum class ImportFormat { pm2_json, pm2_js, supervisord };
 
+// `s` as a TOML basic string: quoted, with \" \\ \n \t \r and \uXXXX for
+// the other control characters.
+std::string toml_string(std::string_view s);
+
 // By the file's name (".js", ".cjs", ".mjs": pm2 code; ".json": pm2 JSON;
 // ".conf", ".ini": supervisord), else by its text ("[program:" or
 // "[supervisord]": supervisord; a leading "{" or "[": pm2 JSON).

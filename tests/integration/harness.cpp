@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "config_parse.h"
+#include "import_config.h"
 #include "spawn.h"
 
 namespace vigil::it {
@@ -46,23 +47,7 @@ std::optional<std::string> sd_notify_child_binary() {
 #endif
 }
 
-std::string toml_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20 || u == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+std::string toml_string(std::string_view text) { return vigil::toml_string(text); }
 
 std::string toml_array(const std::vector<std::string>& items) {
   std::string out = "[";
