@@ -158,6 +158,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
   }
 
   void relay_done(bool reset) override { close(reset ? "reset" : "closed"); }
+  void splice_unavailable() override { ++proxy_.totals.splice_fallbacks; }
 
  private:
   enum class Phase { routing, peeking, connecting, relaying, closed };
@@ -241,11 +242,10 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
     set_nodelay(client_.get());
     set_nodelay(instance_fd_.get());
     try {
-      if (proxy_.engine == RelayEngine::splice) {
-        relay_ = make_splice_relay(proxy_.loop, client_, instance_fd_, head_, *this, proxy_.pipes);
-        if (!relay_) ++proxy_.totals.splice_fallbacks;
-      }
-      if (!relay_)
+      if (proxy_.engine == RelayEngine::splice)
+        relay_ = make_splice_relay(proxy_.loop, std::move(client_), std::move(instance_fd_), head_, *this,
+                                   proxy_.pipes);
+      else
         relay_ = make_buffer_relay(proxy_.loop, std::move(client_), std::move(instance_fd_), head_, *this);
     } catch (const std::exception& e) {
       spdlog::error("program {}: sticky proxy: cannot relay {}: {}", proxy_.program, peer_, e.what());

@@ -28,11 +28,12 @@ struct StickyInstanceStats {
 struct StickyProxyStats {
   std::uint64_t rejected_no_instance = 0;  // no routable instance took the connection
   std::uint64_t rejected_limit = 0;        // closed at once: max_connections reached
-  std::uint64_t splice_fallbacks = 0;      // splice engine: no pipes (EMFILE), relayed through buffers
+  std::uint64_t splice_fallbacks = 0;      // splice engine: no pipe (EMFILE) for bulk, copied instead
 };
 
 // How bytes are copied: libevent bufferevents (user-space buffers), or
-// splice(2) through a pipe pair per direction (no copy to user space).
+// splice(2) through a pipe per direction that carries bulk (no copy to user
+// space; small messages go through recv/send).
 enum class RelayEngine { buffer, splice };
 // What make bench found faster here (bench/sticky_bench.py prints both).
 inline constexpr RelayEngine kDefaultRelayEngine = RelayEngine::splice;

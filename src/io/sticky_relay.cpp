@@ -188,30 +188,39 @@ class BufferRelay final : public Relay {
 // that finds no room (a pipe holds 16 buffers, whatever their sizes) parks
 // the reader until the writer moves something, so that a readable source and
 // a full pipe never spin the loop.
+//
+// A direction starts by copying: recv into a stack buffer, send at once, a
+// short send's rest kept in `pending` (at most kCopyBytes). Measured on a new
+// connection per request (bench/sticky_bench.py "close"): small messages
+// cost less through recv/send than through two splices each, and a
+// connection that never moves kCopyBytes in one read needs no pipe at all
+// (no pipe2/close, nothing held in the pool). A read that fills the whole
+// buffer means bulk: the direction takes a pipe and splices from then on.
 
 constexpr unsigned kSpliceFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
 // Fill-and-drain rounds per readiness event: a busy connection yields.
 constexpr int kRoundsPerEvent = 4;
+// The copy buffer (on the stack): a read this full switches to splice.
+constexpr std::size_t kCopyBytes = 16 * 1024;
+static_assert(kCopyBytes <= kRelayBoundBytes);
 
 class SpliceRelay final : public Relay {
  public:
-  SpliceRelay(EventLoop& loop, UniqueFd client, UniqueFd instance, Pipe up, Pipe down,
-              std::string_view head, RelayOwner& owner, PipePool& pool)
+  SpliceRelay(EventLoop& loop, UniqueFd client, UniqueFd instance, std::string_view head,
+              RelayOwner& owner, PipePool& pool)
       : owner_(owner), pool_(pool), client_(std::move(client)), instance_(std::move(instance)) {
     client_readable_ = std::make_unique<IoEvent>(loop, client_.get(), EV_READ, [this](short) { pump(dirs_[0]); });
     instance_writable_ = std::make_unique<IoEvent>(loop, instance_.get(), EV_WRITE, [this](short) { pump(dirs_[0]); });
     instance_readable_ = std::make_unique<IoEvent>(loop, instance_.get(), EV_READ, [this](short) { pump(dirs_[1]); });
     client_writable_ = std::make_unique<IoEvent>(loop, client_.get(), EV_WRITE, [this](short) { pump(dirs_[1]); });
     Direction& to_instance = dirs_[0];
-    to_instance.pipe = std::move(up);
     to_instance.src = client_.get();
     to_instance.dst = instance_.get();
     to_instance.src_readable = client_readable_.get();
     to_instance.dst_writable = instance_writable_.get();
     to_instance.to_instance = true;
-    to_instance.head.assign(head.data(), head.size());
+    to_instance.pending.assign(head.data(), head.size());
     Direction& to_client = dirs_[1];
-    to_client.pipe = std::move(down);
     to_client.src = instance_.get();
     to_client.dst = client_.get();
     to_client.src_readable = instance_readable_.get();
@@ -232,49 +241,103 @@ class SpliceRelay final : public Relay {
 
   std::uint64_t buffered_bytes() const override {
     std::uint64_t n = 0;
-    for (const Direction& d : dirs_) n += d.in_pipe + (d.head.size() - d.head_sent);
+    for (const Direction& d : dirs_) n += d.in_pipe + (d.pending.size() - d.pending_sent);
     return n;
   }
 
  private:
   struct Direction {
-    Pipe pipe;
+    Pipe pipe;  // taken when the direction turns to splice
     int src = -1;
     int dst = -1;
     IoEvent* src_readable = nullptr;
     IoEvent* dst_writable = nullptr;
     bool to_instance = false;
-    std::string head;  // the client's peeked bytes, sent ahead of the pipe
-    std::size_t head_sent = 0;
+    bool splicing = false;  // a read filled kCopyBytes and a pipe was had
+    // Bytes read and not yet sent, ahead of the pipe: the client's peeked
+    // head, or the rest of a short send while copying.
+    std::string pending;
+    std::size_t pending_sent = 0;
     std::size_t in_pipe = 0;
     bool fill_parked = false;  // the pipe had no room; wait for the writer
     bool src_eof = false;
     bool shut = false;  // EOF passed on to dst
 
-    bool head_pending() const { return head_sent < head.size(); }
+    bool has_pending() const { return pending_sent < pending.size(); }
   };
 
   // An I/O error on either socket ends the connection.
   static bool fatal(ssize_t n) { return n < 0 && errno != EAGAIN && errno != EINTR; }
 
+  // The pipe for a direction that turned out to carry bulk; without one (no
+  // fds) it keeps copying, which relays the same bytes.
+  void start_splicing(Direction& d) {
+    try {
+      d.pipe = pool_.take();
+      d.splicing = true;
+    } catch (const std::system_error& e) {
+      if (!fallback_told_) {
+        fallback_told_ = true;
+        spdlog::debug("sticky proxy: cannot make a splice pipe ({}); copying through user space",
+                      e.code().message());
+        owner_.splice_unavailable();
+      }
+    }
+  }
+
+  // One recv and one send through a stack buffer. Returns false when the
+  // connection ended (an error). Sets `read` to the bytes read (0 at EOF or
+  // when there was nothing).
+  bool copy(Direction& d, ssize_t& read) {
+    char buf[kCopyBytes];
+    read = ::recv(d.src, buf, sizeof buf, 0);
+    if (fatal(read)) return false;
+    if (read <= 0) return true;
+    const auto n = static_cast<std::size_t>(read);
+    owner_.relayed(d.to_instance, n);
+    const ssize_t sent = ::send(d.dst, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (fatal(sent)) return false;
+    const std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
+    if (done < n) {
+      d.pending.assign(buf + done, n - done);
+      d.pending_sent = 0;
+    }
+    if (n == sizeof buf && !d.splicing) start_splicing(d);
+    return true;
+  }
+
   void pump(Direction& d) {
     if (done_) return;
     for (int round = 0; round < kRoundsPerEvent; ++round) {
       bool moved = false;
-      if (d.head_pending()) {
-        const ssize_t n = ::send(d.dst, d.head.data() + d.head_sent, d.head.size() - d.head_sent,
+      if (d.has_pending()) {
+        const ssize_t n = ::send(d.dst, d.pending.data() + d.pending_sent, d.pending.size() - d.pending_sent,
                                  MSG_NOSIGNAL | MSG_DONTWAIT);
         if (fatal(n)) return finish(true);
         if (n > 0) {
-          d.head_sent += static_cast<std::size_t>(n);
+          d.pending_sent += static_cast<std::size_t>(n);
           moved = true;
+          if (!d.has_pending()) {
+            d.pending.clear();
+            d.pending_sent = 0;
+          }
         }
       }
       // A read shorter than asked found the socket drained (as nginx
       // assumes too): the next round would only meet EAGAIN. Level-
       // triggered events say so again if more arrives meanwhile.
       bool drained = false;
-      if (!d.head_pending() && !d.src_eof && d.in_pipe < kRelayBoundBytes) {
+      if (!d.has_pending() && !d.src_eof && !d.splicing) {
+        ssize_t n = 0;
+        if (!copy(d, n)) return finish(true);
+        if (n > 0) {
+          drained = static_cast<std::size_t>(n) < kCopyBytes;
+          moved = true;
+        } else if (n == 0) {
+          d.src_eof = true;
+          moved = true;
+        }
+      } else if (!d.has_pending() && !d.src_eof && d.in_pipe < kRelayBoundBytes) {
         const std::size_t room = kRelayBoundBytes - d.in_pipe;
         const ssize_t n = ::splice(d.src, nullptr, d.pipe.write.get(), nullptr, room, kSpliceFlags);
         if (fatal(n)) return finish(true);
@@ -301,7 +364,7 @@ class SpliceRelay final : public Relay {
       }
       if (!moved || (drained && d.in_pipe == 0)) break;
     }
-    if (d.src_eof && d.in_pipe == 0 && !d.head_pending() && !d.shut) {
+    if (d.src_eof && d.in_pipe == 0 && !d.has_pending() && !d.shut) {
       d.shut = true;
       // The last direction to end: closing both sockets sends the FIN.
       if (dirs_[0].shut && dirs_[1].shut) return finish(false);
@@ -312,11 +375,11 @@ class SpliceRelay final : public Relay {
 
   // Read while there is room, write while there is something to write.
   void watch(Direction& d) {
-    if (!d.src_eof && !d.head_pending() && d.in_pipe < kRelayBoundBytes && !d.fill_parked)
+    if (!d.src_eof && !d.has_pending() && d.in_pipe < kRelayBoundBytes && !d.fill_parked)
       d.src_readable->enable();
     else
       d.src_readable->disable();
-    if (d.in_pipe > 0 || d.head_pending())
+    if (d.in_pipe > 0 || d.has_pending())
       d.dst_writable->enable();
     else
       d.dst_writable->disable();
@@ -340,6 +403,7 @@ class SpliceRelay final : public Relay {
   std::unique_ptr<IoEvent> client_readable_, instance_writable_, instance_readable_, client_writable_;
   bool done_ = false;
   bool reset_ = false;
+  bool fallback_told_ = false;
 };
 
 }  // namespace
@@ -360,19 +424,9 @@ void PipePool::give(Pipe pipe) {
   if (pipes_.size() < kMaxPipes) pipes_.push_back(std::move(pipe));
 }
 
-std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd& client, UniqueFd& instance,
+std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
                                          std::string_view head, RelayOwner& owner, PipePool& pool) {
-  Pipe up, down;
-  try {
-    up = pool.take();
-    down = pool.take();
-  } catch (const std::system_error& e) {
-    spdlog::debug("sticky proxy: cannot make the splice pipes ({}); relaying through buffers",
-                  e.code().message());
-    return nullptr;
-  }
-  return std::make_unique<SpliceRelay>(loop, std::move(client), std::move(instance), std::move(up),
-                                       std::move(down), head, owner, pool);
+  return std::make_unique<SpliceRelay>(loop, std::move(client), std::move(instance), head, owner, pool);
 }
 
 }  // namespace vigil

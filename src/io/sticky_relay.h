@@ -1,6 +1,7 @@
 // The byte pump of one proxied connection, between a client socket and an
 // instance socket, behind one interface for the two engines: libevent
-// bufferevents, or splice(2) through a pipe per direction. Each direction
+// bufferevents, or splice(2) through a pipe per direction once a direction
+// carries bulk (small messages are copied with recv/send). Each direction
 // holds at most kRelayBoundBytes; EOF is passed on as shutdown(SHUT_WR).
 // It decides nothing about routing or time: StickyProxy does (sticky_proxy.cpp).
 #pragma once
@@ -29,6 +30,9 @@ class RelayOwner {
   // with `reset`, an error or reset on either side (both are closed with
   // SO_LINGER 0 when the relay is destroyed).
   virtual void relay_done(bool reset) = 0;
+  // The splice engine could not make a pipe (EMFILE, ENFILE) and copies
+  // through user space instead; told once per relay.
+  virtual void splice_unavailable() {}
 
  protected:
   ~RelayOwner() = default;
@@ -60,11 +64,10 @@ class PipePool {
 // sent to the instance before anything else.
 std::unique_ptr<Relay> make_buffer_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
                                          std::string_view head, RelayOwner& owner);
-// Null when the pipes cannot be made (EMFILE, ENFILE): the sockets are
-// then still owned by the caller's UniqueFds, which are left untouched.
-// Its pipes come from `pool`, and go back there when both directions ended
-// with nothing left in them; `pool` outlives the relay.
-std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd& client, UniqueFd& instance,
+// Copies through a stack buffer until a read fills it, then takes a pipe per
+// such direction from `pool` (without one, it keeps copying and tells the
+// owner). The pipes go back to `pool` when both directions ended with
+// nothing left in them; `pool` outlives the relay.
+std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
                                          std::string_view head, RelayOwner& owner, PipePool& pool);
-
 }  // namespace vigil
