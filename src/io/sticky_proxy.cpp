@@ -239,7 +239,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
   }
 
   void start_relay() {
-    set_nodelay(client_.get());
+    // The client's socket has TCP_NODELAY from the listener (accept copies it).
     set_nodelay(instance_fd_.get());
     try {
       if (proxy_.engine == RelayEngine::splice)
@@ -334,6 +334,8 @@ void StickyProxy::Impl::listen() {
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) throw fail(errno);
   bound_port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
                                                  : reinterpret_cast<sockaddr_in&>(bound).sin_port);
+  // Accepted sockets inherit it: one setsockopt per connection fewer.
+  set_nodelay(fd.get());
   listen_fd = std::move(fd);
   acceptable = std::make_unique<IoEvent>(loop, listen_fd.get(), EV_READ, [this](short) { on_acceptable(); });
   acceptable->enable();
