@@ -601,7 +601,10 @@ void import_supervisord_program(const IniSection& section, std::string_view here
       stderr_keep;
   bool redirect = false;
   for (std::size_t at = 0; at < section.values.size(); ++at) {
-    const auto& [key, raw] = section.values[at];
+    // Named references, not a structured binding: clang before 16 cannot
+    // capture a binding in the lambdas below.
+    const std::string& key = section.values[at].first;
+    const std::string& raw = section.values[at].second;
     if (key == "command" || key == "numprocs") continue;
     if (values[key] != raw ||
         std::any_of(section.values.begin() + static_cast<std::ptrdiff_t>(at) + 1,
