@@ -122,7 +122,7 @@ struct ProgramConfig {
   ReadyMode ready = ReadyMode::uptime;
   Duration start_timeout = 60s;
   int max_restarts = 5;
-  Duration restart_window = 60s;  // 0 = never give up
+  Duration restart_window = 10s;  // 0 = never give up (systemd's StartLimitIntervalSec)
   bool essential = false;
   std::vector<std::string> after;
   std::string user;  // empty: vigil's own user

@@ -66,7 +66,7 @@ command = ["node", "app.js"]
   EXPECT_EQ(p.ready, ReadyMode::uptime);
   EXPECT_EQ(p.start_timeout, 60s);
   EXPECT_EQ(p.max_restarts, 5);
-  EXPECT_EQ(p.restart_window, 60s);
+  EXPECT_EQ(p.restart_window, 10s);
   EXPECT_FALSE(p.essential);
   EXPECT_TRUE(p.after.empty());
   EXPECT_EQ(p.user, "");

@@ -1035,5 +1035,36 @@ TEST(InstanceMachine, AMemoryKillKeepsItsEvidence) {
   EXPECT_EQ(s.m().recent_exits().back().reason, "memory 200MiB over the limit of 100MiB for 3 samples");
 }
 
+// The default restart window is systemd's StartLimitIntervalSec (10s): a
+// program that dies at once is fatal within seconds, one that flaps every
+// 12s under load is restarted for ever.
+TEST(InstanceMachine, DefaultWindowGivesUpOnACrashAtOnceNotOnAFlappingProgram) {
+  ProgramConfig defaults;
+  defaults.name = "web";
+  defaults.command = {"app"};
+  {
+    Sim s(defaults);
+    s.start();
+    const SteadyTime began = s.now;
+    for (int i = 0; i < 10 && s.state() != State::fatal; ++i) {
+      s.send_exit(ExitStatus::exited(1));
+      s.advance_until([&] { return s.state() == State::starting || s.state() == State::fatal; });
+    }
+    EXPECT_EQ(s.state(), State::fatal);
+    EXPECT_LT(s.now - began, 5s) << "fatal within seconds";
+  }
+  {
+    Sim s(defaults);
+    s.start();
+    for (int i = 0; i < 50; ++i) {
+      s.advance(12s);
+      s.send_exit(ExitStatus::exited(1));
+      ASSERT_EQ(s.state(), State::backoff) << "crash " << i;
+      s.advance_until([&] { return s.state() == State::starting; });
+    }
+    EXPECT_EQ(s.m().counts().total_restarts(), 50u);
+  }
+}
+
 }  // namespace
 }  // namespace vigil
