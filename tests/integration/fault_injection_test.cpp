@@ -100,7 +100,11 @@ TEST_F(FaultInjectionTest, HeartbeatFloodsStarveNobodyAndCostNoMemory) {
       helper_program("pipe", {"--beat-flood"}) + "[programs.pipe.heartbeat]\n" + heartbeat +
       helper_program("socket", {"--via-socket", "--beat-flood"}) +
       "[programs.socket.heartbeat]\n" + heartbeat + helper_program("calm", {"--beat", "50"}) +
-      "[programs.calm.heartbeat]\n" + heartbeat);
+      // The calm child's interval is 20 of its beats: a miss there is the
+      // loop (or the child) kept from running for a whole second, which a
+      // flood must never cause; 200ms is within what a loaded 2-core
+      // machine's scheduler alone can take from either.
+      "[programs.calm.heartbeat]\ninterval = \"1s\"\nmisses = 3\ngrace = \"2s\"\n");
   const fs::path socket = dir_ / "vigil.sock";
   const control::Expected running{
       {{"pipe", 0}, "running"}, {{"socket", 0}, "running"}, {{"calm", 0}, "running"}};
@@ -136,7 +140,7 @@ TEST_F(FaultInjectionTest, HeartbeatFloodsStarveNobodyAndCostNoMemory) {
               static_cast<unsigned long long>(misses("socket")), answers,
               static_cast<long long>(ms));
   EXPECT_LT(ms, 2000) << "the loop answered late during the flood";
-  // It was a flood: far more than the calm child's 60.
+  // It was a flood: far more than the calm child's 60 beats.
   EXPECT_GT(beats("pipe"), 10'000u) << last->dump();
   EXPECT_GT(beats("socket"), 1'000u) << last->dump();
 
