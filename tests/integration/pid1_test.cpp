@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -38,12 +39,13 @@ struct NsProcess {
 std::vector<NsProcess> namespace_processes(pid_t outer_pid) {
   std::vector<NsProcess> out;
   const std::string proc = "/proc/" + std::to_string(outer_pid) + "/root/proc";
-  DIR* d = ::opendir(proc.c_str());
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(proc.c_str()), ::closedir);
   if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
+  while (dirent* e = ::readdir(d.get())) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream f(proc + "/" + e->d_name + "/stat");
-    std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    // read_file, not an istreambuf_iterator: a process that exits while its
+    // stat is read makes the read fail (ESRCH), which the iterator throws.
+    const std::string text = read_file(proc + "/" + e->d_name + "/stat");
     const auto open = text.find('(');
     const auto close = text.rfind(')');
     if (open == std::string::npos || close == std::string::npos) continue;  // gone meanwhile
@@ -54,7 +56,6 @@ std::vector<NsProcess> namespace_processes(pid_t outer_pid) {
     rest >> p.state >> p.ppid;
     out.push_back(p);
   }
-  ::closedir(d);
   return out;
 }
 
