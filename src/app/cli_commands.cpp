@@ -55,7 +55,9 @@ constexpr int kExitUnreachable = 2;
 constexpr int kExitFailed = 1;  // the action did not do what was asked (a rolling restart stopped)
 
 // Reads and parses the config; prints every error. nullopt on failure.
-std::optional<Config> load_config(const std::string& path_text) {
+// `text`, when given, receives the file's text (vigil check reads
+// positions from it).
+std::optional<Config> load_config(const std::string& path_text, std::string* text = nullptr) {
   std::error_code ec;
   std::filesystem::path path = std::filesystem::absolute(path_text, ec).lexically_normal();
   std::ifstream in(path, std::ios::binary);
@@ -64,7 +66,9 @@ std::optional<Config> load_config(const std::string& path_text) {
                  std::strerror(errno));
     return std::nullopt;
   }
-  ConfigParseResult r = parse_config(read_config_text(in), path.string(), system_config_inputs());
+  std::string read = read_config_text(in);
+  ConfigParseResult r = parse_config(read, path.string(), system_config_inputs());
+  if (text) *text = std::move(read);
   for (const auto& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!r.ok()) {
     std::fprintf(stderr, "%zu error%s in %s\n", r.errors.size(), r.errors.size() == 1 ? "" : "s",
@@ -228,12 +232,12 @@ int command_run(const CliCommand& cmd) {
 }
 
 int command_check(const CliCommand& cmd) {
-  auto config = load_config(cmd.config);
+  std::string text;
+  auto config = load_config(cmd.config, &text);
   if (!config) return kExitUsage;
   // The config is valid; now what it needs from this machine to start.
-  std::ifstream in(config->file, std::ios::binary);
   std::size_t errors = 0, warnings = 0;
-  for (const auto& f : preflight(*config, read_config_text(in))) {
+  for (const auto& f : preflight(*config, text)) {
     const bool error = f.error || cmd.strict;
     (error ? errors : warnings)++;
     ConfigError e = f.where;
@@ -609,7 +613,6 @@ struct LogFiles {
   std::vector<TailFile> files;  // prefix: "web[1] err | " (cleared later when alone)
   std::string where;            // "the running vigil" or the config file
   bool found = false;           // NAME (when given) is a program there
-  std::vector<std::string> off; // programs with log = "off"
 };
 
 void add_instance_logs(LogFiles& out, const std::string& label, const std::string& stdout_file,
@@ -638,10 +641,7 @@ std::optional<LogFiles> logs_of_running_vigil(const CliCommand& cmd, const std::
     if (!only.empty() && name != only) continue;
     out.found = true;
     const auto& files = i["log_files"];
-    if (!files.is_object()) {
-      if (out.off.empty() || out.off.back() != name) out.off.push_back(name);
-      continue;
-    }
+    if (!files.is_object()) continue;  // log = "off"
     const std::string label =
         instances[name] > 1 ? name + "[" + std::to_string(i.value("index", 0)) + "]" : name;
     add_instance_logs(out, label, files.value("stdout", std::string()), files.value("stderr", std::string()));
@@ -657,10 +657,7 @@ std::optional<LogFiles> logs_of_config(const CliCommand& cmd, const std::string&
   for (const auto& pc : config->programs) {
     if (!only.empty() && pc.name != only) continue;
     out.found = true;
-    if (pc.log == LogMode::off) {
-      out.off.push_back(pc.name);
-      continue;
-    }
+    if (pc.log == LogMode::off) continue;
     for (int i = 0; i < pc.instances; ++i)
       add_instance_logs(out, pc.instances > 1 ? pc.name + "[" + std::to_string(i) + "]" : pc.name,
                         log_file_path(config->log_dir, pc, i, false).string(),

@@ -61,31 +61,28 @@ std::string toml_array(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+// Sets `key` in `list`, keeping the place of its first setting.
+void upsert(std::vector<std::pair<std::string, std::string>>& list, const std::string& key,
+            std::string value) {
+  for (auto& [k, v] : list)
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  list.emplace_back(key, std::move(value));
+}
+
 // One [programs.NAME] as it is built: keys in the order they are set.
 struct ProgramOut {
   std::string name;
   std::vector<std::pair<std::string, std::string>> keys;  // key, TOML value text
   std::vector<std::pair<std::string, std::string>> env;
 
-  void set(const std::string& key, std::string value) {
-    for (auto& [k, v] : keys)
-      if (k == key) {
-        v = std::move(value);
-        return;
-      }
-    keys.emplace_back(key, std::move(value));
-  }
+  void set(const std::string& key, std::string value) { upsert(keys, key, std::move(value)); }
   bool has(const std::string& key) const {
     return std::any_of(keys.begin(), keys.end(), [&](const auto& kv) { return kv.first == key; });
   }
-  void set_env(const std::string& key, std::string value) {
-    for (auto& [k, v] : env)
-      if (k == key) {
-        v = std::move(value);
-        return;
-      }
-    env.emplace_back(key, std::move(value));
-  }
+  void set_env(const std::string& key, std::string value) { upsert(env, key, std::move(value)); }
 };
 
 std::string render(std::string_view header, const std::vector<ProgramOut>& programs) {
