@@ -28,6 +28,7 @@
 #include "config_inputs.h"
 #include "control_client.h"
 #include "log_files.h"
+#include "history_recorder.h"
 #include "log_tail.h"
 #include "preflight.h"
 #include "event_loop.h"
@@ -197,6 +198,8 @@ int command_run(const CliCommand& cmd) {
   // The control socket always, TCP when [http] is configured. A vigil that
   // cannot be reached would be unmanageable: failing to listen is fatal.
   HttpApi api(supervisor);
+  HistoryRecorder history(loop, supervisor);
+  api.set_history(history);
   auto handler = [&api](const HttpRequest& r) { return api.handle(r); };
   std::unique_ptr<HttpServer> control, tcp;
   try {

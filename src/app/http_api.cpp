@@ -1,13 +1,19 @@
 // Routing and authorization; rendering lives in metrics / api_json.
 #include "http_api.h"
 
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
 
 #include "api_json.h"
+#include "history_recorder.h"
+#include "log_files.h"
+#include "log_tail.h"
 #include "metrics.h"
+#include "page_assets.h"
 #include "proc_sampler.h"
 #include "supervisor.h"
 #include "version.h"
@@ -25,6 +31,27 @@ HttpResponse method_not_allowed(const char* allow) {
   HttpResponse r = HttpResponse::error(405, std::string("method not allowed; use ") + allow);
   r.headers["Allow"] = allow;
   return r;
+}
+
+// The status page reaches nothing but vigil itself: no CDN, no inline
+// script or style, no frames.
+constexpr const char* kPagePolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+// GET .../logs?n= at most: the tail is read from disk on the loop.
+constexpr std::size_t kMaxLogLines = 1000;
+
+// A non-negative decimal below `limit`, or none.
+std::optional<std::size_t> parse_index(const std::string& text, std::size_t limit) {
+  if (text.empty() || text.size() > 9) return std::nullopt;
+  std::size_t n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + static_cast<std::size_t>(c - '0');
+  }
+  if (n >= limit) return std::nullopt;
+  return n;
 }
 
 }  // namespace
@@ -123,6 +150,117 @@ HttpResponse HttpApi::action(const std::string& name, const std::string& verb, b
   return HttpResponse::json(200, json_text(nlohmann::json{{"action", verb}, {"instances", out}}));
 }
 
+HttpResponse HttpApi::instance_action(const std::string& name, Instance& instance,
+                                      const std::string& verb) {
+  if (verb != "stop" && supervisor_.shutting_down())
+    return HttpResponse::error(503, "vigil is shutting down: " + verb + " refused");
+  spdlog::info("program {}: {} of instance {} requested through the API", name, verb, instance.index());
+  if (verb == "start")
+    instance.start(true);
+  else if (verb == "stop")
+    instance.stop();
+  else
+    instance.restart_manual();
+  const double now = now_seconds();
+  return HttpResponse::json(
+      200, json_text(nlohmann::json{{"action", verb},
+                                    {"instances", nlohmann::json::array({instance_json(instance.snapshot(), now)})}}));
+}
+
+HttpResponse HttpApi::history(const std::string& name, const HttpRequest& r) {
+  const std::vector<InstanceHistory>* hs = history_ ? history_->find(name) : nullptr;
+  if (!hs) return HttpResponse::error(404, "no history of a program named \"" + name + "\"");
+  double after = 0;
+  if (const std::string since = r.query_param("since"); !since.empty()) {
+    char* end = nullptr;
+    after = std::strtod(since.c_str(), &end);
+    if (end == since.c_str() || *end != '\0')
+      return HttpResponse::error(400, "since: a unix time in seconds, e.g. since=1765000000.5");
+  }
+  nlohmann::json instances = nlohmann::json::array();
+  for (std::size_t i = 0; i < hs->size(); ++i)
+    instances.push_back(history_json((*hs)[i], static_cast<int>(i), after));
+  const auto interval = std::chrono::duration<double>(supervisor_.config().sample_interval).count();
+  return HttpResponse::json(200, json_text(nlohmann::json{{"name", name},
+                                                          {"sample_interval_seconds", interval},
+                                                          {"window_seconds", InstanceHistory::kWindow.count()},
+                                                          {"instances", std::move(instances)}}));
+}
+
+HttpResponse HttpApi::logs(const std::string& name, const HttpRequest& r) {
+  Program* p = supervisor_.find(name);
+  const auto& instances = p->instances();
+  std::size_t n = 100;
+  if (const std::string text = r.query_param("n"); !text.empty()) {
+    auto v = parse_index(text, kMaxLogLines + 1);
+    if (!v) return HttpResponse::error(400, "n: a number of lines, 0 to " + std::to_string(kMaxLogLines));
+    n = *v;
+  }
+  std::size_t index = 0;
+  if (const std::string text = r.query_param("index"); !text.empty()) {
+    auto v = parse_index(text, instances.size());
+    if (!v) return HttpResponse::error(404, "program " + name + " has no instance " + text);
+    index = *v;
+  }
+  if (p->config().log == LogMode::off)
+    return HttpResponse::error(404, "program " + name + " has log = \"off\"");
+  const int i = static_cast<int>(index);
+  std::vector<std::filesystem::path> files{p->log_path(i, Stream::out)};
+  const auto err = p->log_path(i, Stream::err);
+  if (err != files[0]) files.push_back(err);
+  std::vector<std::vector<std::string>> inputs;
+  for (const auto& f : files) inputs.push_back(last_lines(f, n));
+  auto merged = merge_by_time(std::move(inputs));
+  if (merged.size() > n) merged.erase(merged.begin(), merged.end() - static_cast<std::ptrdiff_t>(n));
+  nlohmann::json lines = nlohmann::json::array();
+  for (auto& line : merged)
+    lines.push_back({{"stream", files.size() > 1 && line.source == 1 ? "stderr" : "stdout"},
+                     {"text", std::move(line.text)}});
+  return HttpResponse::json(200, json_text(nlohmann::json{{"name", name},
+                                                          {"index", index},
+                                                          {"lines", std::move(lines)}}));
+}
+
+HttpResponse HttpApi::self(const HttpRequest& r) {
+  if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
+  const double started = std::chrono::duration<double>(started_.time_since_epoch()).count();
+  nlohmann::json j{{"version", kVersion},
+                   {"start_time_seconds", started},
+                   {"uptime_seconds", std::max(0.0, now_seconds() - started)},
+                   {"reloads", {{"success", supervisor_.reloads_succeeded()},
+                                {"failure", supervisor_.reloads_failed()}}},
+                   {"last_reload_ok", supervisor_.last_reload_ok()},
+                   {"sample_interval_seconds",
+                    std::chrono::duration<double>(supervisor_.config().sample_interval).count()},
+                   {"history_bytes", history_ ? history_->bytes() : 0},
+                   // What this request may do: the page shows its buttons by this.
+                   {"control", authorized(r)},
+                   {"control_possible", r.trusted || !token_.empty()}};
+  return HttpResponse::json(200, json_text(j));
+}
+
+HttpResponse HttpApi::page_asset(const HttpRequest& r) {
+  const std::string path = r.path == "/index.html" ? "/" : r.path;
+  for (const PageAsset& a : page_assets()) {
+    if (path != a.path) continue;
+    if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
+    HttpResponse resp;
+    resp.headers["ETag"] = a.etag;
+    // Cached, but asked again each time: a new vigil's page shows at once.
+    resp.headers["Cache-Control"] = "no-cache";
+    resp.headers["X-Content-Type-Options"] = "nosniff";
+    resp.headers["Content-Security-Policy"] = kPagePolicy;
+    resp.content_type = a.content_type;
+    if (r.header("if-none-match") == a.etag) {
+      resp.status = 304;
+      return resp;
+    }
+    resp.body = std::string(a.body);
+    return resp;
+  }
+  return HttpResponse::error(404, "not found: " + r.path);
+}
+
 HttpResponse HttpApi::programs(const HttpRequest& r, const std::string& rest) {
   // rest: "" | "NAME" | "NAME/VERB"
   if (rest.empty()) {
@@ -141,11 +279,23 @@ HttpResponse HttpApi::programs(const HttpRequest& r, const std::string& rest) {
     return HttpResponse::json(200, json_text(out));
   }
   std::string verb = rest.substr(slash + 1);
+  if (verb == "history" || verb == "logs") {
+    if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
+    if (!supervisor_.find(name)) return HttpResponse::error(404, "no program named \"" + name + "\"");
+    return verb == "history" ? history(name, r) : logs(name, r);
+  }
   if (verb != "start" && verb != "stop" && verb != "restart")
     return HttpResponse::error(404, "unknown action \"" + verb + "\" (start, stop or restart)");
   if (r.method != "POST") return method_not_allowed("POST");
   if (!authorized(r))
     return HttpResponse::error(401, "unauthorized: use the control socket or a bearer token");
+  if (const std::string index = r.query_param("index"); !index.empty()) {
+    Program* p = supervisor_.find(name);
+    if (!p) return HttpResponse::error(404, "no program named \"" + name + "\"");
+    auto i = parse_index(index, p->instances().size());
+    if (!i) return HttpResponse::error(404, "program " + name + " has no instance " + index);
+    return instance_action(name, *p->instances()[*i], verb);
+  }
   const std::string all = r.query_param("all_at_once");
   return action(name, verb, all == "1" || all == "true");
 }
@@ -168,7 +318,9 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
   if (path == "/metrics") return read ? metrics() : method_not_allowed("GET, HEAD");
   if (path == "/healthz")
     return read ? HttpResponse::json(200, "{\"status\":\"ok\"}\n") : method_not_allowed("GET, HEAD");
-  if (path == "/" || path == "/index.html") {
+  if (path == "/api/v1/vigil") return self(r);
+  // The server-rendered table: for a browser without JavaScript, and curl.
+  if (path == "/status.html") {
     if (!read) return method_not_allowed("GET, HEAD");
     HttpResponse resp;
     resp.content_type = "text/html; charset=utf-8";
@@ -199,7 +351,7 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
                      {"changes", res.changes}, {"errors", res.errors}};
     return HttpResponse::json(res.ok ? 200 : 422, json_text(j));
   }
-  return HttpResponse::error(404, "not found: " + path);
+  return page_asset(r);
 }
 
 }  // namespace vigil

@@ -2,6 +2,7 @@
 // the control socket: /metrics, /healthz, the JSON API and the status page.
 // Mutations need the control socket or the bearer token of token_file.
 #pragma once
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,8 @@
 namespace vigil {
 
 class Supervisor;
+class HistoryRecorder;
+class Instance;
 
 class HttpApi {
  public:
@@ -22,17 +25,27 @@ class HttpApi {
   // A server whose connection figures /metrics shows (summed over all);
   // it must outlive this API's last request.
   void add_server(const HttpServer& server) { servers_.push_back(&server); }
+  // The histories GET /api/v1/programs/NAME/history serves; without it
+  // that route answers 404. It must outlive this API's last request.
+  void set_history(const HistoryRecorder& history) { history_ = &history; }
 
  private:
   HttpResponse metrics();
   HttpResponse programs(const HttpRequest& r, const std::string& rest);
   HttpResponse watches(const HttpRequest& r, const std::string& rest);
   HttpResponse action(const std::string& name, const std::string& verb, bool all_at_once);
+  HttpResponse instance_action(const std::string& name, Instance& instance, const std::string& verb);
+  HttpResponse history(const std::string& name, const HttpRequest& r);
+  HttpResponse logs(const std::string& name, const HttpRequest& r);
+  HttpResponse self(const HttpRequest& r);
+  HttpResponse page_asset(const HttpRequest& r);
   bool authorized(const HttpRequest& r) const;
 
   Supervisor& supervisor_;
   std::string token_;
   std::vector<const HttpServer*> servers_;
+  const HistoryRecorder* history_ = nullptr;
+  std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   MetricsRenderer metrics_;  // reuses the text of what did not change since the last scrape
 };
 

@@ -98,6 +98,15 @@ json instance_json(const InstanceSnapshot& s, double now_seconds) {
   } else {
     j["sticky"] = nullptr;
   }
+  if (s.probe) {
+    std::uint64_t failures = 0;
+    for (auto f : s.probe->failures) failures += f;
+    j["probe"] = json{{"success", s.probe->success ? json(*s.probe->success) : json(nullptr)},
+                      {"checks", s.probe->count},
+                      {"failures", failures}};
+  } else {
+    j["probe"] = nullptr;
+  }
   j["log_files"] = s.log_files[0].empty() ? json(nullptr)
                                            : json{{"stdout", s.log_files[0]}, {"stderr", s.log_files[1]}};
   j["heartbeats"] = s.heartbeats;
@@ -111,6 +120,26 @@ json programs_json(const std::vector<InstanceSnapshot>& all, double now_seconds)
   json arr = json::array();
   for (const auto& s : all) arr.push_back(instance_json(s, now_seconds));
   return arr;
+}
+
+json history_json(const InstanceHistory& h, int index, double after_seconds) {
+  json t = json::array(), rss = json::array(), cpu = json::array(), restarts = json::array(),
+       beat = json::array(), state = json::array();
+  for (const HistoryPoint& p : h.points(after_seconds)) {
+    t.push_back(p.time_seconds);
+    rss.push_back(p.rss_bytes);
+    cpu.push_back(p.cpu_percent ? json(*p.cpu_percent) : json(nullptr));
+    restarts.push_back(p.restarts);
+    beat.push_back(p.heartbeat_age_seconds ? json(*p.heartbeat_age_seconds) : json(nullptr));
+    state.push_back(to_string(p.state));
+  }
+  return json{{"index", index},
+              {"t", std::move(t)},
+              {"rss_bytes", std::move(rss)},
+              {"cpu_percent", std::move(cpu)},
+              {"restarts", std::move(restarts)},
+              {"heartbeat_age_seconds", std::move(beat)},
+              {"state", std::move(state)}};
 }
 
 json watch_json(const WatchSnapshot& w, double now_seconds) {

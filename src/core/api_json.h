@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "history.h"
 #include "snapshot.h"
 
 namespace vigil {
@@ -14,6 +15,11 @@ namespace vigil {
 // One element of GET /api/v1/programs.
 nlohmann::json instance_json(const InstanceSnapshot& s, double now_seconds);
 nlohmann::json programs_json(const std::vector<InstanceSnapshot>& all, double now_seconds);
+
+// GET /api/v1/programs/NAME/history: one instance's samples newer than
+// `after_seconds`, as columns ("t", "rss_bytes", "cpu_percent", "restarts",
+// "heartbeat_age_seconds", "state"), oldest first.
+nlohmann::json history_json(const InstanceHistory& h, int index, double after_seconds);
 
 // One element of GET /api/v1/watches.
 nlohmann::json watch_json(const WatchSnapshot& w, double now_seconds);

@@ -87,6 +87,11 @@ class Instance {
   std::uint64_t heartbeat_misses() const { return machine_.heartbeat().total_misses(); }
   std::optional<std::uint64_t> reported_memory() const { return reported_memory_; }
   std::uint64_t rss_bytes() const { return rss_bytes_; }
+  // The CPU of the process tree, every process so far (sysconf ticks).
+  std::uint64_t cpu_ticks() const { return cpu_.total_ticks(); }
+  std::optional<std::chrono::system_clock::time_point> last_heartbeat_wall() const {
+    return last_heartbeat_wall_;
+  }
   const std::filesystem::path& notify_socket_path() const;
   const InstanceMachine& machine() const { return machine_; }
 

@@ -424,7 +424,7 @@ TEST_F(WatchTest, AnHttpWatchRestartsAHungServiceOnceAndSeesItRecover) {
   EXPECT_EQ(promtool_problems(dir_, m), "");
 
   std::string error;
-  auto page = control_request(socket, "GET", "/", &error, std::chrono::seconds(5));
+  auto page = control_request(socket, "GET", "/status.html", &error, std::chrono::seconds(5));
   ASSERT_TRUE(page);
   EXPECT_NE(page->body.find("<h2>Watches</h2>"), std::string::npos);
   EXPECT_NE(page->body.find("<td>legacy</td><td>http</td>"), std::string::npos) << page->body;
