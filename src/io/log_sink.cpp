@@ -2,11 +2,16 @@
 // Never throws and never stalls the loop on a bad path or a full disk: what
 // cannot be written is counted as dropped, a retry happens at most once a
 // second, and a short write is cut back to the last whole line.
+//
+// The hot path (a child flooding its output): the lines of one read are
+// stamped into one buffer shared by every sink (the loop is
+// single-threaded) and go out in one write(2) at flush(); the timestamp
+// prefix is built once a millisecond (the broken-down time once a second);
+// nothing is allocated per line. A sink keeps a buffer of its own only for
+// what a failed or short write left over.
 #include "log_sink.h"
 
 #include <fcntl.h>
-#include <spdlog/details/log_msg.h>
-#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -15,6 +20,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <system_error>
 
 namespace vigil {
@@ -26,18 +32,70 @@ using namespace std::chrono_literals;
 constexpr auto kRetryInterval = 1s;         // an outage is retried this often at most
 constexpr auto kDeletedCheckInterval = 1s;  // fstat for a deleted file this often at most
 constexpr std::size_t kMaxKeep = 200000;    // as spdlog's rotating sink
-// Lines are written once a batch (flush) or when this much is buffered:
-// fewer write(2)s than a line each, as stdio's buffer gave before.
-constexpr std::size_t kBufferBytes = 64 * 1024;
+// A batch is written when flush() ends it, or earlier when this much is
+// buffered (a caller that never flushes must not grow it without end).
+constexpr std::size_t kBatchLimit = 4u << 20;
+constexpr std::size_t kStampBytes = 24;  // "2026-11-23T12:47:07.123 "
 
-const char* pattern_for(bool timestamps) {
-  return timestamps ? "%Y-%m-%dT%H:%M:%S.%e %v" : "%v";
+void put2(char* out, int v) {
+  out[0] = static_cast<char>('0' + v / 10 % 10);
+  out[1] = static_cast<char>('0' + v % 10);
 }
 
-std::unique_ptr<spdlog::formatter> make_formatter(bool timestamps) {
-  return std::make_unique<spdlog::pattern_formatter>(pattern_for(timestamps),
-                                                     spdlog::pattern_time_type::local, "\n");
-}
+// "YYYY-mm-ddTHH:MM:SS.mmm " in local time, as spdlog's "%Y-%m-%dT%H:%M:%S.%e"
+// wrote it: rebuilt when the millisecond changes, localtime_r when the
+// second does.
+class StampCache {
+ public:
+  const char* at(std::chrono::system_clock::time_point when) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
+    if (ms == ms_ && valid_) return text_;
+    const long long secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+    const int milli = static_cast<int>(ms - secs * 1000);
+    if (!valid_ || secs != secs_) {
+      const std::time_t t = static_cast<std::time_t>(secs);
+      std::tm tm{};
+      ::localtime_r(&t, &tm);
+      const int year = tm.tm_year + 1900;
+      text_[0] = static_cast<char>('0' + year / 1000 % 10);
+      text_[1] = static_cast<char>('0' + year / 100 % 10);
+      put2(text_ + 2, year % 100);
+      text_[4] = '-';
+      put2(text_ + 5, tm.tm_mon + 1);
+      text_[7] = '-';
+      put2(text_ + 8, tm.tm_mday);
+      text_[10] = 'T';
+      put2(text_ + 11, tm.tm_hour);
+      text_[13] = ':';
+      put2(text_ + 14, tm.tm_min);
+      text_[16] = ':';
+      put2(text_ + 17, tm.tm_sec);
+      text_[19] = '.';
+      text_[23] = ' ';
+      secs_ = secs;
+    }
+    text_[20] = static_cast<char>('0' + milli / 100);
+    put2(text_ + 21, milli % 100);
+    ms_ = ms;
+    valid_ = true;
+    return text_;
+  }
+
+ private:
+  char text_[kStampBytes] = {};
+  long long ms_ = 0, secs_ = 0;
+  bool valid_ = false;
+};
+
+StampCache g_stamps;
+
+// The batch being stamped: one buffer for every sink, owned by the sink
+// whose lines it holds until that sink's flush() writes them.
+struct Batch {
+  std::string text;
+  LogSink* owner = nullptr;
+};
+Batch g_batch;
 
 // NAME.out.log, NAME.out.1.log, ...: spdlog's names, which `vigil logs` and
 // users' scripts know.
@@ -47,13 +105,13 @@ std::filesystem::path rotated_name(const std::filesystem::path& path, std::size_
 
 }  // namespace
 
-LogSink::LogSink(LogFileOptions options)
-    : options_(std::move(options)), formatter_(make_formatter(options_.timestamps)) {
-  open_file(false);
-}
+LogSink::LogSink(LogFileOptions options) : options_(std::move(options)) { open_file(false); }
 
 LogSink::~LogSink() {
-  if (fd_) write_pending();
+  if (fd_)
+    write_pending();
+  else
+    take_batch();
   if (!pending_.empty()) {
     const auto lines = static_cast<std::size_t>(std::count(pending_.begin(), pending_.end(), '\n'));
     spdlog::warn("log {}: {} line{} could not be written before it was closed",
@@ -100,12 +158,38 @@ void LogSink::close_file() {
 // write that ended inside a line is cut back with ftruncate (which frees,
 // so it works on a full disk).
 bool LogSink::write_pending() {
-  if (pending_.empty()) return true;
+  if (g_batch.owner == this && pending_.empty()) {
+    // The common case: the batch goes out straight from the shared buffer;
+    // only what is left over (a failure) is copied into this sink's own.
+    g_batch.owner = nullptr;
+    const bool ok = write_buffer(g_batch.text);
+    if (!g_batch.text.empty()) pending_.assign(g_batch.text);
+    g_batch.text.clear();
+    return ok;
+  }
+  take_batch();
+  const bool ok = write_buffer(pending_);
+  // An outage's buffer is let go once it is written.
+  if (pending_.empty() && pending_.capacity() > 0) std::string().swap(pending_);
+  return ok;
+}
+
+// The shared batch's lines, if they are this sink's, join its own buffer.
+void LogSink::take_batch() {
+  if (g_batch.owner != this) return;
+  g_batch.owner = nullptr;
+  pending_.append(g_batch.text);
+  g_batch.text.clear();
+}
+
+// Writes all of `buf` (pending_ or the batch), erasing what was written.
+bool LogSink::write_buffer(std::string& buf) {
+  if (buf.empty()) return true;
   if (!fd_) return false;
   std::size_t done = 0;
   int error = 0;
-  while (done < pending_.size()) {
-    const ssize_t n = ::write(fd_.get(), pending_.data() + done, pending_.size() - done);
+  while (done < buf.size()) {
+    const ssize_t n = ::write(fd_.get(), buf.data() + done, buf.size() - done);
     if (n > 0) {
       done += static_cast<std::size_t>(n);
       continue;
@@ -114,13 +198,13 @@ bool LogSink::write_pending() {
     error = n < 0 ? errno : ENOSPC;
     break;
   }
-  if (done == pending_.size()) {
+  if (done == buf.size()) {
     file_bytes_ += done;
-    pending_.clear();
+    buf.clear();
     torn_ = false;
     return true;
   }
-  const auto newline = done == 0 ? std::string::npos : pending_.rfind('\n', done - 1);
+  const auto newline = done == 0 ? std::string::npos : buf.rfind('\n', done - 1);
   if (newline != std::string::npos || !torn_) {
     // Cut what was written of an unfinished line, so the file ends whole.
     const std::size_t whole = newline == std::string::npos ? 0 : newline + 1;
@@ -135,7 +219,7 @@ bool LogSink::write_pending() {
     }
   }  // else: still inside a line begun by an earlier torn write; its rest follows
   file_bytes_ += done;
-  pending_.erase(0, done);
+  buf.erase(0, done);
   begin_outage("cannot write it", error);
   return false;
 }
@@ -221,36 +305,50 @@ std::size_t LogSink::write_line(std::string_view line, std::chrono::system_clock
     drop(bytes);
     return 0;
   }
-  spdlog::memory_buf_t formatted;
-  try {
-    const spdlog::details::log_msg msg(when, spdlog::source_loc{}, spdlog::string_view_t{},
-                                       spdlog::level::info,
-                                       spdlog::string_view_t(line.data(), line.size()));
-    formatter_->format(msg, formatted);
-  } catch (const std::exception&) {
-    drop(bytes);  // bad_alloc, or a time fmt cannot print
-    return 0;
+  if (g_batch.owner != this) {
+    // Another sink's batch is still open (a caller that did not flush):
+    // its lines go out first.
+    if (g_batch.owner) g_batch.owner->write_pending();
+    g_batch.owner = this;
   }
+  const std::size_t stamp = options_.timestamps ? kStampBytes : 0;
+  const std::size_t size = stamp + bytes;
   // Rotate before a line that would take the file past its size. A file
   // that is empty (written and buffered) is not rotated, whatever the line
   // (spdlog's rule: a full disk must not turn into a rotation per line).
-  const std::uint64_t projected = file_bytes_ + pending_.size();
-  if (options_.max_size_bytes > 0 && projected > 0 &&
-      projected + formatted.size() > options_.max_size_bytes) {
+  const std::uint64_t projected = file_bytes_ + pending_.size() + g_batch.text.size();
+  if (options_.max_size_bytes > 0 && projected > 0 && projected + size > options_.max_size_bytes) {
     if (!write_pending() || !rotate()) {
       drop(bytes);
       return 0;
     }
+    g_batch.owner = this;
   }
-  pending_.append(formatted.data(), formatted.size());
-  // A failure here keeps this line buffered: it was accepted.
-  if (pending_.size() >= kBufferBytes) write_pending();
+  std::string& text = g_batch.text;
+  const std::size_t at = text.size();
+  try {
+    // Grows to the largest batch once; after that no allocation.
+    if (text.capacity() < at + size) text.reserve(std::max(at + size, 2 * text.capacity()));
+  } catch (const std::bad_alloc&) {
+    drop(bytes);
+    return 0;
+  }
+  // resize_and_overwrite is C++23: a resize's zero fill of ~125 bytes is
+  // cheaper than a second pass of appends.
+  text.resize(at + size);
+  char* out = text.data() + at;
+  if (stamp) std::memcpy(out, g_stamps.at(when), kStampBytes);
+  std::memcpy(out + stamp, line.data(), line.size());
+  out[size - 1] = '\n';
+  // A failure here keeps the batch buffered: its lines were accepted.
+  if (text.size() >= kBatchLimit) write_pending();
   return bytes;
 }
 
 void LogSink::flush() {
   const auto now = std::chrono::steady_clock::now();
   if (failing_) {
+    take_batch();
     retry_if_due(now);
     return;
   }
@@ -269,7 +367,6 @@ void LogSink::reopen() {
 
 void LogSink::update(const LogFileOptions& options) {
   const bool path_changed = options.path != options_.path;
-  if (options.timestamps != options_.timestamps) formatter_ = make_formatter(options.timestamps);
   options_ = options;
   // Size and keep are read at each line; only a new path needs a new file.
   if (path_changed) reopen();

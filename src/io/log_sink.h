@@ -1,5 +1,6 @@
 // One log file of a program's output (NAME.out.log, NAME.err.log or the
-// combined NAME.log): a timestamp prefix per line (spdlog's formatter), size
+// combined NAME.log): a timestamp prefix per line (local time, as spdlog's
+// "%Y-%m-%dT%H:%M:%S.%e" wrote it), size
 // rotation keeping `keep` old files (spdlog's names: NAME.out.1.log ...),
 // reopen for logrotate. A failing disk never throws out of here and never
 // leaves a torn line: a line is in the file whole or counted as dropped.
@@ -13,10 +14,6 @@
 
 #include "fd.h"
 
-namespace spdlog {
-class formatter;
-}
-
 namespace vigil {
 
 struct LogFileOptions {
@@ -26,6 +23,8 @@ struct LogFileOptions {
   bool timestamps = true;                      // "2026-11-23T12:47:07.123 " before each line
 };
 
+// The lines given between two flush() calls are one batch, written with
+// one write(2) (a buffer shared by all sinks: the loop is single-threaded).
 // The file is written with write(2) from a buffer of whole lines, never
 // through stdio: after a short or failed write the sink knows exactly which
 // lines reached the file. When writing fails (disk full, I/O error, the file
@@ -71,6 +70,8 @@ class LogSink {
   bool open_file(bool truncate);
   void close_file();
   bool write_pending();
+  bool write_buffer(std::string& buf);
+  void take_batch();
   bool rotate();
   bool retry_if_due(SteadyTime now);
   void check_deleted(SteadyTime now);
@@ -79,10 +80,11 @@ class LogSink {
   void drop(std::size_t bytes);
 
   LogFileOptions options_;
-  std::unique_ptr<spdlog::formatter> formatter_;
   UniqueFd fd_;
   std::uint64_t file_bytes_ = 0;  // size of the open file, for rotation
-  std::string pending_;           // formatted whole lines not written yet
+  // Whole lines a failed or short write left over, kept for the retry
+  // (empty, and holding no memory, while the file is written).
+  std::string pending_;
   // The file holds the start of pending_'s first line (a torn write whose
   // ftruncate failed): the rest must follow in the same file.
   bool torn_ = false;

@@ -1,4 +1,7 @@
 // Pipe → lines → sink. The read buffer is static: the loop is single-threaded.
+// One read a wake-up, as large as the pipe holds (instances give their
+// output pipes 1 MiB), its lines stamped into one batch and written with
+// one write(2) by the sink's flush.
 #include "output_pipe.h"
 
 #include <fcntl.h>
@@ -11,9 +14,11 @@
 namespace vigil {
 
 namespace {
-constexpr std::size_t kReadChunk = 64 * 1024;
-// At most this much per wake-up; the rest waits for the next loop turn.
-constexpr int kMaxReadsPerWakeup = 16;
+// The output pipes' size (F_SETPIPE_SZ at spawn): a full pipe in one read.
+// At most this much per wake-up, so a flooding child cannot starve the
+// loop: the rest waits for the next turn. Its pages are touched only as
+// far as reads have filled it.
+constexpr std::size_t kReadChunk = 1 << 20;
 char g_read_buffer[kReadChunk];
 }  // namespace
 
@@ -46,12 +51,11 @@ void OutputPipe::on_readable() {
   auto now = std::chrono::system_clock::now();
   auto emit = [&](std::string_view line) { write_line(line, now); };
   bool eof = false;
-  for (int i = 0; i < kMaxReadsPerWakeup; ++i) {
+  for (;;) {
     ssize_t n = ::read(fd_.get(), g_read_buffer, sizeof g_read_buffer);
     if (n > 0) {
       splitter_.feed(std::string_view(g_read_buffer, static_cast<std::size_t>(n)), emit);
-      if (static_cast<std::size_t>(n) < sizeof g_read_buffer) break;  // drained for now
-      continue;
+      break;  // drained, or the rest on the next turn
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;

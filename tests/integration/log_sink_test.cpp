@@ -241,6 +241,68 @@ TEST_F(LogSinkTest, RecoversOnceThePathBecomesWritable) {
   EXPECT_EQ(read_lines(o.path), (std::vector<std::string>{"back"}));
 }
 
+// The prefix is cached by millisecond and the broken-down time by second:
+// each change of either must show, in order, including going back in time
+// (the wall clock is stepped) and across a day and a year.
+TEST_F(LogSinkTest, TimestampsFollowEveryMillisecondAndSecondChange) {
+  auto o = options();
+  o.timestamps = true;
+  LogSink sink(o);
+  const auto new_year = std::chrono::system_clock::time_point{} + std::chrono::seconds(1798761599);
+  const std::vector<std::chrono::system_clock::time_point> times = {
+      kWhen, kWhen, kWhen + 1ms, kWhen + 877ms, kWhen + 999ms, kWhen + 1000ms, kWhen - 3600s,
+      new_year + 999ms, new_year + 1000ms, new_year + 1001ms, kWhen};
+  for (std::size_t i = 0; i < times.size(); ++i) sink.write_line("l" + std::to_string(i), times[i]);
+  sink.flush();
+  const auto lines = read_lines(o.path);
+  ASSERT_EQ(lines.size(), times.size());
+  for (std::size_t i = 0; i < times.size(); ++i)
+    EXPECT_EQ(lines[i], local_stamp(times[i]) + " l" + std::to_string(i)) << "line " << i;
+}
+
+// Lines are batched in one buffer shared by every sink until flush(): two
+// sinks written in turn without a flush between must each get their own
+// lines, whole and in order.
+TEST_F(LogSinkTest, SinksWrittenInTurnKeepTheirOwnLines) {
+  LogSink a(options("a.log"));
+  LogSink b(options("b.log"));
+  for (int i = 0; i < 300; ++i) {
+    a.write_line("a" + std::to_string(i), kWhen);
+    if (i % 7 == 0) b.write_line("b" + std::to_string(i), kWhen);
+  }
+  {
+    // A sink destroyed with its batch unwritten writes it first.
+    LogSink c(options("c.log"));
+    c.write_line("c0", kWhen);
+  }
+  b.flush();
+  a.flush();
+  const auto la = read_lines(dir_ / "a.log"), lb = read_lines(dir_ / "b.log");
+  ASSERT_EQ(la.size(), 300u);
+  for (int i = 0; i < 300; ++i) EXPECT_EQ(la[i], "a" + std::to_string(i));
+  ASSERT_EQ(lb.size(), 43u);
+  for (int i = 0; i < 43; ++i) EXPECT_EQ(lb[i], "b" + std::to_string(i * 7));
+  EXPECT_EQ(read_lines(dir_ / "c.log"), std::vector<std::string>{"c0"});
+}
+
+// One flush writes the batch with one write(2), however many lines; a batch
+// that is never flushed is written once it is large (4 MiB), not held.
+TEST_F(LogSinkTest, ALargeUnflushedBatchIsWrittenWhole) {
+  auto o = options();
+  o.timestamps = true;
+  LogSink sink(o);
+  const std::string body(99, 'x');
+  constexpr int kLines = 60000;  // ~7.4 MB with stamps: more than one batch
+  for (int i = 0; i < kLines; ++i) ASSERT_EQ(sink.write_line(body, kWhen + std::chrono::milliseconds(i)), 100u);
+  EXPECT_GT(fs::file_size(o.path), 0u) << "nothing written before the flush";
+  sink.flush();
+  const auto lines = read_lines(o.path);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kLines));
+  for (int i = 0; i < kLines; i += 997)
+    EXPECT_EQ(lines[i], local_stamp(kWhen + std::chrono::milliseconds(i)) + " " + body) << "line " << i;
+  EXPECT_EQ(sink.bytes_dropped(), 0u);
+}
+
 TEST_F(LogSinkTest, FileDescriptorIsCloseOnExec) {
   const auto o = options();
   LogSink sink(o);
