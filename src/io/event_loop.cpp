@@ -123,6 +123,8 @@ void IoEvent::disable() {
   enabled_ = false;
 }
 
+void IoEvent::activate(short what) { event_active(ev_, what, 0); }
+
 void IoEvent::trampoline(int, short what, void* arg) {
   auto* self = static_cast<IoEvent*>(arg);
   guarded("io", [&] { self->on_ready_(what); });

@@ -66,7 +66,9 @@ class Timer {
   std::function<void()> on_fire_;
 };
 
-// Readiness on an fd. `events` is EV_READ and/or EV_WRITE; persistent.
+// Readiness on an fd. `events` is EV_READ and/or EV_WRITE, optionally
+// EV_ET (edge-triggered: registered once, told only of new readiness);
+// persistent.
 class IoEvent {
  public:
   IoEvent(EventLoop& loop, int fd, short events, std::function<void(short)> on_ready);
@@ -77,6 +79,9 @@ class IoEvent {
   void enable();
   void disable();
   bool enabled() const { return enabled_; }
+  // Runs the callback with `what` on the next loop turn, as if the fd were
+  // ready (an edge-triggered reader that stopped early to yield).
+  void activate(short what);
 
  private:
   static void trampoline(int, short what, void* arg);

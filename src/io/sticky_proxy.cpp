@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -103,7 +104,8 @@ struct StickyProxy::Impl {
       if (routable[static_cast<std::size_t>(i)]) out.push_back(i);
     return out;
   }
-  void note_route_failure(int index, int error, const std::string& peer);
+  // `peer`: the client, named in the warning (if one is due).
+  void note_route_failure(int index, int error, const sockaddr_storage& peer);
   // Frees a closed connection on the next loop turn (it may be inside its
   // own callback now).
   void retire(Connection* c);
@@ -135,8 +137,8 @@ struct StickyProxy::Impl {
 // declared after the fds, so they are destroyed first.
 class StickyProxy::Impl::Connection final : public RelayOwner {
  public:
-  Connection(Impl& proxy, UniqueFd client, std::string key, std::string peer)
-      : proxy_(proxy), client_(std::move(client)), key_(std::move(key)), peer_(std::move(peer)),
+  Connection(Impl& proxy, UniqueFd client, std::string key, const sockaddr_storage& peer)
+      : proxy_(proxy), client_(std::move(client)), key_(std::move(key)), peer_(peer),
         deadline_(proxy.loop, [this] { on_deadline(); }) {}
 
   void start() {
@@ -206,6 +208,21 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
         return start_relay();
       }
       if (errno == EINPROGRESS) {
+        // On loopback the handshake is over by the time connect returns:
+        // one poll says so, instead of a write event added, waited for and
+        // removed, and a getsockopt.
+        pollfd p{fd.get(), POLLOUT, 0};
+        if (::poll(&p, 1, 0) == 1) {
+          if (!(p.revents & (POLLERR | POLLHUP))) {
+            instance_fd_ = std::move(fd);
+            return start_relay();
+          }
+          int error = 0;
+          socklen_t len = sizeof error;
+          if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error == 0) error = ECONNREFUSED;
+          proxy_.note_route_failure(instance_, error, peer_);
+          continue;
+        }
         instance_fd_ = std::move(fd);
         connecting_ = std::make_unique<IoEvent>(proxy_.loop, instance_fd_.get(), EV_WRITE,
                                                 [this](short) { on_connect_ready(); });
@@ -248,7 +265,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
       else
         relay_ = make_buffer_relay(proxy_.loop, std::move(client_), std::move(instance_fd_), head_, *this);
     } catch (const std::exception& e) {
-      spdlog::error("program {}: sticky proxy: cannot relay {}: {}", proxy_.program, peer_, e.what());
+      spdlog::error("program {}: sticky proxy: cannot relay {}: {}", proxy_.program, peer_text(peer_), e.what());
       return close("no relay");
     }
     std::string().swap(head_);
@@ -256,7 +273,8 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
     auto& s = proxy_.stats[static_cast<std::size_t>(instance_)];
     ++s.open;
     ++s.accepted;
-    spdlog::debug("program {}: sticky proxy: {} -> instance {}", proxy_.program, peer_, instance_);
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("program {}: sticky proxy: {} -> instance {}", proxy_.program, peer_text(peer_), instance_);
     last_activity_ = RealClock::get().steady();
     deadline_.arm(proxy_.config.idle_timeout);
   }
@@ -297,10 +315,14 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
     deadline_.cancel();
     if (client_readable_) client_readable_->disable();
     if (connecting_) connecting_->disable();
-    if (instance_ >= 0)
-      spdlog::debug("program {}: sticky proxy: {} (instance {}) {}", proxy_.program, peer_, instance_, why);
-    else
-      spdlog::debug("program {}: sticky proxy: {} {}", proxy_.program, peer_, why);
+    // The peer's text is made only for a debug line.
+    if (spdlog::should_log(spdlog::level::debug)) {
+      if (instance_ >= 0)
+        spdlog::debug("program {}: sticky proxy: {} (instance {}) {}", proxy_.program, peer_text(peer_),
+                      instance_, why);
+      else
+        spdlog::debug("program {}: sticky proxy: {} {}", proxy_.program, peer_text(peer_), why);
+    }
     proxy_.retire(this);
   }
 
@@ -308,7 +330,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
   UniqueFd client_;
   UniqueFd instance_fd_;
   std::string key_;   // raw address bytes
-  std::string peer_;  // for log lines
+  sockaddr_storage peer_;  // for log lines (peer_text)
   std::string head_;  // peeked bytes, until the relay takes them
   std::vector<int> order_;
   std::size_t next_ = 0;
@@ -368,7 +390,7 @@ void StickyProxy::Impl::on_acceptable() {
                      program, config.listen.to_string(), open, totals.rejected_limit);
       continue;
     }
-    auto c = std::make_unique<Connection>(*this, std::move(client), peer_key(ss), peer_text(ss));
+    auto c = std::make_unique<Connection>(*this, std::move(client), peer_key(ss), ss);
     Connection* raw = c.get();
     connections.emplace(raw, std::move(c));
     ++open;
@@ -376,13 +398,13 @@ void StickyProxy::Impl::on_acceptable() {
   }
 }
 
-void StickyProxy::Impl::note_route_failure(int index, int error, const std::string& peer) {
+void StickyProxy::Impl::note_route_failure(int index, int error, const sockaddr_storage& peer) {
   ++stats[static_cast<std::size_t>(index)].route_failures;
   ++route_failures_unwarned;
   if (!warning_due(last_route_warning, RealClock::get().steady())) return;
   spdlog::warn("program {}: sticky proxy: cannot connect {} to instance {} (127.0.0.1:{}): {}; "
                "trying the next instance ({} connect failure{} since the last warning)",
-               program, peer, index, port_base + index, std::strerror(error), route_failures_unwarned,
+               program, peer_text(peer), index, port_base + index, std::strerror(error), route_failures_unwarned,
                route_failures_unwarned == 1 ? "" : "s");
   route_failures_unwarned = 0;
 }

@@ -184,10 +184,7 @@ class BufferRelay final : public Relay {
 
 // ---------------------------------------------------------------------------
 // splice: per direction, socket -> pipe -> socket. The pipe is the buffer;
-// `in_pipe` counts what it holds, never more than kRelayBoundBytes. A fill
-// that finds no room (a pipe holds 16 buffers, whatever their sizes) parks
-// the reader until the writer moves something, so that a readable source and
-// a full pipe never spin the loop.
+// `in_pipe` counts what it holds, never more than kRelayBoundBytes.
 //
 // A direction starts by copying: recv into a stack buffer, send at once, a
 // short send's rest kept in `pending` (at most kCopyBytes). Measured on a new
@@ -196,9 +193,19 @@ class BufferRelay final : public Relay {
 // connection that never moves kCopyBytes in one read needs no pipe at all
 // (no pipe2/close, nothing held in the pool). A read that fills the whole
 // buffer means bulk: the direction takes a pipe and splices from then on.
+//
+// Each socket is registered once, edge-triggered for reading and writing
+// (as nginx does), and never re-registered: interest is not toggled with
+// back-pressure, which cost an epoll_ctl at each turn. So the relay keeps
+// what the edges said: a source is `readable` until a read finds it drained,
+// a destination `writable` until a write is cut short; an edge sets them
+// again. Back-pressure is simply not reading while the direction holds
+// bytes it cannot pass on.
 
 constexpr unsigned kSpliceFlags = SPLICE_F_NONBLOCK | SPLICE_F_MOVE;
-// Fill-and-drain rounds per readiness event: a busy connection yields.
+// Fill-and-drain rounds per readiness event: a busy connection yields (and
+// is activated again on the next loop turn: no edge would come for bytes
+// already there).
 constexpr int kRoundsPerEvent = 4;
 // The copy buffer (on the stack): a read this full switches to splice.
 constexpr std::size_t kCopyBytes = 16 * 1024;
@@ -209,27 +216,30 @@ class SpliceRelay final : public Relay {
   SpliceRelay(EventLoop& loop, UniqueFd client, UniqueFd instance, std::string_view head,
               RelayOwner& owner, PipePool& pool)
       : owner_(owner), pool_(pool), client_(std::move(client)), instance_(std::move(instance)) {
-    client_readable_ = std::make_unique<IoEvent>(loop, client_.get(), EV_READ, [this](short) { pump(dirs_[0]); });
-    instance_writable_ = std::make_unique<IoEvent>(loop, instance_.get(), EV_WRITE, [this](short) { pump(dirs_[0]); });
-    instance_readable_ = std::make_unique<IoEvent>(loop, instance_.get(), EV_READ, [this](short) { pump(dirs_[1]); });
-    client_writable_ = std::make_unique<IoEvent>(loop, client_.get(), EV_WRITE, [this](short) { pump(dirs_[1]); });
     Direction& to_instance = dirs_[0];
     to_instance.src = client_.get();
     to_instance.dst = instance_.get();
-    to_instance.src_readable = client_readable_.get();
-    to_instance.dst_writable = instance_writable_.get();
     to_instance.to_instance = true;
     to_instance.pending.assign(head.data(), head.size());
     Direction& to_client = dirs_[1];
     to_client.src = instance_.get();
     to_client.dst = client_.get();
-    to_client.src_readable = instance_readable_.get();
-    to_client.dst_writable = client_writable_.get();
-    for (Direction& d : dirs_) watch(d);
+    constexpr short kEdges = EV_READ | EV_WRITE | EV_ET | EV_CLOSED;
+    // Registering reports what is ready already: the client's first bytes
+    // are read on the next loop turn.
+    client_ev_ = std::make_unique<IoEvent>(loop, client_.get(), kEdges, [this](short what) {
+      on_ready(what, dirs_[0], dirs_[1]);
+    });
+    instance_ev_ = std::make_unique<IoEvent>(loop, instance_.get(), kEdges, [this](short what) {
+      on_ready(what, dirs_[1], dirs_[0]);
+    });
+    to_instance.src_event = client_ev_.get();
+    to_client.src_event = instance_ev_.get();
+    client_ev_->enable();
+    instance_ev_->enable();
   }
 
   ~SpliceRelay() override {
-    // The events go before the fds they watch (declared after them).
     if (reset_) {
       set_linger_zero(client_.get());
       set_linger_zero(instance_.get());
@@ -237,6 +247,10 @@ class SpliceRelay final : public Relay {
     // Emptied by a clean end: the next connection's.
     for (Direction& d : dirs_)
       if (!reset_ && d.in_pipe == 0 && d.pipe.read) pool_.give(std::move(d.pipe));
+    // Closing a socket takes it out of epoll: close first, so that freeing
+    // the events (after this body) costs no epoll_ctl that does real work.
+    client_.reset();
+    instance_.reset();
   }
 
   std::uint64_t buffered_bytes() const override {
@@ -250,8 +264,7 @@ class SpliceRelay final : public Relay {
     Pipe pipe;  // taken when the direction turns to splice
     int src = -1;
     int dst = -1;
-    IoEvent* src_readable = nullptr;
-    IoEvent* dst_writable = nullptr;
+    IoEvent* src_event = nullptr;  // to be run again after yielding
     bool to_instance = false;
     bool splicing = false;  // a read filled kCopyBytes and a pipe was had
     // Bytes read and not yet sent, ahead of the pipe: the client's peeked
@@ -259,7 +272,11 @@ class SpliceRelay final : public Relay {
     std::string pending;
     std::size_t pending_sent = 0;
     std::size_t in_pipe = 0;
-    bool fill_parked = false;  // the pipe had no room; wait for the writer
+    bool readable = false;  // src may have bytes (or EOF): an edge said so, no read drained it since
+    bool writable = true;   // dst took all of the last write (a connected socket starts so)
+    // The source's EOF is queued (EPOLLRDHUP): a short read no longer means
+    // drained, as no edge would come for the EOF behind the bytes.
+    bool eof_queued = false;
     bool src_eof = false;
     bool shut = false;  // EOF passed on to dst
 
@@ -268,6 +285,16 @@ class SpliceRelay final : public Relay {
 
   // An I/O error on either socket ends the connection.
   static bool fatal(ssize_t n) { return n < 0 && errno != EAGAIN && errno != EINTR; }
+
+  // `in`: the direction whose source is this fd; `out`: the one whose
+  // destination it is.
+  void on_ready(short what, Direction& in, Direction& out) {
+    if (what & EV_CLOSED) in.eof_queued = true;
+    if (what & (EV_READ | EV_CLOSED)) in.readable = true;
+    if (what & EV_WRITE) out.writable = true;
+    if (what & (EV_READ | EV_CLOSED)) pump(in);
+    if ((what & EV_WRITE) && (out.has_pending() || out.in_pipe > 0)) pump(out);
+  }
 
   // The pipe for a direction that turned out to carry bulk; without one (no
   // fds) it keeps copying, which relays the same bytes.
@@ -285,20 +312,51 @@ class SpliceRelay final : public Relay {
     }
   }
 
-  // One recv and one send through a stack buffer. Returns false when the
-  // connection ended (an error). Sets `read` to the bytes read (0 at EOF or
-  // when there was nothing).
-  bool copy(Direction& d, ssize_t& read) {
+  // Sends what `pending` holds. Returns false on an error.
+  bool send_pending(Direction& d, bool& moved) {
+    const std::size_t want = d.pending.size() - d.pending_sent;
+    const ssize_t n = ::send(d.dst, d.pending.data() + d.pending_sent, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (fatal(n)) return false;
+    if (n <= 0 || static_cast<std::size_t>(n) < want) d.writable = false;
+    if (n > 0) {
+      d.pending_sent += static_cast<std::size_t>(n);
+      moved = true;
+      if (!d.has_pending()) {
+        d.pending.clear();
+        d.pending_sent = 0;
+      }
+    }
+    return true;
+  }
+
+  // One recv and one send through a stack buffer. Returns false on an
+  // error. A read shorter than asked found the socket drained (as nginx
+  // assumes too): more bytes will bring a new edge, and an EOF already
+  // queued was flagged by EV_CLOSED.
+  bool copy(Direction& d, bool& moved) {
     char buf[kCopyBytes];
-    read = ::recv(d.src, buf, sizeof buf, 0);
+    const ssize_t read = ::recv(d.src, buf, sizeof buf, 0);
     if (fatal(read)) return false;
-    if (read <= 0) return true;
+    if (read < 0) {
+      if (errno == EAGAIN) d.readable = false;
+      return true;
+    }
+    moved = true;
+    if (read == 0) {
+      d.src_eof = true;
+      return true;
+    }
     const auto n = static_cast<std::size_t>(read);
+    if (n < sizeof buf && !d.eof_queued) d.readable = false;
     owner_.relayed(d.to_instance, n);
-    const ssize_t sent = ::send(d.dst, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (fatal(sent)) return false;
+    ssize_t sent = 0;
+    if (d.writable) {
+      sent = ::send(d.dst, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (fatal(sent)) return false;
+    }
     const std::size_t done = sent > 0 ? static_cast<std::size_t>(sent) : 0;
     if (done < n) {
+      d.writable = false;
       d.pending.assign(buf + done, n - done);
       d.pending_sent = 0;
     }
@@ -306,92 +364,70 @@ class SpliceRelay final : public Relay {
     return true;
   }
 
+  // Socket -> pipe. EAGAIN with an empty pipe means the socket is drained;
+  // with bytes in the pipe it may mean the pipe is full, so the source is
+  // tried again once the pipe drained.
+  bool fill(Direction& d, bool& moved) {
+    const std::size_t room = kRelayBoundBytes - d.in_pipe;
+    const ssize_t n = ::splice(d.src, nullptr, d.pipe.write.get(), nullptr, room, kSpliceFlags);
+    if (fatal(n)) return false;
+    if (n < 0) {
+      if (errno == EAGAIN && d.in_pipe == 0) d.readable = false;
+      return true;
+    }
+    moved = true;
+    if (n == 0) {
+      d.src_eof = true;
+      return true;
+    }
+    d.in_pipe += static_cast<std::size_t>(n);
+    owner_.relayed(d.to_instance, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  // Pipe -> socket.
+  bool drain(Direction& d, bool& moved) {
+    const ssize_t n = ::splice(d.pipe.read.get(), nullptr, d.dst, nullptr, d.in_pipe, kSpliceFlags);
+    if (fatal(n)) return false;
+    if (n <= 0 || static_cast<std::size_t>(n) < d.in_pipe) d.writable = false;
+    if (n > 0) {
+      d.in_pipe -= static_cast<std::size_t>(n);
+      moved = true;
+    }
+    return true;
+  }
+
   void pump(Direction& d) {
     if (done_) return;
+    bool more = false;
     for (int round = 0; round < kRoundsPerEvent; ++round) {
       bool moved = false;
-      if (d.has_pending()) {
-        const ssize_t n = ::send(d.dst, d.pending.data() + d.pending_sent, d.pending.size() - d.pending_sent,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (fatal(n)) return finish(true);
-        if (n > 0) {
-          d.pending_sent += static_cast<std::size_t>(n);
-          moved = true;
-          if (!d.has_pending()) {
-            d.pending.clear();
-            d.pending_sent = 0;
-          }
-        }
+      if (d.has_pending() && d.writable && !send_pending(d, moved)) return finish(true);
+      const bool room = !d.has_pending() && d.in_pipe < kRelayBoundBytes;
+      if (room && d.readable && !d.src_eof) {
+        if (!(d.splicing ? fill(d, moved) : copy(d, moved))) return finish(true);
       }
-      // A read shorter than asked found the socket drained (as nginx
-      // assumes too): the next round would only meet EAGAIN. Level-
-      // triggered events say so again if more arrives meanwhile.
-      bool drained = false;
-      if (!d.has_pending() && !d.src_eof && !d.splicing) {
-        ssize_t n = 0;
-        if (!copy(d, n)) return finish(true);
-        if (n > 0) {
-          drained = static_cast<std::size_t>(n) < kCopyBytes;
-          moved = true;
-        } else if (n == 0) {
-          d.src_eof = true;
-          moved = true;
-        }
-      } else if (!d.has_pending() && !d.src_eof && d.in_pipe < kRelayBoundBytes) {
-        const std::size_t room = kRelayBoundBytes - d.in_pipe;
-        const ssize_t n = ::splice(d.src, nullptr, d.pipe.write.get(), nullptr, room, kSpliceFlags);
-        if (fatal(n)) return finish(true);
-        if (n > 0) {
-          drained = static_cast<std::size_t>(n) < room;
-          d.in_pipe += static_cast<std::size_t>(n);
-          owner_.relayed(d.to_instance, static_cast<std::size_t>(n));
-          moved = true;
-        } else if (n == 0) {
-          d.src_eof = true;
-          moved = true;
-        } else if (errno == EAGAIN && d.in_pipe > 0) {
-          d.fill_parked = true;  // no data, or no room: the drain below decides
-        }
-      }
-      if (d.in_pipe > 0) {
-        const ssize_t n = ::splice(d.pipe.read.get(), nullptr, d.dst, nullptr, d.in_pipe, kSpliceFlags);
-        if (fatal(n)) return finish(true);
-        if (n > 0) {
-          d.in_pipe -= static_cast<std::size_t>(n);
-          d.fill_parked = false;
-          moved = true;
-        }
-      }
-      if (!moved || (drained && d.in_pipe == 0)) break;
+      if (d.in_pipe > 0 && d.writable && !drain(d, moved)) return finish(true);
+      more = moved;
+      if (!moved) break;
     }
     if (d.src_eof && d.in_pipe == 0 && !d.has_pending() && !d.shut) {
       d.shut = true;
       // The last direction to end: closing both sockets sends the FIN.
       if (dirs_[0].shut && dirs_[1].shut) return finish(false);
       ::shutdown(d.dst, SHUT_WR);
+      return;
     }
-    watch(d);
-  }
-
-  // Read while there is room, write while there is something to write.
-  void watch(Direction& d) {
-    if (!d.src_eof && !d.has_pending() && d.in_pipe < kRelayBoundBytes && !d.fill_parked)
-      d.src_readable->enable();
-    else
-      d.src_readable->disable();
-    if (d.in_pipe > 0 || d.has_pending())
-      d.dst_writable->enable();
-    else
-      d.dst_writable->disable();
+    // Out of rounds with work left: no edge would come for bytes already
+    // there, so the direction runs again on the next loop turn.
+    const bool can_read = d.readable && !d.src_eof && !d.has_pending() && d.in_pipe < kRelayBoundBytes;
+    const bool can_write = d.writable && (d.has_pending() || d.in_pipe > 0);
+    if (more && (can_read || can_write)) d.src_event->activate(EV_READ);
   }
 
   void finish(bool reset) {
     done_ = true;
     reset_ = reset;
-    for (Direction& d : dirs_) {
-      d.src_readable->disable();
-      d.dst_writable->disable();
-    }
     owner_.relay_done(reset);
   }
 
@@ -400,7 +436,7 @@ class SpliceRelay final : public Relay {
   UniqueFd client_;
   UniqueFd instance_;
   Direction dirs_[2];  // 0: client -> instance, 1: instance -> client
-  std::unique_ptr<IoEvent> client_readable_, instance_writable_, instance_readable_, client_writable_;
+  std::unique_ptr<IoEvent> client_ev_, instance_ev_;
   bool done_ = false;
   bool reset_ = false;
   bool fallback_told_ = false;
@@ -426,6 +462,11 @@ void PipePool::give(Pipe pipe) {
 
 std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
                                          std::string_view head, RelayOwner& owner, PipePool& pool) {
+  // Edge-triggered events and EV_CLOSED need epoll; another backend
+  // (EVENT_NOEPOLL set) gets bufferevents.
+  constexpr int kNeeds = EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE;
+  if ((event_base_get_features(loop.base()) & kNeeds) != kNeeds)
+    return make_buffer_relay(loop, std::move(client), std::move(instance), head, owner);
   return std::make_unique<SpliceRelay>(loop, std::move(client), std::move(instance), head, owner, pool);
 }
 
