@@ -1,20 +1,25 @@
-// /proc sampling of 1,000 children at sample_interval = "1s".
+// /proc sampling: what it costs busy, and what vigil costs idle.
 //
-// Real binary: `vigil run` with one program of 1,000 `sleep 3600`
-// instances (memory_limit set, so every sample also checks the limit).
+// Busy: `vigil run` with one program of 1,000 `sleep 3600` instances, each
+// with a memory_limit, so every tree is read every sample_interval (1s).
 // Once every child runs and the start-up has settled, vigil's CPU is read
 // from /proc/<vigil>/stat over consecutive 5 s windows (~20 s in all):
 // median % of one core; then VmRSS and VmHWM from /proc/<vigil>/status.
-// With nothing else to do (no output, no heartbeats, no scrapes), that CPU
-// is the sampling.
+//
+// Idle (issue 15): 500 programs of one `sleep` each, default settings (log
+// "split", no memory_limit), as the peer benchmark runs them. vigil's own
+// CPU time over a long window (--idle-seconds, 130 s: an idle tree is read
+// once a minute, so the window holds two such passes), from
+// /proc/<vigil>/stat, not wall time: the figure to trust on a busy machine.
+// Then VmRSS with the 500, and the bytes each instance costs: (VmRSS with
+// 500 - VmRSS with 1) / 499.
 //
 // In-process: the same 1,000 children under a Supervisor in a fork of this
-// process; Supervisor::sample() (one pass over /proc plus the per-tree
-// sums of every instance) is timed directly: median ms per sample. The
-// pass reads every process on the machine, not only vigil's, so the
-// figure depends on how many there are (printed).
+// process; Supervisor::sample() (a read of every tree plus the sums) is
+// timed directly: median ms per sample.
 //
 //   sampling_bench [--instances 1000] [--seconds 20] [--samples 20]
+//                  [--idle-programs 500] [--idle-seconds 130]
 #include <dirent.h>
 
 #include <cstdio>
@@ -29,6 +34,8 @@ namespace {
 
 constexpr double kTargetCpuPercent = 5.0;
 constexpr double kTargetRssMiB = 40.0;
+constexpr double kTargetIdleCpuPercent = 0.05;
+constexpr double kTargetIdleRssMiB = 12.0;
 
 std::string config_text(const bench::TempDir& dir, int instances) {
   return "[vigil]\n"
@@ -94,6 +101,51 @@ Binary binary_run(int instances, int seconds) {
   return r;
 }
 
+// `programs` programs of one `sleep` each, vigil's defaults otherwise.
+std::string idle_config(const bench::TempDir& dir, int programs) {
+  std::string text = "[vigil]\n"
+                     "log_dir = " + bench::toml_str((dir.path() / "logs").string()) + "\n"
+                     "control_socket = " + bench::toml_str((dir.path() / "vigil.sock").string()) + "\n"
+                     "log_level = \"warn\"\n";
+  for (int k = 0; k < programs; ++k)
+    text += "\n[programs.c" + std::to_string(k) + "]\ncommand = [\"sleep\", \"3600\"]\nlog = \"split\"\n";
+  return text;
+}
+
+struct Idle {
+  double cpu_percent = 0, rss_mib = 0;
+};
+
+// vigil with `programs` idle children: its CPU over `seconds` (0: none)
+// once they run and 5 s have passed, and its VmRSS then.
+Idle idle_run(int programs, int seconds) {
+  bench::TempDir dir("idle");
+  auto config = dir.path() / "vigil.toml";
+  bench::write_file(config, idle_config(dir, programs));
+  auto err = dir.path() / "vigil.stderr";
+  bench::VigilProcess vigil(VIGIL_BINARY, config, err);
+  while (bench::child_count(vigil.pid()) < static_cast<std::size_t>(programs)) {
+    if (!vigil.alive()) throw bench::Broken("vigil exited:\n" + bench::tail_of(err));
+    if ((bench::now_ns() - vigil.start_ns()) / 1e9 > 60)
+      throw bench::Broken("not all children spawned within 60 s:\n" + bench::tail_of(err));
+    bench::sleep_ms(5);
+  }
+  bench::sleep_ms(5000);  // settled, as the peer benchmark's idle scenario
+  Idle r;
+  if (seconds > 0) {
+    const double c0 = bench::cpu_seconds(vigil.pid());
+    const long long t0 = bench::now_ns();
+    bench::sleep_ms(seconds * 1000.0);
+    const double c1 = bench::cpu_seconds(vigil.pid());
+    r.cpu_percent = (c1 - c0) / ((bench::now_ns() - t0) / 1e9) * 100;
+    std::printf("  %d idle children: vigil used %.2f s of CPU in %d s\n", programs, c1 - c0, seconds);
+  }
+  if (!vigil.alive()) throw bench::Broken("vigil exited while measuring:\n" + bench::tail_of(err));
+  r.rss_mib = bench::status_kib(vigil.pid(), "VmRSS") / 1024.0;
+  if (vigil.terminate(60) < 0) throw bench::Broken("vigil did not exit within 60 s of SIGTERM");
+  return r;
+}
+
 // Runs in a fork: Supervisor::sample() timed with `instances` children.
 double in_process_measure(int instances, int samples) {
   bench::TempDir dir("sampling-inproc");
@@ -154,9 +206,11 @@ int main(int argc, char** argv) {
   const int instances = static_cast<int>(bench::option(argc, argv, "--instances", 1000));
   const int seconds = static_cast<int>(bench::option(argc, argv, "--seconds", 20));
   const int samples = static_cast<int>(bench::option(argc, argv, "--samples", 20));
+  const int idle_programs = static_cast<int>(bench::option(argc, argv, "--idle-programs", 500));
+  const int idle_seconds = static_cast<int>(bench::option(argc, argv, "--idle-seconds", 130));
   const std::string tmp = bench::prefer_tmpfs();
   vigil::init_logging("warn");
-  std::printf("/proc sampling of %d instances of `sleep 3600` every 1s\n", instances);
+  std::printf("/proc sampling of %d instances of `sleep 3600` every 1s; %d idle programs\n", instances, idle_programs);
   try {
     const std::string n = std::to_string(instances);
     auto b = binary_run(instances, seconds);
@@ -166,6 +220,18 @@ int main(int argc, char** argv) {
     bench::result(n + " children, 1s sampling: vigil VmRSS (MiB)", bench::fmt("%.1f", b.rss_mib), "< 40 MiB",
                   b.rss_mib < kTargetRssMiB);
     bench::result("  vigil VmHWM (MiB)", bench::fmt("%.1f", b.hwm_mib), "-", true);
+    if (idle_programs > 1) {
+      const std::string m = std::to_string(idle_programs);
+      const Idle idle = idle_run(idle_programs, idle_seconds);
+      const Idle one = idle_run(1, 0);
+      bench::result(m + " idle children, defaults: vigil CPU (% core)", bench::fmt("%.3f", idle.cpu_percent),
+                    "<= 0.05 %", idle.cpu_percent <= kTargetIdleCpuPercent);
+      bench::result(m + " idle children: vigil VmRSS (MiB)", bench::fmt("%.1f", idle.rss_mib), "<= 12 MiB",
+                    idle.rss_mib <= kTargetIdleRssMiB);
+      const double per = (idle.rss_mib - one.rss_mib) * 1048576.0 / (idle_programs - 1);
+      bench::result("  bytes per instance (VmRSS with " + m + " - with 1) / " + std::to_string(idle_programs - 1),
+                    bench::fmt("%.0f", per), "-", true);
+    }
     if (samples > 0) {
       double ms = in_process_run(instances, samples);
       bench::result("one sample of " + n + " trees (ms)", bench::fmt("%.2f", ms), "-", true);

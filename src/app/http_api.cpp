@@ -315,6 +315,12 @@ HttpResponse HttpApi::watches(const HttpRequest& r, const std::string& rest) {
 HttpResponse HttpApi::handle(const HttpRequest& r) {
   const std::string& path = r.path;
   const bool read = r.method == "GET" || r.method == "HEAD";
+  // What shows an instance's memory and CPU is never staler than one
+  // sample_interval: the trees the sampling timer has not read since are
+  // read now (an idle tree is read by the timer only now and then).
+  if (read && (path == "/metrics" || path == "/" || path == "/index.html" ||
+               path.starts_with("/api/v1/programs")))
+    supervisor_.sample_stale();
   if (path == "/metrics") return read ? metrics() : method_not_allowed("GET, HEAD");
   if (path == "/healthz")
     return read ? HttpResponse::json(200, "{\"status\":\"ok\"}\n") : method_not_allowed("GET, HEAD");

@@ -47,12 +47,28 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   // skip 6..13 (session tty_nr tpgid flags minflt cminflt majflt cmajflt)
   if (!skip_fields(s, 8)) return std::nullopt;
   if (!next_number(s, st.utime_ticks) || !next_number(s, st.stime_ticks)) return std::nullopt;
-  // skip 16..21 (cutime cstime priority nice num_threads itrealvalue)
-  if (!skip_fields(s, 6)) return std::nullopt;
+  // skip 16..19 (cutime cstime priority nice), 20 num_threads, skip 21 (itrealvalue)
+  if (!skip_fields(s, 4) || !next_number(s, st.threads) || !skip_fields(s, 1)) return std::nullopt;
   if (!next_number(s, st.starttime_ticks)) return std::nullopt;
   std::uint64_t vsize = 0;
   if (!next_number(s, vsize) || !next_number(s, st.rss_pages)) return std::nullopt;
   return st;
+}
+
+void parse_pid_list(std::string_view text, std::vector<int>& out) {
+  int pid = 0;
+  bool in_number = false;
+  for (char c : text) {
+    if (c >= '0' && c <= '9') {
+      pid = pid * 10 + (c - '0');
+      in_number = true;
+    } else if (in_number) {
+      out.push_back(pid);
+      pid = 0;
+      in_number = false;
+    }
+  }
+  if (in_number) out.push_back(pid);
 }
 
 }  // namespace vigil

@@ -1,4 +1,4 @@
-// /proc scanning.
+// /proc reading: one process tree at a time (see the header).
 #include "proc_sampler.h"
 
 #include <dirent.h>
@@ -6,10 +6,13 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <string>
+#include <string_view>
 
 #include "fd.h"
 
@@ -36,93 +39,128 @@ double boot_time_seconds() {
 
 }  // namespace
 
-ProcSampler::ProcSampler()
-    : ticks_per_second_(::sysconf(_SC_CLK_TCK)), page_bytes_(::sysconf(_SC_PAGESIZE)) {}
+namespace {
 
-void ProcSampler::scan() {
-  begin_scan();
-  scan_some(pending_.size());
+// The most processes one tree read follows: a bound on the work, should
+// pids be reused under it mid-read.
+constexpr std::size_t kMaxTreeMembers = 1 << 16;
+
+// Reads a whole /proc file of any length into text; false when it is gone.
+bool read_whole(const char* path, std::string& text) {
+  text.clear();
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  return n == 0;
 }
 
-void ProcSampler::begin_scan() {
-  procs_.clear();
-  // Emptied, not erased, so their capacity is reused; a pid with no child
-  // left is erased after the pass, or every pid that was ever a parent
-  // would stay a key (and be visited by every later scan).
-  for (auto& [pid, kids] : children_) kids.clear();
-  pending_.clear();
-  next_ = 0;
-  DIR* d = ::opendir("/proc");
+}  // namespace
+
+ProcSampler::ProcSampler(Mode mode)
+    : ticks_per_second_(::sysconf(_SC_CLK_TCK)), page_bytes_(::sysconf(_SC_PAGESIZE)) {
+  char path[64];
+  const int self = static_cast<int>(::getpid());
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/children", self, self);
+  children_lists_ = mode == Mode::automatic && ::access(path, R_OK) == 0;
+}
+
+void ProcSampler::begin_round() { parents_fresh_ = false; }
+
+bool ProcSampler::read_stat(pid_t pid, ProcStat& out) {
+  char path[64];
+  char buf[1024];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  ++stat_reads_;
+  ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return false;
+  auto st = parse_proc_stat(std::string_view(buf, static_cast<std::size_t>(n)));
+  if (!st) return false;
+  out = *st;
+  return true;
+}
+
+void ProcSampler::children_of(const ProcStat& st, std::vector<pid_t>& out) {
+  if (!children_lists_) {
+    if (!parents_fresh_) scan_parents();
+    auto it = parents_.find(st.pid);
+    if (it != parents_.end()) out.insert(out.end(), it->second.begin(), it->second.end());
+    return;
+  }
+  char path[96];
+  // One thread: its own list is the process's. Several: each thread's
+  // children are listed under that thread.
+  if (st.threads <= 1) {
+    std::snprintf(path, sizeof path, "/proc/%d/task/%d/children", st.pid, st.pid);
+    if (read_whole(path, text_)) parse_pid_list(text_, out);
+    return;
+  }
+  std::snprintf(path, sizeof path, "/proc/%d/task", st.pid);
+  DIR* d = ::opendir(path);
   if (!d) return;
   while (dirent* e = ::readdir(d)) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    pending_.push_back(static_cast<pid_t>(std::atoi(e->d_name)));
+    std::snprintf(path, sizeof path, "/proc/%d/task/%.16s/children", st.pid, e->d_name);
+    if (read_whole(path, text_)) parse_pid_list(text_, out);
   }
   ::closedir(d);
 }
 
-bool ProcSampler::scan_some(std::size_t max) {
-  char path[64];
-  char buf[1024];
-  const std::size_t end = std::min(pending_.size(), next_ + max);
-  for (; next_ < end; ++next_) {
-    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pending_[next_]));
-    ssize_t n = read_small(path, buf, sizeof buf);
-    if (n <= 0) continue;  // gone since the listing
-    auto st = parse_proc_stat(std::string_view(buf, static_cast<std::size_t>(n)));
-    if (!st) continue;
-    children_[st->ppid].push_back(st->pid);
-    procs_.emplace(st->pid, *st);
+void ProcSampler::scan_parents() {
+  for (auto& entry : parents_) entry.second.clear();
+  DIR* d = ::opendir("/proc");
+  if (d) {
+    ProcStat st;
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      if (read_stat(static_cast<pid_t>(std::atoi(e->d_name)), st)) parents_[st.ppid].push_back(st.pid);
+    }
+    ::closedir(d);
   }
-  if (next_ < pending_.size()) return false;
-  std::erase_if(children_, [](const auto& entry) { return entry.second.empty(); });
-  return true;
+  // A pid with no child left is forgotten, or every pid that was ever a
+  // parent would stay a key.
+  std::erase_if(parents_, [](const auto& entry) { return entry.second.empty(); });
+  parents_fresh_ = true;
 }
 
-const ProcStat* ProcSampler::find(pid_t pid) const {
-  auto it = procs_.find(pid);
-  return it == procs_.end() ? nullptr : &it->second;
-}
-
-std::vector<pid_t> ProcSampler::members(pid_t root) const {
-  std::vector<pid_t> out;
-  if (!procs_.count(root)) return out;
-  out.push_back(root);
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    auto it = children_.find(out[i]);
-    if (it == children_.end()) continue;
-    out.insert(out.end(), it->second.begin(), it->second.end());
+const TreeSample* ProcSampler::read_tree(pid_t root) {
+  sample_.members.clear();
+  sample_.usage = TreeUsage{};
+  queue_.clear();
+  queue_.push_back(root);
+  ProcStat st;
+  for (std::size_t i = 0; i < queue_.size() && sample_.members.size() < kMaxTreeMembers; ++i) {
+    if (!read_stat(queue_[i], st)) continue;  // gone since it was listed
+    // A pid listed as a child but reused since by another process.
+    if (i > 0 && std::none_of(sample_.members.begin(), sample_.members.end(),
+                              [&](const ProcStat& m) { return m.pid == st.ppid; }))
+      continue;
+    sample_.members.push_back(st);
+    if (st.state != 'Z') {
+      sample_.usage.rss_bytes += st.rss_pages * static_cast<std::uint64_t>(page_bytes_);
+      sample_.usage.cpu_ticks += st.utime_ticks + st.stime_ticks;
+      ++sample_.usage.processes;
+      children_of(st, queue_);
+    }
   }
-  return out;
+  if (sample_.members.empty()) return nullptr;
+  return &sample_;
 }
 
-TreeUsage ProcSampler::tree(pid_t root) const {
-  TreeUsage u;
-  for (pid_t pid : members(root)) {
-    const ProcStat& st = procs_.at(pid);
-    if (st.state == 'Z') continue;
-    u.rss_bytes += st.rss_pages * static_cast<std::uint64_t>(page_bytes_);
-    u.cpu_ticks += st.utime_ticks + st.stime_ticks;
-    ++u.processes;
-  }
-  return u;
-}
-
-void CpuAccumulator::update(const ProcSampler& sampler, const std::vector<pid_t>& members) {
-  std::unordered_map<pid_t, Seen> now;
-  now.reserve(members.size());
-  for (pid_t pid : members) {
-    const ProcStat* st = sampler.find(pid);
-    if (!st) continue;
-    std::uint64_t cpu = st->utime_ticks + st->stime_ticks;
-    auto it = seen_.find(pid);
-    std::uint64_t before =
-        (it != seen_.end() && it->second.start_ticks == st->starttime_ticks) ? it->second.cpu_ticks
-                                                                              : 0;
+void CpuAccumulator::update(const std::vector<ProcStat>& members) {
+  next_.clear();
+  for (const ProcStat& st : members) {
+    const std::uint64_t cpu = st.utime_ticks + st.stime_ticks;
+    auto it = std::lower_bound(seen_.begin(), seen_.end(), st.pid,
+                               [](const Seen& s, pid_t pid) { return s.pid < pid; });
+    const std::uint64_t before =
+        (it != seen_.end() && it->pid == st.pid && it->start_ticks == st.starttime_ticks) ? it->cpu_ticks : 0;
     if (cpu > before) total_ticks_ += cpu - before;
-    now.emplace(pid, Seen{st->starttime_ticks, std::max(cpu, before)});
+    next_.push_back(Seen{st.pid, st.starttime_ticks, std::max(cpu, before)});
   }
-  seen_.swap(now);
+  std::sort(next_.begin(), next_.end(), [](const Seen& a, const Seen& b) { return a.pid < b.pid; });
+  seen_.swap(next_);
 }
 
 SelfUsage sample_self() {

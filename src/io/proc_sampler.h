@@ -1,7 +1,10 @@
-// Measures memory and CPU of process trees from /proc: one pass over /proc
-// per sample (one read of /proc/PID/stat per process, into a reused
-// buffer), then sums per tree. Linux only; no allocation per process beyond
-// the maps it keeps between samples.
+// Measures memory and CPU of process trees from /proc, one tree at a time:
+// /proc/PID/stat of the root, then of each descendant, found through the
+// kernel's list of each process's children (/proc/PID/task/TID/children,
+// CONFIG_PROC_CHILDREN), so a read costs two small files per process of the
+// tree, whatever else runs on the machine. Where the kernel keeps no such
+// lists, the descendants come from one pass over every /proc/PID/stat per
+// round (begin_round()). Linux only; the buffers are reused between reads.
 #pragma once
 #include <sys/types.h>
 
@@ -10,44 +13,52 @@
 #include <vector>
 
 #include "proc_stat_parse.h"
+#include "sample_schedule.h"
 
 namespace vigil {
 
-struct TreeUsage {
-  std::uint64_t rss_bytes = 0;
-  std::uint64_t cpu_ticks = 0;  // utime+stime of the live members
-  int processes = 0;
+// One read of a tree: its live processes (root first) and their sums.
+struct TreeSample {
+  std::vector<ProcStat> members;
+  TreeUsage usage;
 };
 
 class ProcSampler {
  public:
-  ProcSampler();
+  // automatic: the children lists where the kernel has them; scan: the
+  // fallback's pass over /proc (tests check both find the same tree).
+  enum class Mode { automatic, scan };
+  explicit ProcSampler(Mode mode = Mode::automatic);
 
-  // Reads every /proc/PID/stat.
-  void scan();
-  // The same pass in steps, so that reading 1,000 processes never holds the
-  // loop for long: begin_scan() lists the pids (one readdir of /proc),
-  // scan_some() reads up to `max` of them and says whether the pass is
-  // complete. Until it is, members(), tree() and find() must not be used.
-  void begin_scan();
-  bool scan_some(std::size_t max);
-  // Usage of `root` and all its descendants as of the last scan.
-  TreeUsage tree(pid_t root) const;
-  // Pids of `root`'s tree (root first), as of the last scan.
-  std::vector<pid_t> members(pid_t root) const;
-  const ProcStat* find(pid_t pid) const;
-  // Pids that had at least one child in the last scan (what it keeps
-  // between scans is bounded by the live processes).
-  std::size_t parents() const { return children_.size(); }
+  // A new round of reads: what the fallback's pass over /proc saw is
+  // forgotten (read again by the next read_tree). Free with children lists.
+  void begin_round();
+  // Reads `root` and its descendants; nullptr when root is gone. The
+  // result stays valid until the next call.
+  const TreeSample* read_tree(pid_t root);
+  // Processes whose stat was read since construction (for the benchmarks).
+  std::uint64_t stat_reads() const { return stat_reads_; }
+  // Whether the kernel's children lists are used (else the fallback).
+  bool children_lists() const { return children_lists_; }
+  // The fallback's parents as of its last pass (bounded by the live ones).
+  std::size_t parents() const { return parents_.size(); }
 
   long ticks_per_second() const { return ticks_per_second_; }
   long page_bytes() const { return page_bytes_; }
 
  private:
-  std::vector<pid_t> pending_;  // the pass in progress: pids still to read
-  std::size_t next_ = 0;
-  std::unordered_map<pid_t, ProcStat> procs_;
-  std::unordered_map<pid_t, std::vector<pid_t>> children_;
+  bool read_stat(pid_t pid, ProcStat& out);
+  // Appends the children of `st` to `out`.
+  void children_of(const ProcStat& st, std::vector<pid_t>& out);
+  void scan_parents();  // the fallback: every /proc/PID/stat
+
+  TreeSample sample_;
+  std::vector<pid_t> queue_;
+  std::string text_;  // a children list
+  bool children_lists_;
+  bool parents_fresh_ = false;
+  std::unordered_map<pid_t, std::vector<pid_t>> parents_;  // the fallback's ppid -> pids
+  std::uint64_t stat_reads_ = 0;
   long ticks_per_second_;
   long page_bytes_;
 };
@@ -58,15 +69,17 @@ class ProcSampler {
 class CpuAccumulator {
  public:
   // Adds what the members used since the previous call.
-  void update(const ProcSampler& sampler, const std::vector<pid_t>& members);
+  void update(const std::vector<ProcStat>& members);
   std::uint64_t total_ticks() const { return total_ticks_; }
 
  private:
   struct Seen {
+    pid_t pid;
     std::uint64_t start_ticks;
     std::uint64_t cpu_ticks;
   };
-  std::unordered_map<pid_t, Seen> seen_;
+  std::vector<Seen> seen_;  // sorted by pid
+  std::vector<Seen> next_;  // reused
   std::uint64_t total_ticks_ = 0;
 };
 

@@ -18,6 +18,7 @@
 
 #include "fd.h"
 #include "lifeline.h"
+#include "proc_stat_parse.h"
 
 namespace vigil {
 
@@ -37,19 +38,7 @@ std::vector<pid_t> all_child_pids(pid_t parent) {
       ssize_t n;
       while ((n = ::read(fd.get(), buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
       if (n == 0) {
-        long pid = 0;
-        bool in_number = false;
-        for (char c : text) {
-          if (c >= '0' && c <= '9') {
-            pid = pid * 10 + (c - '0');
-            in_number = true;
-          } else if (in_number) {
-            out.push_back(static_cast<pid_t>(pid));
-            pid = 0;
-            in_number = false;
-          }
-        }
-        if (in_number) out.push_back(static_cast<pid_t>(pid));
+        parse_pid_list(text, out);
         return out;
       }
       out.clear();

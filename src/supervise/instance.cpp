@@ -50,8 +50,6 @@ spdlog::level::level_enum spdlog_level(LogLevel l) {
 
 Instance::Instance(EventLoop& loop, InstanceHost& host, int index)
     : loop_(loop), host_(host), index_(index), machine_(host.config()) {
-  for (std::size_t t = 0; t < kTimerCount; ++t)
-    timers_[t] = std::make_unique<Timer>(loop, [this, t] { on_timer(static_cast<TimerId>(t)); });
   if (host.config().probe) {
     probe_stats_.bucket_bounds.assign(std::begin(kProbeBuckets), std::end(kProbeBuckets));
     probe_stats_.bucket_counts.assign(std::size(kProbeBuckets), 0);
@@ -119,6 +117,9 @@ void Instance::kill_now() {
 void Instance::apply_config() {
   dispatch(Event::settings_changed);
   const auto& pc = host_.config();
+  // A memory_limit (or sample_interval) may have changed: read again soon,
+  // and at the new pace from there.
+  sample_schedule_.restart();
   if (!pc.probe) {
     probe_.reset();
   } else {
@@ -206,7 +207,7 @@ void Instance::execute(const Action& a) {
       arm(a.timer, a.at);
       break;
     case Action::Kind::cancel:
-      timers_[static_cast<std::size_t>(a.timer)]->cancel();
+      if (auto& timer = timers_[static_cast<std::size_t>(a.timer)]) timer->cancel();
       break;
     case Action::Kind::run_probe:
       run_probe();
@@ -228,9 +229,12 @@ void Instance::execute(const Action& a) {
 
 void Instance::arm(TimerId t, SteadyTime at) {
   const auto wait = at - host_.clock().steady();
+  // Made when first armed: most instances never arm most of them (a
+  // probe, a heartbeat, a start_timeout), and each is a libevent event.
+  auto& timer = timers_[static_cast<std::size_t>(t)];
+  if (!timer) timer = std::make_unique<Timer>(loop_, [this, t] { on_timer(t); });
   // Round up: firing a hair early would only re-arm.
-  timers_[static_cast<std::size_t>(t)]->arm(
-      std::chrono::ceil<Duration>(std::max(wait, decltype(wait)::zero())));
+  timer->arm(std::chrono::ceil<Duration>(std::max(wait, decltype(wait)::zero())));
 }
 
 void Instance::on_timer(TimerId t) {
@@ -403,6 +407,7 @@ std::string Instance::try_spawn() {
   lifeline_watch_group(pgid_);
   start_wall_ = host_.clock().wall();
   rss_bytes_ = 0;
+  sample_schedule_.restart();
   host_.reaper().track(pid_, [this](int status) { on_process_exit(status); });
   heartbeat_ = std::move(heartbeat);
   try {
@@ -606,19 +611,38 @@ void Instance::on_probe_result(const ProbeOutcome& outcome) {
 // ---------------------------------------------------------------------------
 // Measurements and what is shown
 
-void Instance::on_sample(const ProcSampler& sampler, bool sibling_restarting) {
+bool Instance::on_sample(ProcSampler& sampler, SteadyTime now, Duration interval, bool sibling_restarting,
+                         bool all) {
   if (pid_ <= 0) {
     rss_bytes_ = 0;
-    return;
+    return false;
   }
-  auto members = sampler.members(pid_);
-  TreeUsage u = sampler.tree(pid_);
-  rss_bytes_ = u.rss_bytes;
-  cpu_.update(sampler, members);
+  if (!all && !sample_schedule_.due(now, interval)) return false;
+  const TreeSample* tree = sampler.read_tree(pid_);
+  const TreeUsage usage = tree ? tree->usage : TreeUsage{};
+  rss_bytes_ = usage.rss_bytes;
+  if (tree) cpu_.update(tree->members);
+  sample_schedule_.sampled(now, usage, host_.config().memory_limit_bytes.has_value(), interval);
   EventData d;
   d.rss_bytes = rss_bytes_;
   d.sibling_restarting = sibling_restarting;
   dispatch(Event::memory_sample, d);
+  return true;
+}
+
+bool Instance::refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval) {
+  if (pid_ <= 0 || !sample_schedule_.stale(now, interval)) return false;
+  const TreeSample* tree = sampler.read_tree(pid_);
+  const TreeUsage usage = tree ? tree->usage : TreeUsage{};
+  rss_bytes_ = usage.rss_bytes;
+  if (tree) cpu_.update(tree->members);
+  sample_schedule_.refreshed(now, usage, interval);
+  return true;
+}
+
+std::optional<SteadyTime> Instance::next_sample_at() const {
+  if (pid_ <= 0) return std::nullopt;
+  return sample_schedule_.next_at();
 }
 
 InstanceCounters Instance::counters() const {

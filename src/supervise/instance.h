@@ -26,6 +26,7 @@
 #include "output_pipe.h"
 #include "probe.h"
 #include "proc_sampler.h"
+#include "sample_schedule.h"
 #include "snapshot.h"
 
 namespace vigil {
@@ -57,9 +58,17 @@ class Instance {
   void on_any_child_exit();
   // Settings changed in place (reload): policy, heartbeat, probe, logs.
   void apply_config();
-  // A /proc sample of the process tree. `sibling_restarting`: another
-  // instance of the program is being restarted for memory (one at a time).
-  void on_sample(const ProcSampler& sampler, bool sibling_restarting);
+  // A periodic /proc read of the process tree (the memory limit acts on
+  // these). `sibling_restarting`: another instance of the program is being
+  // restarted for memory (one at a time). Only when due, unless `all`.
+  // Returns whether it read /proc.
+  bool on_sample(ProcSampler& sampler, SteadyTime now, Duration interval, bool sibling_restarting,
+                 bool all = false);
+  // An on-demand read for a scrape: the figures only, when older than one
+  // sample_interval. Returns whether it read /proc.
+  bool refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval);
+  // When the periodic read is due (SampleSchedule); no process: never.
+  std::optional<SteadyTime> next_sample_at() const;
   // What the metrics, API and status page show.
   InstanceSnapshot snapshot() const;
   // SIGUSR2: reopen log files.
@@ -162,6 +171,7 @@ class Instance {
   std::optional<std::uint64_t> reported_memory_;
   std::uint64_t rss_bytes_ = 0;
   CpuAccumulator cpu_;
+  SampleSchedule sample_schedule_;
 
   std::unique_ptr<Probe> probe_;  // created at the first probe
   ProbeSnapshot probe_stats_;

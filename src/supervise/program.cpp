@@ -36,7 +36,6 @@ Program::Program(ProgramContext& context, ProgramConfig config, ListenSockets li
       config_(std::move(config)),
       listen_sockets_(std::move(listen_sockets)),
       stop_slice_timer_(context.loop, [this] { stop_some(); }) {
-  build_environment();
   for (int i = 0; i < config_.instances; ++i)
     instances_.push_back(std::make_unique<Instance>(context_.loop, *this, i));
   set_sticky(std::move(sticky));
@@ -66,25 +65,23 @@ std::optional<StickySnapshot> Program::sticky_snapshot(int index) const {
   return s;
 }
 
-void Program::build_environment() {
-  base_env_.clear();
+Program::~Program() = default;
+
+// Built at each start from vigil's environment, not kept: a copy of it in
+// every program would cost some KiB a program.
+std::vector<std::string> Program::environment(int index) const {
+  std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv(*e);
     auto eq = kv.find('=');
     if (eq == std::string_view::npos || is_reserved_variable(kv)) continue;
     if (config_.env.count(std::string(kv.substr(0, eq)))) continue;
     if (config_.port_base && kv.starts_with("PORT=")) continue;  // each instance gets its own
-    base_env_.emplace_back(kv);
+    env.emplace_back(kv);
   }
   for (const auto& [k, v] : config_.env)
-    if (!config_.port_base || k != "PORT") base_env_.push_back(k + "=" + v);
-  base_env_.push_back("VIGIL_PROGRAM=" + config_.name);
-}
-
-Program::~Program() = default;
-
-std::vector<std::string> Program::environment(int index) const {
-  std::vector<std::string> env = base_env_;
+    if (!config_.port_base || k != "PORT") env.push_back(k + "=" + v);
+  env.push_back("VIGIL_PROGRAM=" + config_.name);
   env.push_back("VIGIL_INSTANCE=" + std::to_string(index));
   env.push_back("NODE_APP_INSTANCE=" + std::to_string(index));
   if (config_.port_base) env.push_back("PORT=" + std::to_string(*config_.port_base + index));
@@ -219,24 +216,35 @@ void Program::on_state_change(Instance& instance, State from, State to) {
   if (context_.on_state_change) context_.on_state_change(instance, from, to);
 }
 
-void Program::sample(const ProcSampler& sampler) {
+void Program::sample(ProcSampler& sampler, SteadyTime now, Duration interval, std::size_t& next,
+                     std::size_t& budget, bool all) {
   // One memory restart at a time per program, so a leak shared by every
-  // instance never takes them all down together. Counted once, not per
-  // instance: a pass over a thousand instances stays linear.
+  // instance never takes them all down together. Counted once a call, not
+  // per instance: a pass over a thousand instances stays linear.
   std::size_t restarting = 0;
   for (auto& i : instances_)
     if (i->stopping_for(RestartReason::memory)) ++restarting;
-  for (auto& i : instances_) {
-    const bool self = i->stopping_for(RestartReason::memory);
-    i->on_sample(sampler, restarting > (self ? 1u : 0u));
+  for (; next < instances_.size() && budget > 0; ++next) {
+    Instance& i = *instances_[next];
+    const bool self = i.stopping_for(RestartReason::memory);
+    if (i.on_sample(sampler, now, interval, restarting > (self ? 1u : 0u), all)) --budget;
   }
+}
+
+void Program::refresh_samples(ProcSampler& sampler, SteadyTime now, Duration interval) {
+  for (auto& i : instances_) i->refresh_sample(sampler, now, interval);
+}
+
+std::optional<SteadyTime> Program::next_sample_at() const {
+  std::optional<SteadyTime> earliest;
+  for (const auto& i : instances_)
+    if (auto at = i->next_sample_at(); at && (!earliest || *at < *earliest)) earliest = at;
+  return earliest;
 }
 
 void Program::update_config(ProgramConfig config, bool start_new) {
   if (config.instances != config_.instances) cancel_rollout("the number of instances changed");
-  const bool rebuild_env = config.env != config_.env || config.port_base != config_.port_base;
   config_ = std::move(config);
-  if (rebuild_env) build_environment();
   for (auto& i : instances_) i->apply_config();
   while (static_cast<int>(instances_.size()) > config_.instances) {
     // Highest indexes go; they stop, then are destroyed off the loop stack.

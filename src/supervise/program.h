@@ -68,8 +68,15 @@ class Program final : public InstanceHost {
   std::uint64_t rollouts_failed() const { return rollouts_failed_; }
   void kill_now();
   void reopen_logs();
-  // One /proc sample for every instance.
-  void sample(const ProcSampler& sampler);
+  // The periodic /proc reads of the instances from index `next` on whose
+  // read is due (every one with a process when `all`), until `budget`
+  // reads are spent; `next` ends past the last instance looked at.
+  void sample(ProcSampler& sampler, SteadyTime now, Duration interval, std::size_t& next,
+              std::size_t& budget, bool all = false);
+  // Reads the trees whose figures are older than `interval` (a scrape).
+  void refresh_samples(ProcSampler& sampler, SteadyTime now, Duration interval);
+  // The earliest periodic read due among the instances.
+  std::optional<SteadyTime> next_sample_at() const;
 
   // Reload: new settings applied in place (same command, cwd, env, user);
   // instances beyond the new count are stopped and destroyed, new ones
@@ -100,7 +107,6 @@ class Program final : public InstanceHost {
   void on_state_change(Instance& instance, State from, State to) override;
 
  private:
-  void build_environment();
   void stop_some();
   void roll(std::vector<int> order, const std::string& why);
   void act_on(Rollout::Verdict verdict);
@@ -108,7 +114,6 @@ class Program final : public InstanceHost {
 
   ProgramContext& context_;
   ProgramConfig config_;
-  std::vector<std::string> base_env_;
   ListenSockets listen_sockets_;  // kept across restarts of the instances
   std::vector<std::unique_ptr<Instance>> instances_;
   std::vector<std::unique_ptr<Instance>> retiring_;  // stopping after a shrink

@@ -33,7 +33,10 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
                RealClock::get(), runtime_dir_.path(),
                config_.log_dir, [this](Instance& i, State o, State n) { on_state_change(i, o, n); }},
       sample_timer_(loop, [this] {
-        sampler_.begin_scan();
+        sample_timer_at_.reset();
+        sampler_.begin_round();
+        sample_program_ = 0;
+        sample_instance_ = 0;
         sample_step();
       }),
       sample_step_timer_(loop, [this] { sample_step(); }) {
@@ -319,7 +322,12 @@ ReloadPlan Supervisor::reload(Config next, bool dry_run) {
                         [w](const auto& p) { return p.get() == w; });
   });
 
-  if (sample_changed) sample_timer_.arm(config_.sample_interval);
+  if (sample_changed && !sample_step_timer_.armed()) {
+    sample_timer_.arm(config_.sample_interval);
+    sample_timer_at_ = context_.clock.steady() + config_.sample_interval;
+  }
+  // A memory_limit set on a still tree: read every interval from now on.
+  sample_soon();
   for (Program* p : to_start) start_or_wait(p);
   ++reloads_ok_;
   last_reload_ok_ = true;
@@ -363,28 +371,70 @@ std::vector<InstanceSnapshot> Supervisor::snapshots() const {
   return out;
 }
 
-// A pass over /proc reads kSampleSlice processes per loop turn: between two
-// slices the loop runs what fell due (a heartbeat deadline, a probe), so
-// with 1,000 children the pass never holds the loop for the ~20 ms it takes.
+// A pass reads the trees that are due (SampleSchedule), kSampleSlice per
+// loop turn: between two slices the loop runs what fell due (a heartbeat
+// deadline, a probe), so a pass over 1,000 trees never holds it for long.
 void Supervisor::sample_step() {
-  constexpr std::size_t kSampleSlice = 64;
-  if (!sampler_.scan_some(kSampleSlice)) {
+  constexpr std::size_t kSampleSlice = 32;
+  const SteadyTime now = context_.clock.steady();
+  std::size_t budget = kSampleSlice;
+  while (sample_program_ < programs_.size()) {
+    Program& p = *programs_[sample_program_];
+    p.sample(sampler_, now, config_.sample_interval, sample_instance_, budget);
+    if (sample_instance_ < p.instances().size()) break;  // the slice is spent
+    ++sample_program_;
+    sample_instance_ = 0;
+  }
+  if (sample_program_ < programs_.size()) {
     sample_step_timer_.arm(Duration{0});  // a timer, not defer: due timers run first
     return;
   }
-  for (auto& p : programs_) p->sample(sampler_);
+  arm_sample_timer(now);
+}
+
+// The next pass when the first tree is due: with every tree still and none
+// under a memory_limit, vigil wakes once in kIdleSampleStride intervals.
+void Supervisor::arm_sample_timer(SteadyTime now) {
+  const Duration interval = config_.sample_interval;
+  std::optional<SteadyTime> next;
+  for (const auto& p : programs_)
+    if (auto at = p->next_sample_at(); at && (!next || *at < *next)) next = at;
+  Duration wait = kIdleSampleStride * interval;
+  if (next) wait = std::clamp(std::chrono::ceil<Duration>(*next - now), Duration{0}, wait);
+  sample_timer_.arm(wait);
+  sample_timer_at_ = now + wait;
+}
+
+// A new process is read within one interval, whenever the pass is due.
+void Supervisor::sample_soon() {
+  if (sample_step_timer_.armed()) return;  // a pass is under way; it reaches the new one
+  const SteadyTime now = context_.clock.steady();
+  if (sample_timer_at_ && *sample_timer_at_ <= now + config_.sample_interval) return;
   sample_timer_.arm(config_.sample_interval);
+  sample_timer_at_ = now + config_.sample_interval;
 }
 
 void Supervisor::sample() {
   sample_step_timer_.cancel();
-  sampler_.scan();
-  for (auto& p : programs_) p->sample(sampler_);
+  sample_program_ = programs_.size();  // no pass under way
+  sampler_.begin_round();
+  const SteadyTime now = context_.clock.steady();
+  for (auto& p : programs_) {
+    std::size_t next = 0;
+    std::size_t budget = SIZE_MAX;
+    p->sample(sampler_, now, config_.sample_interval, next, budget, true);
+  }
+}
+
+void Supervisor::sample_stale() {
+  sampler_.begin_round();
+  const SteadyTime now = context_.clock.steady();
+  for (auto& p : programs_) p->refresh_samples(sampler_, now, config_.sample_interval);
 }
 
 void Supervisor::start() {
   sample();
-  sample_timer_.arm(config_.sample_interval);
+  arm_sample_timer(context_.clock.steady());
   for (auto& p : programs_) start_or_wait(p.get());
   for (auto& w : watches_) w->start();
   for (auto* p : waiting_)
@@ -405,6 +455,7 @@ void Supervisor::start_waiting() {
 
 void Supervisor::on_state_change(Instance& instance, State old_state, State new_state) {
   (void)old_state;
+  if (instance.pid() > 0) sample_soon();  // a new process: its tree is read within an interval
   if (new_state == State::running && !waiting_.empty()) start_waiting();
   if (new_state == State::fatal && instance.config().essential && !shutting_down_) {
     spdlog::critical("program {}: essential program is fatal; stopping everything (exit 3)",

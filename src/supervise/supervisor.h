@@ -85,9 +85,14 @@ class Supervisor {
   std::vector<WatchSnapshot> watch_snapshots() const;
   const std::vector<std::unique_ptr<Watch>>& watches() const { return watches_; }
   Watch* find_watch(std::string_view name) const;
-  // One /proc sample of every instance, at once (start-up; public for
-  // tests). The sampling timer does the same pass in slices.
+  // One periodic /proc read of every instance with a process, at once
+  // (start-up; public for tests and benchmarks). The sampling timer reads
+  // only the trees that are due (SampleSchedule), in slices.
   void sample();
+  // Reads every tree whose figures are older than one sample_interval: a
+  // scrape of /metrics (or the API) calls it first, so what it shows is
+  // never staler than that.
+  void sample_stale();
 
   // Every process vigil starts is registered here, and every child reaped.
   Reaper& reaper() { return reaper_; }
@@ -107,6 +112,8 @@ class Supervisor {
   void finish_shutdown();
   void after_reap();
   void sample_step();
+  void arm_sample_timer(SteadyTime now);
+  void sample_soon();
   std::unique_ptr<Watch> make_watch(const WatchConfig& wc);
   void reload_watches(const std::vector<WatchChange>& changes);
   bool started_by_watch(pid_t pid);
@@ -137,8 +144,11 @@ class Supervisor {
   bool last_reload_ok_ = true;
   std::function<void()> reload_listener_;
   ProcSampler sampler_;
-  Timer sample_timer_;       // the next pass over /proc
+  Timer sample_timer_;       // the next pass: when the first tree is due
   Timer sample_step_timer_;  // the next slice of the pass in progress
+  std::optional<SteadyTime> sample_timer_at_;  // when sample_timer_ fires
+  std::size_t sample_program_ = 0;   // the pass in progress: where it is
+  std::size_t sample_instance_ = 0;
 };
 
 }  // namespace vigil

@@ -27,6 +27,7 @@
 #include "harness.h"
 #include "metrics_client.h"
 #include "proc_sampler.h"
+#include "reaper.h"
 
 namespace vigil::it {
 namespace {
@@ -48,10 +49,11 @@ class MetricsTest : public BinaryTest {
  protected:
   // `vigil run` with an [http] listener on a port of its choosing, sampling
   // every 200ms, and `programs`. Fails fatally when vigil does not serve.
-  void start(std::string_view programs) {
+  void start(std::string_view programs) { start_sampling_every("200ms", programs); }
+  void start_sampling_every(std::string_view interval, std::string_view programs) {
     run_vigil_with(
         "[vigil]\n"
-        "sample_interval = \"200ms\"\n"
+        "sample_interval = \"" + std::string(interval) + "\"\n"
         "\n"
         "[http]\n"
         "listen = \"127.0.0.1:0\"\n"
@@ -61,6 +63,16 @@ class MetricsTest : public BinaryTest {
     auto port = metrics_client::served_port(vigil_->output());
     ASSERT_TRUE(port) << vigil_->output();
     port_ = *port;
+  }
+
+  // vigil's one child (the test's one instance), once it has started.
+  pid_t only_child() {
+    std::vector<pid_t> kids;
+    poll_until([&] {
+      kids = child_pids(vigil_->pid());
+      return kids.size() == 1;
+    });
+    return kids.size() == 1 ? kids.front() : -1;
   }
 
   // One scrape; an empty exposition (and a test failure) when it fails.
@@ -357,6 +369,52 @@ TEST_F(MetricsTest, GrowingChildIsRestartedForMemoryAfterBeingSeenOverTheLimit) 
   EXPECT_EQ(value_or(e, "vigil_memory_limit_bytes", leak, 0), 64.0 * kMiB);
 }
 
+// An idle tree is read by the sampling timer only once a minute, but not
+// one under a memory_limit: a child idle for 6 intervals that then takes
+// 100 MiB is restarted within 3 samples of it, as one that grew at once.
+// What the test sees is measured from /proc itself, not through vigil.
+TEST_F(MetricsTest, IdleChildThatOutgrowsItsLimitIsRestartedWithinThreeIntervals) {
+  constexpr auto kInterval = 500ms;
+  ASSERT_NO_FATAL_FAILURE(start_sampling_every("500ms",
+                       "[programs.late]\ncommand = [\"sh\", \"-c\", " +
+                           toml_string("sleep 3; exec '" + helper_binary() + "' --alloc-mb 100 --stay") +
+                           "]\nmemory_limit = \"64MiB\"\nrestart_delay = \"100ms\"\nrestart_window = \"0s\"\n"));
+  const pid_t child = only_child();
+  ASSERT_GT(child, 0) << vigil_->output();
+  ASSERT_TRUE(poll_until([&] { return status_kib(child, "VmRSS").value_or(0) >= 64 * 1024; }, kEventually, 5ms))
+      << vigil_->output();
+  const auto over = std::chrono::steady_clock::now();
+  const Labels memory{{"program", "late"}, {"reason", "memory"}};
+  ASSERT_TRUE(scrape_until([&](const Exposition& e) { return value_or(e, "vigil_restarts_total", memory, 0) >= 1; }))
+      << vigil_->output();
+  const auto took = std::chrono::steady_clock::now() - over;
+  // 3 intervals, plus a loaded machine's slack: far below the idle pace
+  // (kIdleSampleStride intervals, 30 s here).
+  EXPECT_LT(took, 3 * kInterval + 2s) << vigil_->output();
+}
+
+// A scrape shows figures no staler than one sample_interval, though the
+// timer reads an idle tree only once a minute: a child idle for 3 intervals
+// that then takes 64 MiB shows it in a scrape within one interval of it.
+TEST_F(MetricsTest, AScrapeShowsAnIdleTreesGrowthWithinOneInterval) {
+  constexpr auto kInterval = 1s;
+  ASSERT_NO_FATAL_FAILURE(start_sampling_every("1s", "[programs.late]\ncommand = [\"sh\", \"-c\", " +
+                                 toml_string("sleep 3; exec '" + helper_binary() + "' --alloc-mb 64 --stay") +
+                                 "]\n"));
+  const pid_t child = only_child();
+  ASSERT_GT(child, 0) << vigil_->output();
+  const Labels late{{"program", "late"}};
+  // Settled: the tree (sh and its sleep) is read and found still.
+  ASSERT_TRUE(scrape_until([&](const Exposition& e) { return value_or(e, "vigil_memory_rss_bytes", late, 0) > 0; }));
+  ASSERT_TRUE(poll_until([&] { return status_kib(child, "VmRSS").value_or(0) >= 64 * 1024; }, kEventually, 5ms))
+      << vigil_->output();
+  const auto grown = std::chrono::steady_clock::now();
+  ASSERT_TRUE(scrape_until([&](const Exposition& e) {
+    return value_or(e, "vigil_memory_rss_bytes", late, 0) >= 64.0 * kMiB;
+  })) << vigil_->output();
+  EXPECT_LT(std::chrono::steady_clock::now() - grown, kInterval + 2s) << vigil_->output();
+}
+
 TEST_F(MetricsTest, TreeRssCountsAGrandchild) {
   // sh is tiny; the 100 MiB belong to its child.
   ASSERT_NO_FATAL_FAILURE(start(
@@ -402,13 +460,18 @@ TEST_F(MetricsTest, CpuSecondsGrowForABusyChild) {
   EXPECT_GE(value_or(e, "vigil_cpu_seconds_total", {{"program", "idle"}}, -1), 0);
 }
 
-// The sampler keeps, between scans, what it needs for the live processes
-// only: every pid that was once a parent must not stay in its maps (and be
-// visited by every later scan) after it is gone.
+// The fallback (no children lists in the kernel) keeps, between rounds,
+// what it needs for the live processes only: every pid that was once a
+// parent must not stay in its map (and be visited by every later pass)
+// after it is gone.
 TEST(ProcSamplerTest, ForgetsParentsThatAreGone) {
   constexpr int kParents = 150;
-  ProcSampler sampler;
-  sampler.scan();
+  ProcSampler sampler(ProcSampler::Mode::scan);
+  auto scan = [&] {
+    sampler.begin_round();
+    sampler.read_tree(::getpid());
+  };
+  scan();
   const std::size_t before = sampler.parents();
 
   // kParents processes, each the parent of one grandchild, each pair in a
@@ -445,7 +508,7 @@ TEST(ProcSamplerTest, ForgetsParentsThatAreGone) {
   ::close(ready[0]);
   EXPECT_EQ(got, static_cast<std::size_t>(kParents));
 
-  sampler.scan();
+  scan();
   const std::size_t with = sampler.parents();
   for (pid_t pid : parents) ::kill(-pid, SIGKILL);
   for (pid_t pid : parents) {
@@ -456,7 +519,7 @@ TEST(ProcSamplerTest, ForgetsParentsThatAreGone) {
   EXPECT_GE(with, before + kParents * 9 / 10) << "the new parents were seen";
   // Other tests on the machine come and go: a margin, far below kParents.
   EXPECT_TRUE(poll_until([&] {
-    sampler.scan();
+    scan();
     return sampler.parents() <= before + 30;
   })) << sampler.parents() << " parents remembered, " << before << " before";
 }
@@ -599,27 +662,54 @@ TEST_F(MetricsTest, OutOfFdsVigilPausesAcceptingInsteadOfSpinning) {
 namespace vigil::it {
 namespace {
 
-// The sampling timer reads /proc in slices; a pass in slices must see what
-// one whole pass sees: here, the test's own child and its memory.
-TEST(ProcSamplerTest, APassInSlicesSeesWhatAWholePassSees) {
+// A tree is read through the kernel's children lists: the reads are the
+// tree's own processes, not every process on the machine, and it finds
+// what the fallback's pass over /proc finds: here, the test's own child
+// and its memory, and a child forked by a second thread of this process
+// (listed under that thread, not the main one).
+TEST(ProcSamplerTest, ChildrenListsFindWhatAPassOverProcFinds) {
   const pid_t child = start_test_process({helper_binary(), "--alloc-mb", "8", "--stay"}, ".", -1, -1);
   ASSERT_GT(child, 0);
-  ProcSampler whole;
+  pid_t from_thread = -1;
+  std::thread([&] {
+    from_thread = ::fork();
+    if (from_thread == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      for (;;) ::pause();
+    }
+  }).join();
+  ASSERT_GT(from_thread, 0);
+  auto has = [](const TreeSample* t, pid_t pid) {
+    return t && std::any_of(t->members.begin(), t->members.end(),
+                            [pid](const ProcStat& m) { return m.pid == pid; });
+  };
+  ProcSampler lists;
+  if (!lists.children_lists()) GTEST_SKIP() << "this kernel keeps no children lists (CONFIG_PROC_CHILDREN)";
   ASSERT_TRUE(poll_until([&] {
-    whole.scan();
-    return whole.tree(child).rss_bytes >= 8u << 20;
+    const TreeSample* t = lists.read_tree(child);
+    return t && t->usage.rss_bytes >= 8u << 20;
   }));
-  ProcSampler sliced;
-  sliced.begin_scan();
-  int steps = 1;
-  while (!sliced.scan_some(16)) ++steps;
-  EXPECT_GT(steps, 1) << "more than 16 processes run on any machine";
-  ASSERT_NE(sliced.find(child), nullptr);
-  EXPECT_GE(sliced.tree(child).rss_bytes, 8u << 20);
-  const auto mine = sliced.members(::getpid());
-  EXPECT_NE(std::find(mine.begin(), mine.end(), child), mine.end());
+  const TreeSample* mine = lists.read_tree(::getpid());
+  ASSERT_NE(mine, nullptr);
+  EXPECT_TRUE(has(mine, child));
+  EXPECT_TRUE(has(mine, from_thread)) << "a child of a second thread";
+  const std::size_t members = mine->members.size();
+  const std::uint64_t reads = lists.stat_reads();
+  lists.read_tree(::getpid());
+  EXPECT_LE(lists.stat_reads() - reads, members + 2) << "one stat per process of the tree";
+
+  ProcSampler scan(ProcSampler::Mode::scan);
+  scan.begin_round();
+  const TreeSample* whole = scan.read_tree(::getpid());
+  ASSERT_NE(whole, nullptr);
+  EXPECT_TRUE(has(whole, child));
+  EXPECT_TRUE(has(whole, from_thread));
+  EXPECT_GE(scan.read_tree(child)->usage.rss_bytes, 8u << 20);
+  EXPECT_EQ(scan.read_tree(-5), nullptr);
   ::kill(child, SIGKILL);
+  ::kill(from_thread, SIGKILL);
   ::waitpid(child, nullptr, 0);
+  ::waitpid(from_thread, nullptr, 0);
 }
 
 }  // namespace

@@ -21,6 +21,17 @@ TEST(ProcStatParse, Fields) {
   EXPECT_EQ(st->stime_ticks, 3u);
   EXPECT_EQ(st->starttime_ticks, 123456u);
   EXPECT_EQ(st->rss_pages, 132u);
+  EXPECT_EQ(st->threads, 1);
+}
+
+// num_threads (field 20) says whether one task's children list covers them all.
+TEST(ProcStatParse, Threads) {
+  auto st = parse_proc_stat(
+      "9 (node) S 1 9 9 0 -1 0 0 0 0 0 1 2 0 0 20 0 11 0 99 1000 70 0\n");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->threads, 11);
+  EXPECT_EQ(st->starttime_ticks, 99u);
+  EXPECT_EQ(st->rss_pages, 70u);
 }
 
 TEST(ProcStatParse, CommandWithSpacesAndParens) {
@@ -40,6 +51,15 @@ TEST(ProcStatParse, Truncated) {
   EXPECT_FALSE(parse_proc_stat("12 (x"));
   EXPECT_FALSE(parse_proc_stat("12 (x) S 1 2 3"));
   EXPECT_FALSE(parse_proc_stat("garbage"));
+}
+
+TEST(ProcStatParse, PidList) {
+  std::vector<int> pids{7};
+  parse_pid_list("12 345 6 ", pids);
+  EXPECT_EQ(pids, (std::vector<int>{7, 12, 345, 6}));
+  parse_pid_list("", pids);
+  parse_pid_list("99", pids);  // no trailing space
+  EXPECT_EQ(pids, (std::vector<int>{7, 12, 345, 6, 99}));
 }
 
 }  // namespace

@@ -1,0 +1,40 @@
+// When to read a process tree again (see the header).
+#include "sample_schedule.h"
+
+#include <algorithm>
+
+namespace vigil {
+
+void SampleSchedule::restart() {
+  last_.reset();
+  read_.reset();
+  next_ = SteadyTime{};
+  stride_ = 1;
+}
+
+void SampleSchedule::sampled(SteadyTime at, const TreeUsage& usage, bool limited, Duration interval) {
+  const bool still = last_ && *last_ == usage;
+  stride_ = limited || !still ? 1 : kIdleSampleStride;
+  last_ = usage;
+  read_ = at;
+  next_ = at + stride_ * interval;
+}
+
+void SampleSchedule::refreshed(SteadyTime at, const TreeUsage& usage, Duration interval) {
+  if (last_ && !(*last_ == usage) && stride_ > 1) {
+    stride_ = 1;
+    next_ = std::min(next_, at + interval);
+  }
+  last_ = usage;
+  read_ = at;
+}
+
+bool SampleSchedule::due(SteadyTime now, Duration interval) const {
+  return now + interval / 2 >= next_;
+}
+
+bool SampleSchedule::stale(SteadyTime now, Duration interval) const {
+  return !read_ || now - *read_ >= interval;
+}
+
+}  // namespace vigil

@@ -1,0 +1,68 @@
+// When to read an instance's process tree from /proc again. Pure: the shell
+// hands in the time and the figures it read; nothing here reads /proc.
+//
+// Reading /proc is what an idle vigil spends its CPU on (two small files a
+// process), so a tree is read only as often as something needs it:
+//  - under a memory_limit, every sample_interval (the limit acts on
+//    kMemoryLimitSamples reads in a row, so it acts within that many
+//    intervals);
+//  - otherwise every interval while its figures (RSS, CPU, processes) move;
+//    a read that finds them as the read before did waits kIdleSampleStride
+//    intervals for the next; one that finds them moved brings it back to
+//    every interval. (Reading 500 idle trees costs some 10-25 ms of CPU: at
+//    once a minute that is under 0.05 % of a core.)
+//  - a scrape of /metrics (or the API) first reads every tree whose figures
+//    are older than one interval (stale()), so what it shows is never
+//    staler than that. Such a read updates the figures but does not count
+//    as one of the limit's periodic reads.
+#pragma once
+#include <cstdint>
+#include <optional>
+
+#include "clock.h"
+#include "units.h"
+
+namespace vigil {
+
+// One read of a process tree.
+struct TreeUsage {
+  std::uint64_t rss_bytes = 0;
+  std::uint64_t cpu_ticks = 0;  // utime+stime of the live members
+  int processes = 0;
+  bool operator==(const TreeUsage&) const = default;
+};
+
+// The wait between two periodic reads of a tree whose figures did not
+// move, in sample intervals: a minute at the default of 1s.
+inline constexpr int kIdleSampleStride = 60;
+
+class SampleSchedule {
+ public:
+  // A new process (or none): its tree is read at the next periodic tick,
+  // and every interval until its figures settle.
+  void restart();
+  // A periodic read at `at`. `limited`: the instance has a memory_limit.
+  void sampled(SteadyTime at, const TreeUsage& usage, bool limited, Duration interval);
+  // An on-demand read (a scrape) at `at`: fresh figures; a tree found
+  // moving is read every interval again. The next periodic read stays
+  // when it was.
+  void refreshed(SteadyTime at, const TreeUsage& usage, Duration interval);
+
+  // Whether the periodic tick at `now` should read the tree. A tick up to
+  // half an interval early counts: timers and the slices of a pass drift.
+  bool due(SteadyTime now, Duration interval) const;
+  // When the next periodic read is due (the far past when never read).
+  SteadyTime next_at() const { return next_; }
+  // Whether the figures are older than one interval (or were never read).
+  bool stale(SteadyTime now, Duration interval) const;
+  // Intervals between periodic reads now: 1 or kIdleSampleStride.
+  int stride() const { return stride_; }
+
+ private:
+  std::optional<TreeUsage> last_;    // the figures of the last read
+  std::optional<SteadyTime> read_;   // when they were read
+  SteadyTime next_{};                // the next periodic read
+  int stride_ = 1;
+};
+
+}  // namespace vigil

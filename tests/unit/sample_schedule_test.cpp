@@ -1,0 +1,123 @@
+// When an instance's process tree is read from /proc again.
+#include "sample_schedule.h"
+
+#include <gtest/gtest.h>
+
+namespace vigil {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr Duration kInterval = 1000ms;
+const SteadyTime kT0 = SteadyTime{} + std::chrono::hours(1);
+const TreeUsage kIdle{4u << 20, 7, 1};
+
+TEST(SampleSchedule, ANewProcessIsDueAtOnceAndStale) {
+  SampleSchedule s;
+  EXPECT_TRUE(s.due(kT0, kInterval));
+  EXPECT_TRUE(s.stale(kT0, kInterval));
+  EXPECT_EQ(s.stride(), 1);
+}
+
+TEST(SampleSchedule, ATreeThatMovesIsReadEveryInterval) {
+  SampleSchedule s;
+  TreeUsage u = kIdle;
+  for (int k = 0; k < 10; ++k) {
+    const SteadyTime at = kT0 + k * kInterval;
+    ASSERT_TRUE(s.due(at, kInterval)) << k;
+    u.cpu_ticks += 1;
+    s.sampled(at, u, false, kInterval);
+    EXPECT_EQ(s.stride(), 1);
+    EXPECT_EQ(s.next_at(), at + kInterval);
+  }
+}
+
+TEST(SampleSchedule, AStillTreeIsReadOnceInIdleStride) {
+  SampleSchedule s;
+  s.sampled(kT0, kIdle, false, kInterval);
+  EXPECT_EQ(s.stride(), 1) << "the first read has nothing to compare with";
+  s.sampled(kT0 + kInterval, kIdle, false, kInterval);
+  EXPECT_EQ(s.stride(), kIdleSampleStride);
+  const SteadyTime next = kT0 + kInterval + kIdleSampleStride * kInterval;
+  EXPECT_EQ(s.next_at(), next);
+  EXPECT_FALSE(s.due(kT0 + 2 * kInterval, kInterval));
+  EXPECT_FALSE(s.due(next - kInterval, kInterval));
+  EXPECT_TRUE(s.due(next, kInterval));
+  // A tick a little early (timer drift) still reads it.
+  EXPECT_TRUE(s.due(next - kInterval / 4, kInterval));
+}
+
+TEST(SampleSchedule, AStillTreeThatMovesAgainIsReadEveryIntervalAgain) {
+  SampleSchedule s;
+  s.sampled(kT0, kIdle, false, kInterval);
+  s.sampled(kT0 + kInterval, kIdle, false, kInterval);
+  ASSERT_EQ(s.stride(), kIdleSampleStride);
+  TreeUsage grown = kIdle;
+  grown.rss_bytes += 4096;
+  const SteadyTime at = kT0 + (kIdleSampleStride + 1) * kInterval;
+  s.sampled(at, grown, false, kInterval);
+  EXPECT_EQ(s.stride(), 1);
+  EXPECT_EQ(s.next_at(), at + kInterval);
+  // A new child counts as a move too.
+  TreeUsage forked = grown;
+  ++forked.processes;
+  s.sampled(at + kInterval, grown, false, kInterval);
+  ASSERT_EQ(s.stride(), kIdleSampleStride);
+  s.sampled(at + 2 * kInterval, forked, false, kInterval);
+  EXPECT_EQ(s.stride(), 1);
+}
+
+TEST(SampleSchedule, UnderAMemoryLimitATreeIsReadEveryIntervalEvenWhenStill) {
+  SampleSchedule s;
+  for (int k = 0; k < 5; ++k) {
+    const SteadyTime at = kT0 + k * kInterval;
+    ASSERT_TRUE(s.due(at, kInterval));
+    s.sampled(at, kIdle, true, kInterval);
+    EXPECT_EQ(s.stride(), 1);
+  }
+}
+
+TEST(SampleSchedule, AScrapeReadsWhatIsOlderThanOneInterval) {
+  SampleSchedule s;
+  s.sampled(kT0, kIdle, false, kInterval);
+  s.sampled(kT0 + kInterval, kIdle, false, kInterval);
+  EXPECT_FALSE(s.stale(kT0 + kInterval + kInterval / 2, kInterval));
+  EXPECT_TRUE(s.stale(kT0 + 2 * kInterval, kInterval));
+  // The scrape's read makes the figures fresh; still ones keep the pace.
+  const SteadyTime next = s.next_at();
+  s.refreshed(kT0 + 5 * kInterval, kIdle, kInterval);
+  EXPECT_FALSE(s.stale(kT0 + 5 * kInterval, kInterval));
+  EXPECT_EQ(s.next_at(), next);
+  EXPECT_EQ(s.stride(), kIdleSampleStride);
+  // Moved ones are read every interval from then on.
+  TreeUsage grown = kIdle;
+  grown.cpu_ticks += 3;
+  s.refreshed(kT0 + 7 * kInterval, grown, kInterval);
+  EXPECT_EQ(s.stride(), 1);
+  EXPECT_EQ(s.next_at(), kT0 + 8 * kInterval);
+}
+
+TEST(SampleSchedule, AScrapeDoesNotDelayTheLimitsPeriodicRead) {
+  SampleSchedule s;
+  s.sampled(kT0, kIdle, true, kInterval);
+  s.refreshed(kT0 + kInterval / 2, kIdle, kInterval);
+  EXPECT_EQ(s.next_at(), kT0 + kInterval);
+  EXPECT_TRUE(s.due(kT0 + kInterval, kInterval));
+}
+
+TEST(SampleSchedule, RestartForgetsTheOldProcess) {
+  SampleSchedule s;
+  s.sampled(kT0, kIdle, false, kInterval);
+  s.sampled(kT0 + kInterval, kIdle, false, kInterval);
+  ASSERT_FALSE(s.due(kT0 + 2 * kInterval, kInterval));
+  s.restart();
+  EXPECT_TRUE(s.due(kT0 + 2 * kInterval, kInterval));
+  EXPECT_TRUE(s.stale(kT0 + 2 * kInterval, kInterval));
+  EXPECT_EQ(s.stride(), 1);
+  // Its first read compares with nothing: no jump to the idle pace.
+  s.sampled(kT0 + 2 * kInterval, kIdle, false, kInterval);
+  EXPECT_EQ(s.stride(), 1);
+}
+
+}  // namespace
+}  // namespace vigil
