@@ -249,10 +249,10 @@ NotifyCounts parse_notify_datagram(std::string_view datagram, const NotifyMessag
   return counts;
 }
 
-NotifyStreamParser::NotifyStreamParser() {
-  // The one allocation: room for a whole line, so appends never reallocate.
-  partial_.reserve(kNotifyMaxLineBytes);
-}
+// No room is reserved up front: every instance has a parser and most never
+// see a line split across two reads; partial_ grows only when one is, and
+// never past kNotifyMaxLineBytes.
+NotifyStreamParser::NotifyStreamParser() = default;
 
 void NotifyStreamParser::feed(std::string_view chunk, const NotifyMessageFn& on_message,
                               const NotifyErrorFn& on_error) {
