@@ -16,7 +16,9 @@ test_pkgs=(libgtest-dev prometheus
            systemd libsystemd-dev prometheus-alertmanager curl
            python3-yaml nginx libnginx-mod-stream redis-server redis-tools gunicorn wrk
            # the man page, completion and package tests
-           man-db groff-base zsh fish)
+           man-db groff-base zsh fish
+           # the status page test's browser (driven by playwright-core from npm)
+           chromium)
 case $mode in
   run) pkgs=("${run_pkgs[@]}") ;;
   package) pkgs=("${run_pkgs[@]}" "${package_pkgs[@]}") ;;

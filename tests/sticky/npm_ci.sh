@@ -5,9 +5,12 @@
 # Does nothing when DEST already holds exactly this lock file's packages, so
 # `make run` and every ctest run after the first need no network.
 #   bash tests/sticky/npm_ci.sh BUILD/node_sticky
+# SRC, when given, is another folder with a package.json and a pinned
+# package-lock.json (tests/page: the status page test's playwright-core).
+#   bash tests/sticky/npm_ci.sh BUILD/node_page tests/page
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-dest=${1:?usage: npm_ci.sh DEST}
+dest=${1:?usage: npm_ci.sh DEST [SRC]}
+here=$(cd "${2:-$(dirname "$0")}" && pwd)
 if ! command -v npm >/dev/null; then
   echo "npm_ci.sh: npm is not installed (scripts/deps.sh installs it)" >&2
   exit 1
@@ -18,6 +21,6 @@ if [[ -d $dest/node_modules ]] && cmp -s "$here/package-lock.json" "$dest/.insta
 fi
 cp "$here/package.json" "$here/package-lock.json" "$dest/"
 rm -f "$dest/.installed-lock.json"
-echo "npm_ci.sh: installing socket.io into $dest (npm ci)"
+echo "npm_ci.sh: installing $(basename "$here")'s pinned packages into $dest (npm ci)"
 npm ci --prefix "$dest" --no-audit --no-fund --loglevel=error
 cp "$here/package-lock.json" "$dest/.installed-lock.json"
