@@ -72,6 +72,14 @@ std::string peer_key(const sockaddr_storage& ss) {
   return std::string(reinterpret_cast<const char*>(&a.sin6_addr), sizeof a.sin6_addr);
 }
 
+// A non-blocking connect's outcome: 0, or why it failed.
+int connect_error(int fd) {
+  int error = 0;
+  socklen_t len = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0) return errno;
+  return error;
+}
+
 // Whether a warning is due (one at most every kWarnEvery).
 bool warning_due(std::optional<SteadyTime>& last, SteadyTime now) {
   if (last && now - *last < kWarnEvery) return false;
@@ -217,10 +225,8 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
             instance_fd_ = std::move(fd);
             return start_relay();
           }
-          int error = 0;
-          socklen_t len = sizeof error;
-          if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error == 0) error = ECONNREFUSED;
-          proxy_.note_route_failure(instance_, error, peer_);
+          const int error = connect_error(fd.get());
+          proxy_.note_route_failure(instance_, error != 0 ? error : ECONNREFUSED, peer_);
           continue;
         }
         instance_fd_ = std::move(fd);
@@ -239,9 +245,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
   }
 
   void on_connect_ready() {
-    int error = 0;
-    socklen_t len = sizeof error;
-    if (::getsockopt(instance_fd_.get(), SOL_SOCKET, SO_ERROR, &error, &len) != 0) error = errno;
+    const int error = connect_error(instance_fd_.get());
     connecting_->disable();
     if (error == 0) {
       deadline_.cancel();
