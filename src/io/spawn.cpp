@@ -57,14 +57,6 @@ const char* step_name(int step) {
   return "start";
 }
 
-[[noreturn]] void child_fail(int error_fd, int step) {
-  ChildFailure f{step, errno};
-  ssize_t n;
-  do n = ::write(error_fd, &f, sizeof f);
-  while (n < 0 && errno == EINTR);
-  ::_exit(127);
-}
-
 // The child's fds pass through slots low in vigil's fd table, so that the
 // child's copy of the table can stop there: close_range(CLOSE_RANGE_UNSHARE)
 // copies only the fds below its range. Copying vigil's thousands of fds (a
@@ -107,7 +99,24 @@ struct ChildArgs {
   rlimit nofile{};
   char* const* pid_digits = nullptr;  // where the child writes its own pid, each
   int pid_variables = 0;
+  // Started with CLONE_VM | CLONE_VFORK: a failed step is written here, in
+  // vigil's memory, which vigil reads once the child has exited (as
+  // posix_spawn does); no error pipe to make and close at every start.
+  // Null when forked: the error pipe (error_fd) carries it.
+  ChildFailure* failure = nullptr;
 };
+
+[[noreturn]] void child_fail(const ChildArgs& a, int error_fd, int step) {
+  if (a.failure) {
+    *a.failure = ChildFailure{step, errno};
+    ::_exit(127);
+  }
+  ChildFailure f{step, errno};
+  ssize_t n;
+  do n = ::write(error_fd, &f, sizeof f);
+  while (n < 0 && errno == EINTR);
+  ::_exit(127);
+}
 
 // The child, from its start to execve. With CLONE_VM it runs in vigil's
 // memory, on a stack of its own, while vigil waits: it writes nothing of
@@ -122,7 +131,7 @@ int child_main(void* arg) {
   // CLONE_FILES, the child shares vigil's until here.
   if (a.shared_table &&
       ::close_range(static_cast<unsigned>(a.keep_below), ~0U, CLOSE_RANGE_UNSHARE) != 0)
-    child_fail(a.error_fd, kStepDup);
+    child_fail(a, a.error_fd, kStepDup);
   // Reset every disposition before unblocking, so no handler of vigil's
   // (libevent's signal pipe writer) ever runs here.
   for (int sig = 1; sig < NSIG; ++sig) {
@@ -134,16 +143,16 @@ int child_main(void* arg) {
   ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
   const int efd = a.error_fd;
 
-  if (::setsid() < 0) child_fail(efd, kStepSetsid);
+  if (::setsid() < 0) child_fail(a, efd, kStepSetsid);
   if (a.cred) {
     if (::syscall(SYS_setgroups, a.cred->groups.size(), a.cred->groups.data()) < 0)
-      child_fail(efd, kStepSetgroups);
-    if (::syscall(SYS_setgid, a.cred->gid) < 0) child_fail(efd, kStepSetgid);
-    if (::syscall(SYS_setuid, a.cred->uid) < 0) child_fail(efd, kStepSetuid);
+      child_fail(a, efd, kStepSetgroups);
+    if (::syscall(SYS_setgid, a.cred->gid) < 0) child_fail(a, efd, kStepSetgid);
+    if (::syscall(SYS_setuid, a.cred->uid) < 0) child_fail(a, efd, kStepSetuid);
   }
   // After the change of user (which clears it), then check the parent did
   // not die before the signal was armed.
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(efd, kStepPdeathsig);
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(a, efd, kStepPdeathsig);
   if (::getppid() != a.parent) ::_exit(127);
 
   // Move every source fd above the last target first so that placing one
@@ -154,15 +163,17 @@ int child_main(void* arg) {
     int from = a.fds[i];
     if (from < 0) {
       from = ::open("/dev/null", i == 0 ? O_RDONLY : O_WRONLY);
-      if (from < 0) child_fail(efd, kStepDevNull);
+      if (from < 0) child_fail(a, efd, kStepDevNull);
     }
     src[i] = ::fcntl(from, F_DUPFD_CLOEXEC, a.move_above);
-    if (src[i] < 0) child_fail(efd, kStepDup);
+    if (src[i] < 0) child_fail(a, efd, kStepDup);
   }
-  int err_high = ::fcntl(efd, F_DUPFD_CLOEXEC, a.move_above);
-  if (err_high < 0) child_fail(efd, kStepDup);
+  // The error pipe (forked children only) moves above the fds placed.
+  int err_high = -1;
+  if (efd >= 0 && (err_high = ::fcntl(efd, F_DUPFD_CLOEXEC, a.move_above)) < 0)
+    child_fail(a, efd, kStepDup);
   for (int i = 0; i < a.nfds; ++i) {
-    if (::dup2(src[i], i) < 0) child_fail(err_high, kStepDup);
+    if (::dup2(src[i], i) < 0) child_fail(a, err_high, kStepDup);
   }
   // Exactly 0..nfds-1 survive exec: close everything above except the error
   // pipe, which is CLOEXEC and closes itself on success.
@@ -178,12 +189,16 @@ int child_main(void* arg) {
       if (::close_range(static_cast<unsigned>(lo), static_cast<unsigned>(hi), 0) == 0) return;
       for (int fd = lo; fd <= hi; ++fd) ::close(fd);
     };
-    close_from(first_closed, err_high - 1);
-    close_from(err_high + 1, a.fd_limit - 1);
+    if (err_high < 0) {
+      close_from(first_closed, a.fd_limit - 1);
+    } else {
+      close_from(first_closed, err_high - 1);
+      close_from(err_high + 1, a.fd_limit - 1);
+    }
   }
 
   if (a.restore_nofile) ::setrlimit(RLIMIT_NOFILE, &a.nofile);
-  if (a.cwd && ::chdir(a.cwd) < 0) child_fail(err_high, kStepChdir);
+  if (a.cwd && ::chdir(a.cwd) < 0) child_fail(a, err_high, kStepChdir);
   if (a.pid_variables > 0) {
     char digits[20];
     int n = 0;
@@ -196,7 +211,7 @@ int child_main(void* arg) {
     }
   }
   ::execve(a.exe, a.argv, a.envp);
-  child_fail(err_high, kStepExec);
+  child_fail(a, err_high, kStepExec);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -209,6 +224,8 @@ pid_t start_child(ChildArgs& args) {
   if (pid == 0) child_main(&args);
   return pid;
 }
+
+bool starts_in_shared_memory() { return false; }
 
 bool child_can_unshare_fd_table() { return false; }
 #else
@@ -236,6 +253,8 @@ char* child_stack_top() {
 // exec to tear down; vigil sleeps until the child has exec'd or exited,
 // which it waited for anyway. CLONE_FILES too when the child can make its
 // own, short, copy of the fd table.
+bool starts_in_shared_memory() { return child_stack_top() != nullptr; }
+
 pid_t start_child(ChildArgs& args) {
   char* stack = child_stack_top();
   if (!stack) {
@@ -437,14 +456,21 @@ SpawnResult spawn(const SpawnSpec& spec) {
     return result;
   }
   const Slots& slot = slots();
+  // A forked child reports a failed step through a pipe; one started in
+  // vigil's memory writes it there (ChildArgs::failure).
+  const bool shared_memory = starts_in_shared_memory();
+  ChildFailure failure{-1, 0};
+  if (shared_memory) args.failure = &failure;
   // Out of fds here is a failed start like any other, not an exception
   // through the caller's start.
   Pipe errpipe;
-  try {
-    errpipe = make_pipe();
-  } catch (const std::system_error& e) {
-    result.error = SpawnError{"create the error pipe", e.code().value()};
-    return result;
+  if (!shared_memory) {
+    try {
+      errpipe = make_pipe();
+    } catch (const std::system_error& e) {
+      result.error = SpawnError{"create the error pipe", e.code().value()};
+      return result;
+    }
   }
   const int sources[5] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd, spec.heartbeat_fd,
                           errpipe.write.get()};
@@ -486,7 +512,7 @@ SpawnResult spawn(const SpawnSpec& spec) {
   args.nfds = static_cast<int>(child_fds.size());
   args.moved = moved.data();
   args.move_above = std::max(10, args.nfds);
-  args.error_fd = slot.fd[4];
+  args.error_fd = shared_memory ? -1 : slot.fd[4];
   args.shared_table = slot.share_table;
   args.keep_below = slot.end;
   args.parent = ::getpid();
@@ -513,12 +539,18 @@ SpawnResult spawn(const SpawnSpec& spec) {
     return result;
   }
 
-  // The write end closes at exec (CLOEXEC) or carries the failed step.
-  ChildFailure f{};
-  ssize_t n;
-  do n = ::read(errpipe.read.get(), &f, sizeof f);
-  while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof f)) {
+  // CLONE_VFORK: vigil resumes once the child has exec'd or exited, so
+  // `failure` is final. Forked: the write end closes at exec (CLOEXEC) or
+  // carries the failed step.
+  ChildFailure f = failure;
+  bool failed = f.step >= 0;
+  if (!shared_memory) {
+    ssize_t n;
+    do n = ::read(errpipe.read.get(), &f, sizeof f);
+    while (n < 0 && errno == EINTR);
+    failed = n == static_cast<ssize_t>(sizeof f);
+  }
+  if (failed) {
     // The child is exiting with 127: reap it here so the caller sees one
     // event, the failure, and the reaper never meets this pid.
     int status;
