@@ -79,8 +79,9 @@ TEST_F(OperatorTest, ATypoInTheCommandSaysWhyEverywhere) {
   for (std::size_t at = 0; (at = detail.out.find("code 127", at)) != std::string::npos; ++at) ++ends;
   EXPECT_EQ(ends, 3u) << detail.out;
 
-  // The status page.
-  auto page = control::exchange(control::connect_unix(socket()), "GET / HTTP/1.0\r\n\r\n", false);
+  // The plain status table (the live page at / reads the API above).
+  auto page = control::exchange(control::connect_unix(socket()), "GET /status.html HTTP/1.0\r\n\r\n",
+                                false);
   EXPECT_EQ(page.status, 200) << page.text;
   EXPECT_NE(page.text.find("<th>reason</th>"), std::string::npos) << page.text;
   EXPECT_NE(page.text.find("cannot execute &quot;nodee&quot;"), std::string::npos) << page.text;
