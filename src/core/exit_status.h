@@ -21,6 +21,15 @@ struct ExitStatus {
   // "exit code 3", "signal SEGV (core dumped)" ...
   std::string describe() const;
   bool core_dumped = false;
+
+  // Its fields, named, for the handover to a new vigil (core/handover.h).
+  template <class Archive>
+  void persist(Archive& a) {
+    a("signaled", signaled);
+    a("code", code);
+    a("signal", signal);
+    a("core_dumped", core_dumped);
+  }
 };
 
 }  // namespace vigil

@@ -80,6 +80,21 @@ class HeartbeatWatch {
   std::uint64_t total_beats() const { return total_beats_; }
   std::optional<SteadyTime> last_beat() const { return last_beat_; }
 
+  // Its state, named, for the handover to a new vigil (core/handover.h);
+  // the settings come from the new vigil's config.
+  template <class Archive>
+  void persist(Archive& a) {
+    a("active", active_);
+    a("hung", hung_);
+    a("in_grace", in_grace_);
+    a("base", base_);
+    a("extended_until", extended_until_);
+    a("consecutive_misses", consecutive_misses_);
+    a("total_misses", total_misses_);
+    a("total_beats", total_beats_);
+    a("last_beat", last_beat_);
+  }
+
  private:
   HeartbeatSettings settings_;
   bool active_ = false;

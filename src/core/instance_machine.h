@@ -118,6 +118,11 @@ struct InstanceCounts {
     for (auto r : restarts) n += r;
     return n;
   }
+  template <class Archive>
+  void persist(Archive& a) {
+    a("restarts", restarts);
+    a("exits", exits);
+  }
 };
 
 // One end of a process, or a start that failed, and why: what `vigil
@@ -127,6 +132,13 @@ struct ExitEntry {
   SteadyTime at{};        // when it ended
   Duration run{};         // how long it ran (0 for a failed start)
   std::string reason;     // "exited with exit code 1", "hung: no heartbeat for 15s (...)"
+  template <class Archive>
+  void persist(Archive& a) {
+    a("status", status);
+    a("at", at);
+    a("run", run);
+    a("reason", reason);
+  }
 };
 inline constexpr std::size_t kRecentExits = 10;
 
@@ -178,9 +190,20 @@ class InstanceMachine {
   // it), "ignored" (can happen, on purpose changes nothing), or "handled".
   static const char* kind_of(State s, Event e);
 
+  // Every field the machine carries from one event to the next, named, for
+  // the handover to a new vigil across exec (core/handover.h): `a(key,
+  // field)`, or `a(key, field, count)` for an enum of `count` values. The
+  // config and the jitter source are not state: the new vigil brings its
+  // own. A probe in flight is not carried: its timer stays armed while it
+  // runs, so the next tick probes again. After loading, the shell re-arms
+  // the timers armed() lists.
+  template <class Archive>
+  void persist(Archive& a);
+
  private:
   // What ends a stop that is under way.
   enum class AfterStop : std::uint8_t { stay_stopped, start, restart_manual, restart_for };
+  static constexpr std::size_t kAfterStopCount = 4;  // persist() checks a loaded value against it
 
   // --- handlers (one per kind of transition; the table picks them)
   void impossible(const EventData&);
@@ -273,5 +296,33 @@ class InstanceMachine {
   Actions* out_ = nullptr;
   SteadyTime now_{};
 };
+
+template <class Archive>
+void InstanceMachine::persist(Archive& a) {
+  a("state", state_, kAllStates.size());
+  a("has_process", has_process_);
+  a("pid", pid_);
+  a("after_stop", after_stop_, kAfterStopCount);
+  a("stop_reason", stop_reason_, kAllRestartReasons.size());
+  a("policy", policy_);
+  a("heartbeat", heartbeat_);
+  a("memory", memory_);
+  a("probe_failures", probe_failures_);
+  a("probe_phased", probe_phased_);
+  a("child_stopping", child_stopping_);
+  a("killed", killed_);
+  a("started_at", started_at_);
+  a("stop_signalled", stop_signalled_);
+  a("next_start", next_start_);
+  a("pending_reason", pending_reason_, kAllRestartReasons.size());
+  a("last_reason", last_reason_, kAllRestartReasons.size());
+  a("last_exit", last_exit_);
+  a("recent_exits", recent_exits_);
+  a("kill_cause", kill_cause_);
+  a("last_error", last_error_);
+  a("last_error_at", last_error_at_);
+  a("counts", counts_);
+  a("armed", armed_);
+}
 
 }  // namespace vigil

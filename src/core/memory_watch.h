@@ -22,6 +22,10 @@ class MemoryWatch {
   // A new process: its samples start over.
   void reset() { over_ = 0; }
   int samples_over() const { return over_; }
+  template <class Archive>
+  void persist(Archive& a) {
+    a("samples_over", over_);
+  }
 
  private:
   int over_ = 0;

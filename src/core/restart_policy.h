@@ -64,6 +64,14 @@ class RestartPolicy {
   // Restarts counted in the window as of `now`.
   int restarts_in_window(SteadyTime now) const;
 
+  // The tally and the current delay, named, for the handover to a new vigil
+  // (core/handover.h); the settings come from the new vigil's config.
+  template <class Archive>
+  void persist(Archive& a) {
+    a("next_delay", next_delay_);
+    a("restarts", restarts_);
+  }
+
  private:
   void prune(SteadyTime now) const;
 
