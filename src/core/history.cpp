@@ -34,15 +34,46 @@ const InstanceHistory::Packed& InstanceHistory::at(std::size_t i) const {
   return ring_[(head_ + i) % ring_.size()];
 }
 
+InstanceHistory::Packed& InstanceHistory::at(std::size_t i) { return ring_[(head_ + i) % ring_.size()]; }
+
 void InstanceHistory::clear() {
   ring_.clear();
   head_ = 0;
+  entries_ = 0;
   count_ = 0;
+}
+
+// One more entry at the newest end. The ring is grown by hand, never past
+// capacity_ slots: the bound holds for the buffer, not just for the count.
+void InstanceHistory::push(const Packed& p) {
+  if (entries_ == ring_.size()) {
+    std::vector<Packed> next;
+    next.reserve(std::min(capacity_, std::max<std::size_t>(16, ring_.size() * 2)));
+    for (std::size_t i = 0; i < entries_; ++i) next.push_back(at(i));
+    next.resize(next.capacity());
+    ring_ = std::move(next);
+    head_ = 0;
+  }
+  ring_[(head_ + entries_) % ring_.size()] = p;
+  ++entries_;
+  ++count_;
+}
+
+void InstanceHistory::drop_oldest_sample() {
+  Packed& oldest = at(0);
+  if (oldest.repeat > 1) {
+    --oldest.repeat;
+  } else {
+    head_ = (head_ + 1) % ring_.size();
+    --entries_;
+  }
+  --count_;
 }
 
 void InstanceHistory::record(const HistoryInput& in) {
   const auto now_ds = static_cast<std::int64_t>(std::llround(in.time_seconds * 10));
   Packed p{};
+  p.repeat = 1;
   if (count_ > 0) {
     const std::int64_t dt = now_ds - newest_ds_;
     // A clock stepped back, or a gap no field holds (> 1h49m: every sample
@@ -59,38 +90,40 @@ void InstanceHistory::record(const HistoryInput& in) {
   p.heartbeat_ds = in.heartbeat_age_seconds
                        ? saturate<std::uint16_t>(*in.heartbeat_age_seconds * 10, kNone - 1)
                        : kNone;
+  unsigned restarts = 0;
   if (count_ > 0 && in.restarts > last_restarts_)
-    p.restarts = static_cast<std::uint8_t>(std::min<std::uint64_t>(in.restarts - last_restarts_, 255));
-  p.state = static_cast<std::uint8_t>(in.state);
+    restarts = static_cast<unsigned>(std::min<std::uint64_t>(in.restarts - last_restarts_, kMaxRestarts));
+  static_assert(kAllStates.size() <= 16, "a state fits in a nibble");
+  p.restarts_state = static_cast<std::uint8_t>(restarts | (static_cast<unsigned>(in.state) << 4));
   last_cpu_seconds_ = in.cpu_seconds;
   last_restarts_ = in.restarts;
   newest_ds_ = now_ds;
 
-  if (count_ < capacity_) {
-    if (ring_.size() == ring_.capacity())
-      // Grown by hand, never past capacity_: the bound holds for the
-      // buffer, not just for the count.
-      ring_.reserve(std::min(capacity_, std::max<std::size_t>(16, ring_.size() * 2)));
-    // Not full: the ring is in order from 0 (head_ is 0).
-    ring_.push_back(p);
-    ++count_;
-    return;
+  if (count_ == capacity_) drop_oldest_sample();
+  // Alike the newest entry, one step after it: one more of its run.
+  if (entries_ > 0) {
+    Packed& last = at(entries_ - 1);
+    if (restarts == 0 && last.repeat < kMaxRepeat && last.dt_ds == p.dt_ds && last.rss_kib == p.rss_kib &&
+        last.cpu_permille == p.cpu_permille && last.heartbeat_ds == p.heartbeat_ds &&
+        last.restarts_state == p.restarts_state) {
+      ++last.repeat;
+      ++count_;
+      return;
+    }
   }
-  ring_[head_] = p;
-  head_ = (head_ + 1) % ring_.size();
+  push(p);
 }
 
 void InstanceHistory::set_capacity(std::size_t capacity) {
   capacity = std::clamp<std::size_t>(capacity, 1, kMaxSamples);
   if (capacity == capacity_) return;
-  const std::size_t keep = std::min(count_, capacity);
+  while (count_ > capacity) drop_oldest_sample();
   std::vector<Packed> next;
-  next.reserve(std::min(capacity, std::max<std::size_t>(16, keep)));
-  for (std::size_t i = count_ - keep; i < count_; ++i) next.push_back(at(i));
-  if (!next.empty()) next.front().dt_ds = 0;
+  next.reserve(std::min(capacity, std::max<std::size_t>(16, entries_)));
+  for (std::size_t i = 0; i < entries_; ++i) next.push_back(at(i));
+  next.resize(next.capacity());
   ring_ = std::move(next);
   head_ = 0;
-  count_ = keep;
   capacity_ = capacity;
 }
 
@@ -100,8 +133,8 @@ HistoryPoint InstanceHistory::unpack(const Packed& p, std::int64_t time_ds) cons
   out.rss_bytes = static_cast<std::uint64_t>(p.rss_kib) * 1024;
   if (p.cpu_permille != kNone) out.cpu_percent = p.cpu_permille / 10.0;
   if (p.heartbeat_ds != kNone) out.heartbeat_age_seconds = p.heartbeat_ds / 10.0;
-  out.restarts = p.restarts;
-  out.state = static_cast<State>(p.state);
+  out.restarts = p.restarts_state & 0x0Fu;
+  out.state = static_cast<State>(p.restarts_state >> 4);
   return out;
 }
 
@@ -109,11 +142,16 @@ std::vector<HistoryPoint> InstanceHistory::points(double after_seconds) const {
   std::vector<HistoryPoint> out;
   // From the newest back: each time is the one after it minus its delta.
   std::int64_t t = newest_ds_;
-  for (std::size_t i = count_; i > 0; --i) {
+  for (std::size_t i = entries_; i > 0; --i) {
     const Packed& p = at(i - 1);
-    if (static_cast<double>(t) / 10.0 <= after_seconds) break;
-    out.push_back(unpack(p, t));
-    t -= p.dt_ds;
+    for (unsigned r = 0; r < p.repeat; ++r) {
+      if (static_cast<double>(t) / 10.0 <= after_seconds) {
+        std::reverse(out.begin(), out.end());
+        return out;
+      }
+      out.push_back(unpack(p, t));
+      t -= p.dt_ds;
+    }
   }
   std::reverse(out.begin(), out.end());
   return out;
@@ -121,7 +159,7 @@ std::vector<HistoryPoint> InstanceHistory::points(double after_seconds) const {
 
 std::optional<HistoryPoint> InstanceHistory::latest() const {
   if (count_ == 0) return std::nullopt;
-  return unpack(at(count_ - 1), newest_ds_);
+  return unpack(at(entries_ - 1), newest_ds_);
 }
 
 std::size_t InstanceHistory::bytes() const { return sizeof(*this) + ring_.capacity() * sizeof(Packed); }

@@ -66,7 +66,7 @@ TEST(HistoryTest, OutOfRangeFiguresSaturateInsteadOfWrapping) {
   auto p = *h.latest();
   EXPECT_EQ(p.rss_bytes, std::uint64_t{0xFFFFFFFF} * 1024);
   EXPECT_GT(*p.cpu_percent, 6000.0);
-  EXPECT_EQ(p.restarts, 255u);
+  EXPECT_EQ(p.restarts, 15u);
   EXPECT_GT(*p.heartbeat_age_seconds, 6000.0);
 }
 
@@ -119,6 +119,8 @@ TEST(HistoryTest, ShrinkingKeepsTheNewest) {
 
 // The bound README documents: a day of samples at 1s for 1,000 instances
 // stays within kMaxBytes per instance (43,328 bytes: 3,600 samples of 12).
+// The worst case: memory moves at every sample, so no two samples share an
+// entry.
 TEST(HistoryTest, ADayOfSamplesForAThousandInstancesStaysWithinTheBound) {
   constexpr int kInstances = 1000;
   constexpr int kDay = 86400;
@@ -126,7 +128,8 @@ TEST(HistoryTest, ADayOfSamplesForAThousandInstancesStaysWithinTheBound) {
   for (int t = 0; t < kDay; ++t)
     for (int i = 0; i < kInstances; ++i)
       all[static_cast<std::size_t>(i)].record(
-          sample(kT0 + t, 1u << 20, t * 0.01, static_cast<std::uint64_t>(t / 600)));
+          sample(kT0 + t, (1u << 20) + static_cast<std::uint64_t>(t % 7) * 1024, t * 0.01,
+                 static_cast<std::uint64_t>(t / 600)));
   std::size_t total = 0;
   for (const auto& h : all) {
     EXPECT_LE(h.bytes(), InstanceHistory::kMaxBytes);
@@ -139,6 +142,72 @@ TEST(HistoryTest, ADayOfSamplesForAThousandInstancesStaysWithinTheBound) {
   auto pts = all[0].points();
   EXPECT_DOUBLE_EQ(pts.front().time_seconds, kT0 + kDay - 3600);
   EXPECT_DOUBLE_EQ(pts.back().time_seconds, kT0 + kDay - 1);
+}
+
+// A still instance (same memory, no CPU, no heartbeat, same state) shares
+// one entry per run of 255 samples: its hour costs a few hundred bytes, and
+// reads back sample by sample with exact times, as if nothing were merged.
+TEST(HistoryTest, AStillInstanceSharesEntriesAndReadsBackEverySample) {
+  InstanceHistory h;
+  for (int t = 0; t < 2 * 3600; ++t) h.record(sample(kT0 + t, 5u << 20, 2.0));
+  EXPECT_EQ(h.size(), 3600u);
+  EXPECT_LE(h.entries(), 3600u / 255 + 2);
+  EXPECT_LE(h.bytes(), 512u);
+  auto pts = h.points();
+  ASSERT_EQ(pts.size(), 3600u);
+  for (std::size_t k = 0; k < pts.size(); ++k) {
+    EXPECT_DOUBLE_EQ(pts[k].time_seconds, kT0 + 3600 + static_cast<double>(k)) << k;
+    EXPECT_EQ(pts[k].rss_bytes, 5u << 20);
+    ASSERT_TRUE(pts[k].cpu_percent);
+    EXPECT_EQ(*pts[k].cpu_percent, 0.0);
+  }
+  EXPECT_EQ(h.points(kT0 + 7200 - 10.5).size(), 10u);
+}
+
+// A run ends where anything moves: a restart, another state, a longer gap,
+// other memory; each such sample reads back as it was recorded.
+TEST(HistoryTest, ARunEndsWhereAFigureOrTheStepChanges) {
+  InstanceHistory h(100);
+  HistoryInput in = sample(kT0, 1u << 20);
+  for (int t = 0; t < 5; ++t) {
+    in.time_seconds = kT0 + t;
+    h.record(in);
+  }
+  in.time_seconds = kT0 + 5;
+  in.restarts = 1;  // a restart: its own entry, then a run again
+  h.record(in);
+  in.time_seconds = kT0 + 6;
+  h.record(in);
+  in.time_seconds = kT0 + 7;
+  in.state = State::backoff;
+  h.record(in);
+  in.time_seconds = kT0 + 9.5;  // a longer step
+  h.record(in);
+  auto pts = h.points();
+  ASSERT_EQ(pts.size(), 9u);
+  EXPECT_EQ(pts[5].restarts, 1u);
+  EXPECT_EQ(pts[6].restarts, 0u);
+  EXPECT_EQ(pts[6].state, State::running);
+  EXPECT_EQ(pts[7].state, State::backoff);
+  EXPECT_DOUBLE_EQ(pts[8].time_seconds, kT0 + 9.5);
+  EXPECT_DOUBLE_EQ(pts[4].time_seconds, kT0 + 4);
+  EXPECT_LT(h.entries(), h.size());
+}
+
+// The window slides through a run: the oldest samples leave one by one.
+TEST(HistoryTest, TheWindowSlidesThroughARun) {
+  InstanceHistory h(10);
+  for (int t = 0; t < 8; ++t) h.record(sample(kT0 + t, static_cast<std::uint64_t>(t) << 20));
+  for (int t = 8; t < 30; ++t) h.record(sample(kT0 + t, 99u << 20));
+  auto pts = h.points();
+  ASSERT_EQ(pts.size(), 10u);
+  EXPECT_DOUBLE_EQ(pts.front().time_seconds, kT0 + 20);
+  EXPECT_DOUBLE_EQ(pts.back().time_seconds, kT0 + 29);
+  for (const auto& p : pts) EXPECT_EQ(p.rss_bytes, 99u << 20);
+  h.set_capacity(4);
+  pts = h.points();
+  ASSERT_EQ(pts.size(), 4u);
+  EXPECT_DOUBLE_EQ(pts.front().time_seconds, kT0 + 26);
 }
 
 }  // namespace
