@@ -106,6 +106,7 @@ std::optional<std::string> process_variable(pid_t pid, std::string_view name) {
 
 Reaper::Reaper(EventLoop& loop)
     : refresh_timer_(loop, [this] { refresh(); }),
+      more_timer_(loop, [this] { reap(); }),
       sigchld_(loop, SIGCHLD, [this] { reap(); }) {}
 
 void Reaper::track(pid_t pid, OnExit on_exit) { owners_[pid] = std::move(on_exit); }
@@ -122,7 +123,12 @@ void Reaper::unwatch(WatchId id) { watchers_.erase(id); }
 
 void Reaper::reap() {
   bool reaped = false;
-  for (;;) {
+  for (int n = 0;; ++n) {
+    if (n == kReapSlice) {
+      // A timer, not defer: what came in meanwhile (a client) goes first.
+      more_timer_.arm(Duration{0});
+      break;
+    }
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) break;

@@ -52,9 +52,13 @@ class Reaper {
   WatchId watch(std::function<void()> fn);
   void unwatch(WatchId id);
 
-  // Reaps every child that has ended. The SIGCHLD event calls it; public
-  // for callers that must not wait for the signal.
+  // Reaps every child that has ended, kReapSlice at a time: the rest on the
+  // next loop turns, so that thousands of exits at once (a stop of every
+  // instance) never hold the loop long enough to leave a client waiting.
+  // The SIGCHLD event calls it; public for callers that must not wait for
+  // the signal.
   void reap();
+  static constexpr int kReapSlice = 256;
 
   // vigil's live children that nobody tracks (descendants that daemonized
   // and were re-parented to vigil) whose environment names `program` and
@@ -90,6 +94,7 @@ class Reaper {
   std::chrono::steady_clock::time_point last_refresh_{};
   std::vector<std::function<void()>> refresh_waiters_;
   Timer refresh_timer_;
+  Timer more_timer_;  // the next slice of a reap
   std::map<WatchId, std::function<void()>> watchers_;
   WatchId next_watch_ = 1;
   std::function<void()> after_reap_;
