@@ -32,6 +32,10 @@
  *       SIGTERM handler; both on CLOCK_MONOTONIC and on CLOCK_REALTIME (for
  *       vigil's log timestamps). index is $VIGIL_INSTANCE. Exits when fd 3
  *       fails (vigil gone).
+ *   bench_child tick MS
+ *       Writes a numbered line "T <seq> <real_ns>\n" to stdout every MS ms,
+ *       one write(2) each (seq from 1, real_ns CLOCK_REALTIME just before
+ *       the write), until the write fails or SIGTERM.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -275,6 +279,16 @@ static int run_beat(long ms, const char* path) {
   return append_record(path, rec, (size_t)len) == 0 ? 0 : 1;
 }
 
+static int run_tick(long ms) {
+  struct timespec step = {ms / 1000, (ms % 1000) * 1000000L};
+  for (unsigned long seq = 1;; ++seq) {
+    char line[64];
+    int len = snprintf(line, sizeof line, "T %lu %lld\n", seq, clock_ns(CLOCK_REALTIME));
+    if (write(1, line, (size_t)len) != len) return 1;
+    nanosleep(&step, NULL);
+  }
+}
+
 int main(int argc, char** argv) {
   long long start = now_ns();
   if (argc == 3 && strcmp(argv[1], "restart") == 0) return run_restart(argv[2], start);
@@ -283,6 +297,7 @@ int main(int argc, char** argv) {
   if ((argc == 2 || argc == 3) && strcmp(argv[1], "http") == 0) return run_http(argc == 3 ? argv[2] : NULL);
   if (argc == 2 && strcmp(argv[1], "serve") == 0) return run_serve();
   if (argc == 4 && strcmp(argv[1], "beat") == 0) return run_beat(atol(argv[2]), argv[3]);
-  fprintf(stderr, "usage: bench_child restart FILE | flood LINES FILE | http [FILE] | serve | beat MS FILE\n");
+  if (argc == 3 && strcmp(argv[1], "tick") == 0) return run_tick(atol(argv[2]));
+  fprintf(stderr, "usage: bench_child restart FILE | flood LINES FILE | http [FILE] | serve | beat MS FILE | tick MS\n");
   return 2;
 }

@@ -14,7 +14,7 @@ set -uo pipefail
 
 BUILD=${1:-build}
 BIN=$BUILD/bench
-BENCHES=(restart_bench log_bench instances_bench scrape_bench sampling_bench heartbeat_bench probe_bench api_bench listen_bench)
+BENCHES=(restart_bench log_bench instances_bench scrape_bench sampling_bench heartbeat_bench probe_bench api_bench listen_bench upgrade_bench)
 # Benchmarks that are scripts driving outside tools (wrk, nginx), run as
 # `python3 bench/NAME BUILD_DIR`.
 SCRIPTS=(sticky_bench.py)
