@@ -25,10 +25,11 @@
 // hold none, and then reads lower. The detail view (history every 5 s for
 // one program, a log tail on demand) is not open.
 //
-//   page_bench [--instances 1000] [--seconds 60] [--vigil PATH]
-// (BENCH_PAGE_SECONDS sets the default of --seconds.)
-// --vigil runs another build of vigil (say, one before a change) with the
-// same client, for a before/after.
+//   page_bench [--instances 1000] [--seconds 60] [--vigil PATH] [--before PATH]
+// (BENCH_PAGE_SECONDS sets the default of --seconds.) --vigil runs another
+// build of vigil with the same client; --before PATH runs that build first,
+// then this one, and prints both CPU figures (a before/after of a change).
+// A run with 1,000 instances takes some 30 s + 2 windows.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,6 +37,7 @@
 #include <sys/socket.h>
 
 #include <cstdio>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -173,26 +175,20 @@ struct Bytes {
 
 std::string kib(std::size_t bytes) { return bench::fmt("%.1f", static_cast<double>(bytes) / 1024); }
 
-}  // namespace
+// What one run measured.
+struct Figures {
+  double idle_pct = 0, poll_pct = 0, slice_median_pct = 0;
+  Bytes programs_only, poll, page, seed;
+  std::string load_after;
+};
 
-int main(int argc, char** argv) {
-  const int instances = static_cast<int>(bench::option(argc, argv, "--instances", 1000));
-  const char* env_seconds = std::getenv("BENCH_PAGE_SECONDS");
-  const double seconds = static_cast<double>(
-      bench::option(argc, argv, "--seconds", env_seconds && *env_seconds ? std::atol(env_seconds) : 60));
-  if (seconds < 10) {
-    std::fprintf(stderr, "page_bench: --seconds must be at least 10\n");
-    return 2;
-  }
-  std::string binary = VIGIL_BINARY;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], "--vigil") == 0) binary = argv[i + 1];
-  const std::string tmp = bench::prefer_tmpfs();
-  ::signal(SIGPIPE, SIG_IGN);
+// One vigil (`binary`), idle then with the page open: prints as it goes.
+Figures measure(const std::string& binary, int instances, double seconds) {
   const std::string n = std::to_string(instances);
   std::printf("status page with %d instances of `sleep 3600`, one page polling every %.0f s for %.0f s (vigil %s)\n",
               instances, kPollSeconds, seconds, binary.c_str());
-  try {
+  Figures f;
+  {  // vigil stopped and its folder gone before the next run
     bench::TempDir dir("page");
     auto config = dir.path() / "vigil.toml";
     auto socket = dir.path() / "vigil.sock";
@@ -323,18 +319,59 @@ int main(int argc, char** argv) {
     if (vigil.exit_code() != 0)
       throw bench::Broken("vigil exited " + std::to_string(vigil.exit_code()) + ":\n" + bench::tail_of(err));
 
-    bench::result(n + " inst, page open: vigil CPU (% of a core)", bench::fmt("%.2f", poll_pct), "< 1%",
-                  poll_pct < kTargetCpuPercent);
-    bench::result("  idle, no page (% of a core)", bench::fmt("%.3f", idle_pct), "-", true);
-    bench::result("  polling, median of 10 s slices (%)", bench::fmt("%.2f", bench::median(slice_pct)), "-", true);
-    bench::result("  poll: /api/v1/programs body; wire (KiB)", kib(programs_only.body) + "; " + kib(programs_only.wire),
-                  "-", true);
-    bench::result("  poll: page's 3 GETs body; wire (KiB)",
-                  kib(static_cast<std::size_t>(poll_body)) + "; " + kib(static_cast<std::size_t>(poll_wire)), "-",
+    f.idle_pct = idle_pct;
+    f.poll_pct = poll_pct;
+    f.slice_median_pct = bench::median(slice_pct);
+    f.programs_only = programs_only;
+    f.poll.body = static_cast<std::size_t>(poll_body);
+    f.poll.wire = static_cast<std::size_t>(poll_wire);
+    f.page = load_bytes;
+    f.seed.add(seed);
+    f.load_after = load;
+  }
+  return f;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int instances = static_cast<int>(bench::option(argc, argv, "--instances", 1000));
+  const char* env_seconds = std::getenv("BENCH_PAGE_SECONDS");
+  const double seconds = static_cast<double>(
+      bench::option(argc, argv, "--seconds", env_seconds && *env_seconds ? std::atol(env_seconds) : 60));
+  if (seconds < 10) {
+    std::fprintf(stderr, "page_bench: --seconds must be at least 10\n");
+    return 2;
+  }
+  std::string binary = VIGIL_BINARY, before;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::strcmp(argv[i], "--vigil") == 0) binary = argv[i + 1];
+    if (std::strcmp(argv[i], "--before") == 0) before = argv[i + 1];
+  }
+  bench::prefer_tmpfs();
+  ::signal(SIGPIPE, SIG_IGN);
+  const std::string n = std::to_string(instances);
+  try {
+    std::optional<Figures> was;
+    if (!before.empty()) {
+      std::printf("BEFORE: ");
+      was = measure(before, instances, seconds);
+      std::printf("AFTER: ");
+    }
+    const Figures f = measure(binary, instances, seconds);
+    bench::result(n + " inst, page open: vigil CPU (% of a core)", bench::fmt("%.2f", f.poll_pct), "< 1%",
+                  f.poll_pct < kTargetCpuPercent);
+    if (was)
+      bench::result("  before (--before): page open; idle (%)",
+                    bench::fmt("%.2f", was->poll_pct) + "; " + bench::fmt("%.3f", was->idle_pct), "-", true);
+    bench::result("  idle, no page (% of a core)", bench::fmt("%.3f", f.idle_pct), "-", true);
+    bench::result("  polling, median of 10 s slices (%)", bench::fmt("%.2f", f.slice_median_pct), "-", true);
+    bench::result("  poll: /api/v1/programs body; wire (KiB)",
+                  kib(f.programs_only.body) + "; " + kib(f.programs_only.wire), "-", true);
+    bench::result("  poll: page's 3 GETs body; wire (KiB)", kib(f.poll.body) + "; " + kib(f.poll.wire), "-", true);
+    bench::result("  page load, once: page; history seed (KiB)", kib(f.page.wire) + "; " + kib(f.seed.wire), "-",
                   true);
-    bench::result("  page load, once: page; history seed (KiB)", kib(load_bytes.wire) + "; " + kib(seed.wire_bytes),
-                  "-", true);
-    bench::result("  load average after the windows", load, "-", true);
+    bench::result("  load average after the windows", f.load_after, "-", true);
   } catch (const std::exception& e) {  // bench::Broken, or an answer that did not parse
     std::fprintf(stderr, "page_bench: BROKEN RUN: %s\n", e.what());
     return 1;
