@@ -350,6 +350,7 @@ int main(int argc, char** argv) {
   }
   bench::prefer_tmpfs();
   ::signal(SIGPIPE, SIG_IGN);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // each line as the run goes, into a file too
   const std::string n = std::to_string(instances);
   try {
     std::optional<Figures> was;
