@@ -8,13 +8,14 @@
 # not there) is skipped and listed, not counted as broken.
 # Environment: BENCH_TMPDIR (default /tmp; the benchmarks with 1,000
 # instances prefer /dev/shm), BENCH_KEEP=1 keeps the temp dirs,
-# BENCH_SOAK_SECONDS (default 60) shortens the heartbeat soak; sticky_bench.py
-# reads STICKY_BENCH_* (see its header).
+# BENCH_SOAK_SECONDS (default 60) shortens the heartbeat soak,
+# BENCH_PAGE_SECONDS (default 60) page_bench's idle and polling windows;
+# sticky_bench.py reads STICKY_BENCH_* (see its header).
 set -uo pipefail
 
 BUILD=${1:-build}
 BIN=$BUILD/bench
-BENCHES=(restart_bench log_bench instances_bench scrape_bench sampling_bench heartbeat_bench probe_bench api_bench listen_bench upgrade_bench)
+BENCHES=(restart_bench log_bench instances_bench scrape_bench sampling_bench heartbeat_bench probe_bench api_bench page_bench listen_bench upgrade_bench)
 # Benchmarks that are scripts driving outside tools (wrk, nginx), run as
 # `python3 bench/NAME BUILD_DIR`.
 SCRIPTS=(sticky_bench.py)

@@ -315,12 +315,19 @@ HttpResponse HttpApi::watches(const HttpRequest& r, const std::string& rest) {
 HttpResponse HttpApi::handle(const HttpRequest& r) {
   const std::string& path = r.path;
   const bool read = r.method == "GET" || r.method == "HEAD";
-  // What shows an instance's memory and CPU is never staler than one
+  // /metrics shows no tree's memory and CPU staler than one
   // sample_interval: the trees the sampling timer has not read since are
-  // read now (an idle tree is read by the timer only now and then).
-  if (read && (path == "/metrics" || path == "/" || path == "/index.html" ||
-               path.starts_with("/api/v1/programs")))
-    supervisor_.sample_stale();
+  // read now (a still tree is read by the timer only once a minute). The
+  // API's instance lists and the plain table take the figures as the
+  // timer keeps them (a still tree's did not move when last read): a
+  // status page polling every 2 s would otherwise have every still tree
+  // read every 2 s. History and logs show no current figures.
+  if (read && path == "/metrics") supervisor_.sample_stale(Freshness::interval);
+  const bool instance_list =
+      path == "/api/v1/programs" ||
+      (path.starts_with("/api/v1/programs/") &&
+       path.find('/', std::string_view("/api/v1/programs/").size()) == std::string::npos);
+  if (read && (path == "/status.html" || instance_list)) supervisor_.sample_stale(Freshness::schedule);
   if (path == "/metrics") return read ? metrics() : method_not_allowed("GET, HEAD");
   if (path == "/healthz")
     return read ? HttpResponse::json(200, "{\"status\":\"ok\"}\n") : method_not_allowed("GET, HEAD");

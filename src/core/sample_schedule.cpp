@@ -33,8 +33,10 @@ bool SampleSchedule::due(SteadyTime now, Duration interval) const {
   return now + interval / 2 >= next_;
 }
 
-bool SampleSchedule::stale(SteadyTime now, Duration interval) const {
-  return !read_ || now - *read_ >= interval;
+bool SampleSchedule::stale(SteadyTime now, Duration interval, Freshness freshness) const {
+  if (!read_) return true;
+  if (freshness == Freshness::schedule && stride_ > 1) return false;  // still: stands until its next read
+  return now - *read_ >= interval;
 }
 
 }  // namespace vigil

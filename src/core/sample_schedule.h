@@ -11,10 +11,17 @@
 //    intervals for the next; one that finds them moved brings it back to
 //    every interval. (Reading 500 idle trees costs some 10-25 ms of CPU: at
 //    once a minute that is under 0.05 % of a core.)
-//  - a scrape of /metrics (or the API) first reads every tree whose figures
-//    are older than one interval (stale()), so what it shows is never
-//    staler than that. Such a read updates the figures but does not count
-//    as one of the limit's periodic reads.
+//  - a scrape of /metrics first reads every tree whose figures are older
+//    than one interval (stale(..., Freshness::interval)), so what it shows
+//    is never staler than that. A read of the API or the status page takes
+//    the figures as fresh as the schedule keeps them
+//    (Freshness::schedule): it reads only a tree that was never read, or
+//    one read every interval whose read is late; a still tree's figures
+//    did not move between its last two reads and stand until its next
+//    periodic one. (A status page polls every 2 s: reading every still
+//    tree for it would read 1,000 trees every 2 s, thirty times what the
+//    schedule does.) Such a read updates the figures but does not count as
+//    one of the limit's periodic reads.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -36,6 +43,12 @@ struct TreeUsage {
 // move, in sample intervals: a minute at the default of 1s.
 inline constexpr int kIdleSampleStride = 60;
 
+// How fresh a reader wants the figures (see the top of this file).
+enum class Freshness {
+  interval,  // /metrics: every tree read within the last interval
+  schedule,  // the API, the status page: as the periodic reads keep them
+};
+
 class SampleSchedule {
  public:
   // A new process (or none): its tree is read at the next periodic tick,
@@ -53,8 +66,10 @@ class SampleSchedule {
   bool due(SteadyTime now, Duration interval) const;
   // When the next periodic read is due (the far past when never read).
   SteadyTime next_at() const { return next_; }
-  // Whether the figures are older than one interval (or were never read).
-  bool stale(SteadyTime now, Duration interval) const;
+  // Whether a reader wanting `freshness` should read the tree first: it
+  // was never read, or its figures are older than one interval and
+  // (Freshness::schedule) the schedule reads it every interval.
+  bool stale(SteadyTime now, Duration interval, Freshness freshness = Freshness::interval) const;
   // Intervals between periodic reads now: 1 or kIdleSampleStride.
   int stride() const { return stride_; }
 

@@ -630,8 +630,8 @@ bool Instance::on_sample(ProcSampler& sampler, SteadyTime now, Duration interval
   return true;
 }
 
-bool Instance::refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval) {
-  if (pid_ <= 0 || !sample_schedule_.stale(now, interval)) return false;
+bool Instance::refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness) {
+  if (pid_ <= 0 || !sample_schedule_.stale(now, interval, freshness)) return false;
   const TreeSample* tree = sampler.read_tree(pid_);
   const TreeUsage usage = tree ? tree->usage : TreeUsage{};
   rss_bytes_ = usage.rss_bytes;

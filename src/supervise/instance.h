@@ -64,9 +64,10 @@ class Instance {
   // Returns whether it read /proc.
   bool on_sample(ProcSampler& sampler, SteadyTime now, Duration interval, bool sibling_restarting,
                  bool all = false);
-  // An on-demand read for a scrape: the figures only, when older than one
-  // sample_interval. Returns whether it read /proc.
-  bool refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval);
+  // An on-demand read for a scrape or the API: the figures only, when the
+  // schedule says they are stale for `freshness`. Returns whether it read
+  // /proc.
+  bool refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness);
   // When the periodic read is due (SampleSchedule); no process: never.
   std::optional<SteadyTime> next_sample_at() const;
   // What the metrics, API and status page show.

@@ -231,8 +231,8 @@ void Program::sample(ProcSampler& sampler, SteadyTime now, Duration interval, st
   }
 }
 
-void Program::refresh_samples(ProcSampler& sampler, SteadyTime now, Duration interval) {
-  for (auto& i : instances_) i->refresh_sample(sampler, now, interval);
+void Program::refresh_samples(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness) {
+  for (auto& i : instances_) i->refresh_sample(sampler, now, interval, freshness);
 }
 
 std::optional<SteadyTime> Program::next_sample_at() const {

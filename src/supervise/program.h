@@ -73,8 +73,9 @@ class Program final : public InstanceHost {
   // reads are spent; `next` ends past the last instance looked at.
   void sample(ProcSampler& sampler, SteadyTime now, Duration interval, std::size_t& next,
               std::size_t& budget, bool all = false);
-  // Reads the trees whose figures are older than `interval` (a scrape).
-  void refresh_samples(ProcSampler& sampler, SteadyTime now, Duration interval);
+  // Reads the trees whose figures are stale for `freshness` (a scrape, the
+  // API).
+  void refresh_samples(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness);
   // The earliest periodic read due among the instances.
   std::optional<SteadyTime> next_sample_at() const;
 

@@ -426,10 +426,10 @@ void Supervisor::sample() {
   }
 }
 
-void Supervisor::sample_stale() {
+void Supervisor::sample_stale(Freshness freshness) {
   sampler_.begin_round();
   const SteadyTime now = context_.clock.steady();
-  for (auto& p : programs_) p->refresh_samples(sampler_, now, config_.sample_interval);
+  for (auto& p : programs_) p->refresh_samples(sampler_, now, config_.sample_interval, freshness);
 }
 
 void Supervisor::start() {

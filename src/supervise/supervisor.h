@@ -20,6 +20,7 @@
 #include "snapshot.h"
 #include "program.h"
 #include "real_clock.h"
+#include "sample_schedule.h"
 #include "reaper.h"
 #include "watch.h"
 
@@ -89,10 +90,12 @@ class Supervisor {
   // (start-up; public for tests and benchmarks). The sampling timer reads
   // only the trees that are due (SampleSchedule), in slices.
   void sample();
-  // Reads every tree whose figures are older than one sample_interval: a
-  // scrape of /metrics (or the API) calls it first, so what it shows is
-  // never staler than that.
-  void sample_stale();
+  // Reads the trees whose figures are stale for `freshness`
+  // (SampleSchedule::stale): a scrape of /metrics calls it first with
+  // Freshness::interval, so what it shows is never staler than one
+  // sample_interval; the API and the status page with Freshness::schedule,
+  // which leaves still trees to their periodic reads.
+  void sample_stale(Freshness freshness);
 
   // Every process vigil starts is registered here, and every child reaped.
   Reaper& reaper() { return reaper_; }

@@ -97,6 +97,55 @@ TEST(SampleSchedule, AScrapeReadsWhatIsOlderThanOneInterval) {
   EXPECT_EQ(s.next_at(), kT0 + 8 * kInterval);
 }
 
+// A status page polls the API every 2 s: reading every still tree for it
+// would undo their once-a-minute pace. It takes a still tree's figures as
+// the last periodic read left them, and reads only what the schedule
+// reads every interval (moving, under a limit, never read) when late.
+TEST(SampleSchedule, TheApiLeavesAStillTreeToItsPeriodicRead) {
+  SampleSchedule s;
+  s.sampled(kT0, kIdle, false, kInterval);
+  s.sampled(kT0 + kInterval, kIdle, false, kInterval);
+  ASSERT_EQ(s.stride(), kIdleSampleStride);
+  for (int k = 2; k < kIdleSampleStride + 1; ++k) {
+    const SteadyTime at = kT0 + k * kInterval;
+    EXPECT_FALSE(s.stale(at, kInterval, Freshness::schedule)) << k;
+    EXPECT_TRUE(s.stale(at, kInterval, Freshness::interval)) << k;
+  }
+  // Nor after a scrape that found it still.
+  s.refreshed(kT0 + 10 * kInterval, kIdle, kInterval);
+  EXPECT_FALSE(s.stale(kT0 + 12 * kInterval, kInterval, Freshness::schedule));
+  // A scrape that found it moving puts it back on every interval, and
+  // then the API reads it when late, as a scrape does.
+  TreeUsage grown = kIdle;
+  grown.rss_bytes += 4096;
+  s.refreshed(kT0 + 20 * kInterval, grown, kInterval);
+  EXPECT_FALSE(s.stale(kT0 + 20 * kInterval + kInterval / 2, kInterval, Freshness::schedule));
+  EXPECT_TRUE(s.stale(kT0 + 21 * kInterval, kInterval, Freshness::schedule));
+}
+
+TEST(SampleSchedule, TheApiReadsANewOrMovingOrLimitedTreeWhenLate) {
+  SampleSchedule s;
+  EXPECT_TRUE(s.stale(kT0, kInterval, Freshness::schedule)) << "never read";
+  s.sampled(kT0, kIdle, false, kInterval);
+  EXPECT_FALSE(s.stale(kT0 + kInterval / 2, kInterval, Freshness::schedule));
+  EXPECT_TRUE(s.stale(kT0 + kInterval, kInterval, Freshness::schedule)) << "first read: nothing to compare";
+  TreeUsage moving = kIdle;
+  moving.cpu_ticks += 5;
+  s.sampled(kT0 + kInterval, moving, false, kInterval);
+  ASSERT_EQ(s.stride(), 1);
+  EXPECT_FALSE(s.stale(kT0 + kInterval + kInterval / 2, kInterval, Freshness::schedule));
+  EXPECT_TRUE(s.stale(kT0 + 2 * kInterval, kInterval, Freshness::schedule));
+
+  SampleSchedule limited;
+  limited.sampled(kT0, kIdle, true, kInterval);
+  limited.sampled(kT0 + kInterval, kIdle, true, kInterval);
+  ASSERT_EQ(limited.stride(), 1);
+  EXPECT_TRUE(limited.stale(kT0 + 2 * kInterval, kInterval, Freshness::schedule));
+
+  s.restart();
+  EXPECT_TRUE(s.stale(kT0 + 2 * kInterval, kInterval, Freshness::schedule)) << "a new process";
+}
+
 TEST(SampleSchedule, AScrapeDoesNotDelayTheLimitsPeriodicRead) {
   SampleSchedule s;
   s.sampled(kT0, kIdle, true, kInterval);
