@@ -91,6 +91,9 @@ class Program final : public InstanceHost {
   std::optional<StickySnapshot> sticky_snapshot(int index) const;
 
   bool all_ready() const;
+  // Something under way that a handover across exec does not carry: a
+  // rolling restart, instances of a shrink stopping, a stop in slices.
+  std::string busy() const;
   bool all_down() const;  // no live process in any instance
 
   // InstanceHost
