@@ -916,10 +916,15 @@ void Instance::adopt(const nlohmann::json& saved, const std::string& path) {
   if (state() == State::stopping && !machine_.has_process()) check_tree();
 }
 
-void Instance::adopt_process(pid_t pid, WallTime started, std::vector<std::pair<UniqueFd, Stream>> pipes) {
+void Instance::adopt_process(pid_t pid, WallTime started, std::vector<std::pair<UniqueFd, Stream>> pipes,
+                             UniqueFd heartbeat) {
   const auto& pc = host_.config();
   if (pc.log != LogMode::off) open_sinks();
   for (auto& [fd, stream] : pipes) start_pipe(std::move(fd), stream);
+  if (heartbeat)
+    heartbeat_ = std::make_unique<HeartbeatPipe>(
+        loop_, std::move(heartbeat), &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
+        label());
   pid_ = pid;
   pgid_ = ::getpgid(pid) > 0 ? ::getpgid(pid) : pid;
   lifeline_watch_group(pgid_);

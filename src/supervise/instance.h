@@ -87,9 +87,10 @@ class Instance {
   // so far stays taken).
   void adopt(const nlohmann::json& saved, const std::string& path);
   // The process `pid` found in /proc (a state that could not be read):
-  // running since `started`, nothing else known; its output pipes, when
-  // found, are read on.
-  void adopt_process(pid_t pid, WallTime started, std::vector<std::pair<UniqueFd, Stream>> pipes);
+  // running since `started`, nothing else known; its output pipes and
+  // heartbeat pipe, when found, are read on.
+  void adopt_process(pid_t pid, WallTime started, std::vector<std::pair<UniqueFd, Stream>> pipes,
+                     UniqueFd heartbeat);
 
   State state() const { return machine_.state(); }
   pid_t pid() const { return pid_; }

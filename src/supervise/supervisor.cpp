@@ -759,10 +759,20 @@ Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
       pipes.emplace_back(UniqueFd(it->second), s);
       my_pipes.erase(it);
     }
+    // Its heartbeat pipe: the same at VIGIL_HEARTBEAT_FD.
+    UniqueFd heartbeat;
+    if (auto hb = process_variable(pid, "VIGIL_HEARTBEAT_FD")) {
+      const unsigned long ino = pipe_inode("/proc/" + std::to_string(pid) + "/fd/" + *hb);
+      if (auto it = my_pipes.find(ino); ino != 0 && it != my_pipes.end()) {
+        ::fcntl(it->second, F_SETFD, FD_CLOEXEC);
+        heartbeat = UniqueFd(it->second);
+        my_pipes.erase(it);
+      }
+    }
     spdlog::warn("program {}: took over process {} from /proc ({})", i.label(), pid,
                  pipes.empty() ? "its output pipes were not found: its output is lost"
                                : "its output is read on");
-    i.adopt_process(pid, process_start(pid), std::move(pipes));
+    i.adopt_process(pid, process_start(pid), std::move(pipes), std::move(heartbeat));
     restored.insert(&i);
     ++out.from_proc;
   }
