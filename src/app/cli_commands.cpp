@@ -200,19 +200,32 @@ int command_run(const CliCommand& cmd) {
   }
   std::unique_ptr<Supervisor> supervisor_owner;
   const nlohmann::json* saved_supervisor = nullptr;
+  bool state_unusable = false;
   if (handover && handover->state)
     if (auto it = handover->state->find("supervisor"); it != handover->state->end() && it->is_object())
       saved_supervisor = &*it;
   try {
-    try {
+    if (saved_supervisor) try {
       supervisor_owner = std::make_unique<Supervisor>(loop, *config, saved_supervisor);
     } catch (const HandoverError& e) {
       spdlog::error("upgrade: the state cannot be used ({}): taking the processes over from /proc",
                     e.what());
-      handover->state.reset();
+      state_unusable = true;  // its app part (listeners, lifeline) was taken already
       handover->error = e.what();
       saved_supervisor = nullptr;
-      supervisor_owner = std::make_unique<Supervisor>(loop, std::move(*config));
+    }
+    if (!supervisor_owner) {
+      // Without a state: the held `listen` sockets this process inherited,
+      // found by address (children still serve them: binding anew would fail).
+      std::map<std::string, UniqueFd> inherited;
+      if (handover)
+        for (const auto& pc : config->programs)
+          for (const auto& l : pc.listen) {
+            UniqueFd fd = l.kind == SocketKind::unix_stream ? find_inherited_unix_listener(l.path)
+                                                            : find_inherited_tcp_listener(l.tcp.port);
+            if (fd) inherited[l.address()] = std::move(fd);
+          }
+      supervisor_owner = std::make_unique<Supervisor>(loop, std::move(*config), nullptr, std::move(inherited));
     }
   } catch (const std::exception& e) {
     // A `listen` socket that cannot be bound: as when systemd's socket unit
@@ -329,8 +342,12 @@ int command_run(const CliCommand& cmd) {
   notify_stopping = [&] { self_notify.stopping(); };
   if (handover) {
     upgrader->counts() = handover->counts;
-    const bool read = handover->state.has_value();
-    if (!read) ++upgrader->counts().adopted;
+    const bool read = handover->state.has_value() && !state_unusable;
+    if (!read) {
+      // The old vigil counted this one as a handover in the state it wrote.
+      if (upgrader->counts().handover > 0) --upgrader->counts().handover;
+      ++upgrader->counts().adopted;
+    }
     const Supervisor::Resumed r = supervisor.resume(saved_supervisor);
     for (const auto& e : r.errors) spdlog::error("upgrade: {}", e);
     upgrader->set_last(handover->attempt, read ? "handover" : "adopted", read ? "" : handover->error);

@@ -224,7 +224,10 @@ HttpResponse HttpApi::logs(const std::string& name, const HttpRequest& r) {
 
 HttpResponse HttpApi::self(const HttpRequest& r) {
   if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
-  const double started = std::chrono::duration<double>(started_.time_since_epoch()).count();
+  // The process's start (/proc): an upgrade in place (a new image, the
+  // same process) keeps it.
+  double started = sample_self().start_time_seconds;
+  if (started <= 0) started = std::chrono::duration<double>(started_.time_since_epoch()).count();
   nlohmann::json j{{"version", kVersion},
                    {"start_time_seconds", started},
                    {"uptime_seconds", std::max(0.0, now_seconds() - started)},

@@ -177,7 +177,10 @@ void Upgrader::set_last(std::uint64_t attempt, std::string result, std::string e
 }
 
 std::string Upgrader::begin(std::filesystem::path binary, const std::string& who) {
-  if (in_progress_) return "an upgrade is already under way";
+  if (in_progress_) {
+    spdlog::warn("upgrade ({}) ignored: an upgrade to {} is already under way", who, binary_.string());
+    return "an upgrade is already under way";
+  }
   if (binary.empty()) binary = default_binary_;
   std::error_code ec;
   binary = std::filesystem::absolute(binary, ec);
@@ -242,6 +245,14 @@ void Upgrader::checked(const std::vector<CommandOutcome>& outcomes) {
 }
 
 void Upgrader::exec_new() {
+  try {
+    exec_with_state();
+  } catch (const std::exception& e) {
+    fail(std::string("cannot write the state: ") + e.what());
+  }
+}
+
+void Upgrader::exec_with_state() {
   std::vector<int> keep;
   nlohmann::json doc = handover_envelope(kVersion);
   // Counted as a handover in the state: the new vigil that reads it did one.
@@ -251,7 +262,9 @@ void Upgrader::exec_new() {
   doc["attempt"] = attempt_;
   doc["app"] = save_app_(keep);
   doc["supervisor"] = supervisor_.save_handover(keep);
-  const std::string text = doc.dump();
+  // Texts from the programs (STATUS=, exit reasons) may hold bytes that are
+  // not UTF-8: replaced (output lines go as hex, exactly).
+  const std::string text = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
   const int mfd = ::memfd_create("vigil-handover", 0);  // no MFD_CLOEXEC: it crosses the exec
   if (mfd < 0) return fail(std::string("cannot create the memory file: ") + std::strerror(errno));

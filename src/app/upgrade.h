@@ -84,6 +84,7 @@ class Upgrader {
   void checked(const std::vector<CommandOutcome>& outcomes);
   void fail(std::string why);
   void exec_new();
+  void exec_with_state();
 
   EventLoop& loop_;
   Supervisor& supervisor_;

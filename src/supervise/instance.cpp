@@ -768,6 +768,35 @@ WallTime from_wall_ns(std::int64_t ns) {
   return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::nanoseconds(ns)));
 }
 
+// Output bytes (any, not only UTF-8) as JSON can carry them.
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (hex.size() % 2) return std::nullopt;
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
 // An fd named in the document: a number, taken (owned) at once.
 UniqueFd take_fd(const nlohmann::json& j, const std::string& path) {
   if (!j.is_number_integer() || j.get<std::int64_t>() < 3 || j.get<std::int64_t>() > (1 << 30))
@@ -818,8 +847,7 @@ nlohmann::json Instance::save_handover(std::vector<int>& keep) const {
     if (!p->open()) continue;
     pipes.push_back({{"fd", p->fd()},
                      {"stream", static_cast<int>(p->stream())},
-                     {"partial", nlohmann::json::binary_t(std::vector<std::uint8_t>(
-                                     p->partial().begin(), p->partial().end()))}});
+                     {"partial", to_hex(p->partial())}});
     keep.push_back(p->fd());
   }
   j["pipes"] = std::move(pipes);
@@ -831,6 +859,7 @@ nlohmann::json Instance::save_handover(std::vector<int>& keep) const {
   j["last_heartbeat_wall"] =
       last_heartbeat_wall_ ? nlohmann::json(wall_ns(*last_heartbeat_wall_)) : nlohmann::json(nullptr);
   j["status_text"] = status_text_;
+  j["cpu"] = save_state(cpu_);
   j["reported_memory"] = reported_memory_ ? nlohmann::json(*reported_memory_) : nlohmann::json(nullptr);
   j["probe"] = {{"count", probe_stats_.count},
                 {"sum_seconds", probe_stats_.sum_seconds},
@@ -865,8 +894,11 @@ void Instance::adopt(const nlohmann::json& saved, const std::string& path) {
     const int stream = number<int>(pipes[i], "stream", at);
     if (stream != 0 && stream != 1) throw HandoverError(at + ".stream: not one of its values");
     start_pipe(std::move(fd), static_cast<Stream>(stream));
-    if (const auto& partial = member(pipes[i], "partial", at); partial.is_binary())
-      pipes_.back()->restore_partial(std::string(partial.get_binary().begin(), partial.get_binary().end()));
+    const auto& partial = member(pipes[i], "partial", at);
+    if (!partial.is_string()) throw HandoverError(at + ".partial: not a string");
+    auto bytes = from_hex(partial.get<std::string>());
+    if (!bytes) throw HandoverError(at + ".partial: not hexadecimal");
+    pipes_.back()->restore_partial(std::move(*bytes));
   }
 
   load_state(member(saved, "machine", path), machine_, path + ".machine");
@@ -889,6 +921,7 @@ void Instance::adopt(const nlohmann::json& saved, const std::string& path) {
   if (const auto& h = member(saved, "last_heartbeat_wall", path); !h.is_null())
     last_heartbeat_wall_ = from_wall_ns(number<std::int64_t>(saved, "last_heartbeat_wall", path));
   LoadArchive::decode(member(saved, "status_text", path), status_text_, path + ".status_text", 0);
+  load_state(member(saved, "cpu", path), cpu_, path + ".cpu");
   LoadArchive::decode(member(saved, "reported_memory", path), reported_memory_, path + ".reported_memory", 0);
   const auto& probe = member(saved, "probe", path);
   ProbeSnapshot p = probe_stats_;

@@ -66,6 +66,13 @@ class Program final : public InstanceHost {
   std::optional<RolloutSnapshot> rollout() const;
   std::uint64_t rollouts_completed() const { return rollouts_completed_; }
   std::uint64_t rollouts_failed() const { return rollouts_failed_; }
+  // The rolling restarts' ids and counts, carried across exec (`vigil upgrade`).
+  template <class Archive>
+  void persist_rollouts(Archive& a) {
+    a("ids", rollouts_);
+    a("completed", rollouts_completed_);
+    a("failed", rollouts_failed_);
+  }
   void kill_now();
   void reopen_logs();
   // The periodic /proc reads of the instances from index `next` on whose

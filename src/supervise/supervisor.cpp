@@ -43,10 +43,12 @@ std::filesystem::path saved_runtime_dir(const nlohmann::json& saved) {
 
 Supervisor::Supervisor(EventLoop& loop, Config config) : Supervisor(loop, std::move(config), nullptr) {}
 
-Supervisor::Supervisor(EventLoop& loop, Config config, const nlohmann::json* saved)
+Supervisor::Supervisor(EventLoop& loop, Config config, const nlohmann::json* saved,
+                       std::map<std::string, UniqueFd> inherited)
     : loop_(loop),
       config_(std::move(config)),
       runtime_dir_(saved ? RuntimeDir(saved_runtime_dir(*saved)) : RuntimeDir()),
+      inherited_sockets_(std::move(inherited)),
       reaper_(loop),
       context_{loop,           reaper_,
                RealClock::get(), runtime_dir_.path(),
@@ -638,7 +640,10 @@ nlohmann::json Supervisor::save_handover(std::vector<int>& keep) const {
       }
     auto instances = nlohmann::json::array();
     for (const auto& i : p->instances()) instances.push_back(i->save_handover(keep));
-    programs.push_back({{"name", p->name()}, {"instances", std::move(instances)}});
+    SaveArchive rollouts;
+    p->persist_rollouts(rollouts);
+    programs.push_back(
+        {{"name", p->name()}, {"instances", std::move(instances)}, {"rollouts", std::move(rollouts.out)}});
   }
   j["listen"] = std::move(listen);
   j["programs"] = std::move(programs);
@@ -698,6 +703,12 @@ Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
       Program* p = find(name);
       const auto instances = sp.is_object() ? sp.value("instances", nlohmann::json::array())
                                             : nlohmann::json::array();
+      if (p && sp.contains("rollouts")) try {
+          LoadArchive a(sp["rollouts"], "programs[" + std::to_string(n) + "].rollouts");
+          p->persist_rollouts(a);
+        } catch (const HandoverError& e) {
+          out.errors.push_back(e.what());
+        }
       for (std::size_t k = 0; k < instances.size(); ++k) {
         const std::string path = "programs[" + std::to_string(n) + "].instances[" + std::to_string(k) + "]";
         const auto& si = instances[k];

@@ -42,8 +42,10 @@ class Supervisor {
   // The new vigil of a handover across exec (`vigil upgrade`): the runtime
   // folder and the held `listen` sockets the old one saved are taken over
   // (`saved` from save_handover; null: none, as above). Throws
-  // HandoverError when `saved` names no runtime folder.
-  Supervisor(EventLoop& loop, Config config, const nlohmann::json* saved);
+  // HandoverError when `saved` names no runtime folder. `inherited`: held
+  // sockets found otherwise, by address (a state that could not be read).
+  Supervisor(EventLoop& loop, Config config, const nlohmann::json* saved,
+             std::map<std::string, UniqueFd> inherited = {});
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;

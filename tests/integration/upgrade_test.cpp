@@ -6,6 +6,8 @@
 // and nothing changes; a new vigil that cannot read the state takes the
 // processes over from /proc; many upgrades in a row leak no fd.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <regex>
@@ -179,6 +181,61 @@ TEST_F(UpgradeTest, AChildThatEndsDuringTheExecIsRestartedOnce) {
     EXPECT_EQ(a["pid"], b["pid"]) << b["name"];
     EXPECT_EQ(a["restarts"], b["restarts"]) << b["name"];
   }
+}
+
+// A stop under way (the process ignores SIGTERM) goes on in the new vigil:
+// its SIGKILL deadline was handed over, and the instance ends stopped.
+TEST_F(UpgradeTest, AStopUnderWayEndsInTheNewVigil) {
+  const Expected want = {{{"stubborn", 0}, "running"}, {{"ticker", 0}, "running"}};
+  start(helper_program("stubborn", {"--ignore-term"}, "stop_timeout = \"4s\"\n") +
+            helper_program("ticker", {"--tick", "5"}),
+        want);
+  const Json before = api();
+  const int stubborn = control::pid_of(control::find_instance(before, "stubborn"));
+  std::string error;
+  auto r = control_request(socket(), "POST", "/api/v1/programs/stubborn/stop", &error);
+  ASSERT_TRUE(r && r->status == 200) << error;
+  ASSERT_EQ(control::find_instance(api(), "stubborn")["state"], "stopping");
+  const CliRun up = upgrade(copy_of_vigil("vigil-new"));
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err << vigil_->output();
+  const Json after = control::wait_for_states(socket(), {{{"stubborn", 0}, "stopped"}, {{"ticker", 0}, "running"}});
+  EXPECT_EQ(control::find_instance(after, "stubborn")["state"], "stopped") << vigil_->output();
+  EXPECT_TRUE(poll_until([&] { return process_gone(stubborn); }));
+  EXPECT_EQ(control::find_instance(after, "stubborn")["restarts"], control::find_instance(before, "stubborn")["restarts"]);
+  EXPECT_EQ(control::find_instance(after, "ticker")["pid"], control::find_instance(before, "ticker")["pid"]);
+}
+
+// An unfinished line vigil had read (the pipe is empty) goes to the new
+// vigil, which writes it once, whole, when the line ends (here: at EOF).
+TEST_F(UpgradeTest, AnUnfinishedLineIsCarriedAcrossTheExec) {
+  start(helper_program("partial", {"--print", "first", "--no-newline", "10", "--stay"}),
+        {{{"partial", 0}, "running"}});
+  const int pid = control::pid_of(control::find_instance(api(), "partial"));
+  const fs::path log = dir_ / "logs/partial.out.log";
+  ASSERT_TRUE(poll_until([&] {
+    for (const auto& l : read_lines(log))
+      if (strip_timestamp(l) == "first") return true;
+    return false;
+  }));
+  // Nothing left in its stdout pipe: vigil holds the 10 bytes.
+  ASSERT_TRUE(poll_until([&] {
+    UniqueFd pipe(::open(("/proc/" + std::to_string(pid) + "/fd/1").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    int pending = -1;
+    return pipe && ::ioctl(pipe.get(), FIONREAD, &pending) == 0 && pending == 0;
+  }));
+  const CliRun up = upgrade(copy_of_vigil("vigil-new"));
+  ASSERT_EQ(up.exit_code, 0) << up.out << up.err << vigil_->output();
+  std::string error;
+  auto r = control_request(socket(), "POST", "/api/v1/programs/partial/stop", &error);
+  ASSERT_TRUE(r && r->status == 200) << error;
+  control::wait_for_states(socket(), {{{"partial", 0}, "stopped"}});
+  std::vector<std::string> texts;
+  ASSERT_TRUE(poll_until([&] {
+    texts.clear();
+    for (const auto& l : read_lines(log)) texts.push_back(strip_timestamp(l).value_or(l));
+    return texts.size() >= 2;
+  })) << read_file(log);
+  EXPECT_EQ(texts, (std::vector<std::string>{"first", "aaaaaaaaaa"})) << read_file(log);
 }
 
 TEST_F(UpgradeTest, ABinaryWhoseVersionFailsIsRefused) {
