@@ -260,6 +260,35 @@ TEST_F(UpgradeTest, ABinaryWhoseVersionFailsIsRefused) {
   EXPECT_NE(missing.err.find("cannot execute"), std::string::npos) << missing.err;
 }
 
+// The checks pass, then the exec fails (the file is gone by then): the old
+// vigil carries on with everything it had, and leaks nothing.
+TEST_F(UpgradeTest, AnExecThatFailsLeavesTheOldVigilRunning) {
+  const Expected want = {{{"ticker", 0}, "running"}, {{"beat", 0}, "running"}};
+  start(helper_program("ticker", {"--tick", "5"}) +
+            helper_program("beat", {"--beat", "100"}, "[programs.beat.heartbeat]\ninterval = \"1s\"\n"),
+        want);
+  const Json before = api();
+  const std::size_t fds = vigil_fds();
+  const fs::path vanishing = script("vigil-vanishing", "if [ \"$1\" = check ]; then rm -f \"$0\"; fi\nexec " +
+                                                           vigil_binary() + " \"$@\"\n");
+  const CliRun r = upgrade(vanishing);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("cannot execute"), std::string::npos) << r.err;
+  EXPECT_EQ(metric("vigil_upgrades_total{result=\"failed\"}"), "vigil_upgrades_total{result=\"failed\"} 1");
+  const Json after = control::wait_for_states(socket(), want);
+  for (const auto& b : before)
+    EXPECT_EQ(control::find_instance(after, b["name"].get<std::string>(), b["index"].get<int>())["pid"], b["pid"]);
+  // Its fds are as before (the memory file closed), and heartbeats still come.
+  EXPECT_TRUE(poll_until([&] { return vigil_fds() == fds; })) << vigil_fds() << " fds, " << fds << " before";
+  const auto beats = control::find_instance(after, "beat")["heartbeats"].get<std::uint64_t>();
+  EXPECT_TRUE(poll_until([&] { return control::find_instance(api(), "beat")["heartbeats"].get<std::uint64_t>() > beats + 3; }));
+  // And a later upgrade works.
+  const CliRun ok = upgrade(copy_of_vigil("vigil-new"));
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err << vigil_->output();
+  EXPECT_EQ(control::find_instance(control::wait_for_states(socket(), want), "ticker")["pid"],
+            control::find_instance(before, "ticker")["pid"]);
+}
+
 TEST_F(UpgradeTest, AStateTheNewVigilCannotReadAdoptsFromProc) {
   const Expected want = {{{"ticker", 0}, "running"}, {{"ticker", 1}, "running"}, {{"beat", 0}, "running"}};
   start(helper_program("ticker", {"--tick", "2"}, "instances = 2") +
