@@ -184,7 +184,9 @@ int command_run(const CliCommand& cmd) {
   // (lifeline.h).
   const RunMarker marker = this_vigil_marker(config->control_socket);
   set_run_marker(marker);
-  log_survivors(kill_survivors(marker, std::chrono::seconds(5)));
+  // (Not after an upgrade: the vigil before was this process, and what it
+  // started is to be taken over.)
+  if (!handover) log_survivors(kill_survivors(marker, std::chrono::seconds(5)));
   std::unique_ptr<Lifeline> lifeline;
   if (UniqueFd fd = take_saved_fd(app_state, "lifeline")) {
     lifeline = Lifeline::adopt(std::move(fd), app_state["lifeline"].value("pid", 0));

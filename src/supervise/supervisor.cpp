@@ -684,8 +684,6 @@ unsigned long pipe_inode(const std::string& link_path) {
 
 Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
   Resumed out;
-  sample();
-  arm_sample_timer(context_.clock.steady());
   std::set<Instance*> restored;
   std::set<const Program*> from_state;
   if (saved) {
@@ -808,6 +806,9 @@ Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
     }
   }
   for (auto& w : watches_) w->start();
+  // The first /proc reads as the timer has them (within one interval): not
+  // all of them now, while the instances are being taken over.
+  arm_sample_timer(context_.clock.steady());
   // Exits during the exec: their SIGCHLD went to the old image.
   reaper_.reap();
   return out;
