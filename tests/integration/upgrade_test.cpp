@@ -88,9 +88,11 @@ class UpgradeTest : public BinaryTest {
   }
 };
 
-// Most of the kinds of instance there are, at once.
+// Most of the kinds of instance there are, at once: 50 instances.
+constexpr int kTickers = 45;
+
 std::string many_programs(const fs::path& dir) {
-  return helper_program("ticker", {"--tick", "2"}, "instances = 4") +
+  return helper_program("ticker", {"--tick", "10"}, "instances = " + std::to_string(kTickers)) +
          helper_program("beat", {"--beat", "100"}, "instances = 2\n[programs.beat.heartbeat]\ninterval = \"1s\"\n") +
          helper_program("waits", {"--exit-immediately", "1"},
                         "restart_delay = \"1h\"\nrestart_delay_max = \"1h\"\n") +
@@ -100,15 +102,19 @@ std::string many_programs(const fs::path& dir) {
                         "restart_delay = \"10ms\"\n");
 }
 
-const Expected kMany = {{{"ticker", 0}, "running"}, {{"ticker", 1}, "running"}, {{"ticker", 2}, "running"},
-                        {{"ticker", 3}, "running"}, {{"beat", 0}, "running"},   {{"beat", 1}, "running"},
-                        {{"waits", 0}, "backoff"},  {{"gaveup", 0}, "fatal"},   {{"victim", 0}, "running"}};
+Expected many_expected() {
+  Expected e = {{{"beat", 0}, "running"},  {{"beat", 1}, "running"},  {{"waits", 0}, "backoff"},
+                {{"gaveup", 0}, "fatal"},  {{"victim", 0}, "running"}};
+  for (int i = 0; i < kTickers; ++i) e[{"ticker", i}] = "running";
+  return e;
+}
+const Expected kMany = many_expected();
 
 TEST_F(UpgradeTest, EveryProcessStaysAndNoLineIsLost) {
   start(many_programs(dir_.path()), kMany);
   const Json before = api();
   const std::string started = metric("vigil_process_start_time_seconds");
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < kTickers; ++i)
     ASSERT_TRUE(poll_until([&] { return ticks(dir_ / ("logs/ticker-" + std::to_string(i) + ".out.log")).size() > 20; }));
 
   const CliRun r = upgrade(copy_of_vigil("vigil-new"));
@@ -132,10 +138,10 @@ TEST_F(UpgradeTest, EveryProcessStaysAndNoLineIsLost) {
   }
   // Lines written during and after the exec reach the files, each once.
   std::vector<std::size_t> seen;
-  for (int i = 0; i < 4; ++i) seen.push_back(ticks(dir_ / ("logs/ticker-" + std::to_string(i) + ".out.log")).size());
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < kTickers; ++i) seen.push_back(ticks(dir_ / ("logs/ticker-" + std::to_string(i) + ".out.log")).size());
+  for (int i = 0; i < kTickers; ++i) {
     const fs::path log = dir_ / ("logs/ticker-" + std::to_string(i) + ".out.log");
-    ASSERT_TRUE(poll_until([&] { return ticks(log).size() > seen[static_cast<std::size_t>(i)] + 50; }));
+    ASSERT_TRUE(poll_until([&] { return ticks(log).size() > seen[static_cast<std::size_t>(i)] + 20; }));
     expect_contiguous(log);
   }
   const Json last = api();
@@ -144,7 +150,6 @@ TEST_F(UpgradeTest, EveryProcessStaysAndNoLineIsLost) {
               b["restarts"]);
   EXPECT_EQ(metric("vigil_upgrades_total{result=\"handover\"}"), "vigil_upgrades_total{result=\"handover\"} 1");
   EXPECT_EQ(metric("vigil_process_start_time_seconds"), started);
-  EXPECT_EQ(vigil_->pid(), control::find_instance(last, "ticker", 0).is_object() ? vigil_->pid() : 0);
   EXPECT_TRUE(vigil_->running());
 }
 
