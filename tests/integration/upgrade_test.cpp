@@ -10,7 +10,10 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 
+#include <poll.h>
+
 #include <regex>
+#include <set>
 
 #include "control_harness.h"
 
@@ -255,6 +258,61 @@ TEST_F(UpgradeTest, AnUnfinishedLineIsCarriedAcrossTheExec) {
     return texts.size() >= 2;
   })) << read_file(log);
   EXPECT_EQ(texts, (std::vector<std::string>{"first", "aaaaaaaaaa"})) << read_file(log);
+}
+
+// "pid N" from whichever process serves 127.0.0.1:port (child_helper
+// --serve), read to its end; what went wrong otherwise.
+std::string ask_pid(std::uint16_t port) {
+  UniqueFd fd = connect_loopback(port);
+  if (!fd) return std::string("connect: ") + std::strerror(errno);
+  std::string reply;
+  const auto deadline = SteadyClock::now() + kEventually;
+  while (SteadyClock::now() < deadline) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[256];
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    reply.append(buf, static_cast<std::size_t>(n));
+  }
+  return reply;
+}
+
+// The held `listen` socket crosses the exec: the same processes serve it
+// with no refused connection, and a process started after the upgrade gets
+// the very socket the new vigil took over.
+TEST_F(UpgradeTest, HeldListenSocketsAreHandedOver) {
+  const std::uint16_t port = free_port();
+  const Expected want = {{{"web", 0}, "running"}, {{"web", 1}, "running"}};
+  start(helper_program("web", {"--serve"},
+                       "instances = 2\nlisten = [\"127.0.0.1:" + std::to_string(port) + "\"]\n"),
+        want);
+  const Json before = api();
+  std::set<std::string> serving;
+  for (const auto& i : before) serving.insert("pid " + std::to_string(control::pid_of(i)) + "\n");
+  ASSERT_TRUE(serving.count(ask_pid(port))) << vigil_->output();
+
+  const CliRun r = upgrade(copy_of_vigil("vigil-new"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << vigil_->output();
+  const Json after = control::wait_for_states(socket(), want);
+  for (const auto& b : before)
+    EXPECT_EQ(control::find_instance(after, "web", b["index"].get<int>())["pid"], b["pid"]);
+  for (int n = 0; n < 10; ++n) EXPECT_TRUE(serving.count(ask_pid(port))) << n;
+
+  std::string error;
+  auto restart = control_request(socket(), "POST", "/api/v1/programs/web/restart?all_at_once=1", &error);
+  ASSERT_TRUE(restart && restart->status == 200) << error;
+  ASSERT_TRUE(poll_until([&] {
+    const Json now = api();
+    for (const auto& b : before) {
+      const Json i = control::find_instance(now, "web", b["index"].get<int>());
+      if (i["state"] != "running" || i["pid"] == b["pid"]) return false;
+    }
+    return true;
+  })) << vigil_->output();
+  std::set<std::string> fresh;
+  for (const auto& i : api()) fresh.insert("pid " + std::to_string(control::pid_of(i)) + "\n");
+  EXPECT_TRUE(poll_until([&] { return fresh.count(ask_pid(port)) != 0; })) << vigil_->output();
 }
 
 TEST_F(UpgradeTest, ABinaryWhoseVersionFailsIsRefused) {
