@@ -50,6 +50,9 @@ class HeartbeatPipe {
   // Reads what is waiting now (before a deadline is judged).
   void drain() { on_readable(); }
   int fd() const { return fd_.get(); }  // kept across exec by `vigil upgrade`
+  // Its parser, whose unfinished line crosses the exec too.
+  NotifyStreamParser& parser() { return parser_; }
+  const NotifyStreamParser& parser() const { return parser_; }
 
  private:
   void on_readable();

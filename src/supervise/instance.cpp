@@ -838,6 +838,8 @@ nlohmann::json Instance::save_handover(std::vector<int>& keep) const {
   }
   if (heartbeat_ && heartbeat_->fd() >= 0) {
     j["heartbeat_fd"] = heartbeat_->fd();
+    j["heartbeat_partial"] = to_hex(heartbeat_->parser().partial());
+    j["heartbeat_discarding"] = heartbeat_->parser().discarding();
     keep.push_back(heartbeat_->fd());
   } else {
     j["heartbeat_fd"] = nullptr;
@@ -880,10 +882,15 @@ void Instance::adopt(const nlohmann::json& saved, const std::string& path) {
         loop_, where.get<std::string>(), std::move(fd), &notify_counts_,
         [this](const NotifyMessage& m) { on_notify(m); }, label());
   }
-  if (const auto& h = member(saved, "heartbeat_fd", path); !h.is_null())
+  if (const auto& h = member(saved, "heartbeat_fd", path); !h.is_null()) {
     heartbeat_ = std::make_unique<HeartbeatPipe>(
         loop_, take_fd(h, path + ".heartbeat_fd"), &notify_counts_,
         [this](const NotifyMessage& m) { on_notify(m); }, label());
+    const auto& partial = member(saved, "heartbeat_partial", path);
+    auto bytes = partial.is_string() ? from_hex(partial.get<std::string>()) : std::nullopt;
+    if (!bytes) throw HandoverError(path + ".heartbeat_partial: not hexadecimal");
+    heartbeat_->parser().restore(std::move(*bytes), number<bool>(saved, "heartbeat_discarding", path));
+  }
   const auto& pipes = member(saved, "pipes", path);
   if (!pipes.is_array()) throw HandoverError(path + ".pipes: not a list");
   const bool logged = host_.config().log != LogMode::off;
