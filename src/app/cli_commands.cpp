@@ -2,6 +2,7 @@
 // everything (a second SIGINT kills at once), SIGUSR2 reopens logs.
 #include "cli_commands.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "config_inputs.h"
 #include "control_client.h"
 #include "log_files.h"
+#include "handover.h"
 #include "history_recorder.h"
 #include "log_tail.h"
 #include "preflight.h"
@@ -44,6 +46,7 @@
 #include "spawn.h"
 #include "start_lock.h"
 #include "supervisor.h"
+#include "upgrade.h"
 #include "version.h"
 
 namespace vigil {
@@ -108,10 +111,46 @@ void log_survivors(const std::vector<Survivor>& survivors) {
                survivors.size(), survivors.size() == 1 ? "" : "es", names);
 }
 
+// The file this vigil runs from ("/usr/bin/vigil"): what `vigil upgrade`
+// execs by default, as a package upgrade replaces it there.
+std::filesystem::path own_binary() {
+  std::error_code ec;
+  std::string path = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  const std::string deleted = " (deleted)";
+  if (path.size() > deleted.size() && path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0)
+    path.resize(path.size() - deleted.size());
+  return path;
+}
+
+// An fd `saved` names ({"fd": N, ...}), taken if it is open; else empty.
+UniqueFd take_saved_fd(const nlohmann::json& saved, const char* key) {
+  auto it = saved.find(key);
+  if (it == saved.end() || !it->is_object() || !it->value("fd", nlohmann::json()).is_number_integer())
+    return UniqueFd();
+  const int fd = (*it)["fd"].get<int>();
+  if (fd < 3 || ::fcntl(fd, F_GETFD) < 0) return UniqueFd();
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return UniqueFd(fd);
+}
+
 int command_run(const CliCommand& cmd) {
+  // Started by `vigil upgrade`: the old vigil's state, read (and its
+  // memory file closed) before anything else.
+  std::optional<HandoverIn> handover;
+  if (cmd.handover_fd >= 0) handover = read_handover(cmd.handover_fd);
+  const nlohmann::json no_state = nlohmann::json::object();
+  const nlohmann::json& app_state =
+      handover && handover->state ? handover->state->value("app", no_state).is_object()
+                                        ? (*handover->state)["app"]
+                                        : no_state
+                                  : no_state;
   auto config = load_config(cmd.config);
   if (!config) return kExitUsage;
   init_logging(config->log_level);
+  if (handover && !handover->state)
+    spdlog::error("upgrade: the state of vigil {} cannot be read ({}): taking its programs' "
+                  "processes over from /proc",
+                  handover->from_version.empty() ? "before" : handover->from_version, handover->error);
   ::signal(SIGPIPE, SIG_IGN);
   // The most fds it can have, before anything opens one. Below kMinFds not
   // even vigil's own loop, its sockets and one program fit (libevent would
@@ -145,9 +184,15 @@ int command_run(const CliCommand& cmd) {
   // (lifeline.h).
   const RunMarker marker = this_vigil_marker(config->control_socket);
   set_run_marker(marker);
-  log_survivors(kill_survivors(marker, std::chrono::seconds(5)));
+  // (Not after an upgrade: the vigil before was this process, and what it
+  // started is to be taken over.)
+  if (!handover) log_survivors(kill_survivors(marker, std::chrono::seconds(5)));
   std::unique_ptr<Lifeline> lifeline;
-  try {
+  if (UniqueFd fd = take_saved_fd(app_state, "lifeline")) {
+    lifeline = Lifeline::adopt(std::move(fd), app_state["lifeline"].value("pid", 0));
+    lifeline->attach(loop);
+  }
+  if (!lifeline) try {
     lifeline = Lifeline::start(marker);
     lifeline->attach(loop);
     spdlog::info("lifeline: pid {} kills what vigil started if vigil is killed", lifeline->pid());
@@ -156,8 +201,34 @@ int command_run(const CliCommand& cmd) {
                  e.what());
   }
   std::unique_ptr<Supervisor> supervisor_owner;
+  const nlohmann::json* saved_supervisor = nullptr;
+  bool state_unusable = false;
+  if (handover && handover->state)
+    if (auto it = handover->state->find("supervisor"); it != handover->state->end() && it->is_object())
+      saved_supervisor = &*it;
   try {
-    supervisor_owner = std::make_unique<Supervisor>(loop, std::move(*config));
+    if (saved_supervisor) try {
+      supervisor_owner = std::make_unique<Supervisor>(loop, *config, saved_supervisor);
+    } catch (const HandoverError& e) {
+      spdlog::error("upgrade: the state cannot be used ({}): taking the processes over from /proc",
+                    e.what());
+      state_unusable = true;  // its app part (listeners, lifeline) was taken already
+      handover->error = e.what();
+      saved_supervisor = nullptr;
+    }
+    if (!supervisor_owner) {
+      // Without a state: the held `listen` sockets this process inherited,
+      // found by address (children still serve them: binding anew would fail).
+      std::map<std::string, UniqueFd> inherited;
+      if (handover)
+        for (const auto& pc : config->programs)
+          for (const auto& l : pc.listen) {
+            UniqueFd fd = l.kind == SocketKind::unix_stream ? find_inherited_unix_listener(l.path)
+                                                            : find_inherited_tcp_listener(l.tcp.port);
+            if (fd) inherited[l.address()] = std::move(fd);
+          }
+      supervisor_owner = std::make_unique<Supervisor>(loop, std::move(*config), nullptr, std::move(inherited));
+    }
   } catch (const std::exception& e) {
     // A `listen` socket that cannot be bound: as when systemd's socket unit
     // fails, its service cannot start, and vigil does not start without it.
@@ -194,6 +265,13 @@ int command_run(const CliCommand& cmd) {
     spdlog::info("SIGUSR2: reopening log files");
     supervisor.reopen_logs();
   });
+  std::unique_ptr<Upgrader> upgrader;
+  SignalEvent sigusr1(loop, SIGUSR1, [&] {
+    spdlog::info("SIGUSR1: upgrading vigil in place");
+    if (upgrader) upgrader->begin({}, "SIGUSR1");
+  });
+  // Blocked across the exec of an upgrade; handled from here on.
+  unblock_handled_signals();
 
   // The control socket always, TCP when [http] is configured. A vigil that
   // cannot be reached would be unmanageable: failing to listen is fatal.
@@ -204,14 +282,27 @@ int command_run(const CliCommand& cmd) {
   std::unique_ptr<HttpServer> control, tcp;
   try {
     control = std::make_unique<HttpServer>(loop, handler);
-    control->listen_unix(supervisor.config().control_socket);
+    // Across an upgrade, the same listening socket: a client that connects
+    // during the exec is answered by the new vigil.
+    UniqueFd saved_control = take_saved_fd(app_state, "control");
+    if (!saved_control) saved_control = find_inherited_unix_listener(supervisor.config().control_socket);
+    if (saved_control)
+      control->adopt_unix(std::move(saved_control), supervisor.config().control_socket);
+    else
+      control->listen_unix(supervisor.config().control_socket);
     api.add_server(*control);
+    UniqueFd saved_http = take_saved_fd(app_state, "http");
     if (const auto& http = supervisor.config().http) {
       std::string why;
       auto address = parse_listen_address(http->listen, &why);
       if (!address) throw std::runtime_error("[http] listen: " + why);
       tcp = std::make_unique<HttpServer>(loop, handler);
-      tcp->listen_tcp(*address);
+      if (saved_http && app_state["http"].value("listen", std::string()) == http->listen)
+        tcp->adopt_tcp(std::move(saved_http));
+      else if (UniqueFd found = find_inherited_tcp_listener(address->port); found && address->port != 0)
+        tcp->adopt_tcp(std::move(found));
+      else
+        tcp->listen_tcp(*address);
       api.add_server(*tcp);
       spdlog::info("serving /metrics, /api/v1 and the status page on http://{}", [&] {
         ListenAddress shown = *address;
@@ -226,9 +317,50 @@ int command_run(const CliCommand& cmd) {
 
   spdlog::info("vigil {} running {} ({} program{})", kVersion, supervisor.config().file.string(),
                supervisor.programs().size(), supervisor.programs().size() == 1 ? "" : "s");
+  upgrader = std::make_unique<Upgrader>(loop, supervisor, own_binary(), [&](std::vector<int>& keep) {
+    nlohmann::json app;
+    app["lifeline"] = nullptr;
+    if (lifeline) {
+      app["lifeline"] = {{"fd", lifeline->fd()}, {"pid", lifeline->pid()}};
+      keep.push_back(lifeline->fd());
+    }
+    app["control"] = {{"fd", control->listen_fd()}, {"path", supervisor.config().control_socket.string()}};
+    keep.push_back(control->listen_fd());
+    app["http"] = nullptr;
+    if (tcp) {
+      app["http"] = {{"fd", tcp->listen_fd()}, {"listen", supervisor.config().http->listen}};
+      keep.push_back(tcp->listen_fd());
+    }
+    return app;
+  });
+  api.set_upgrade({[&](const HttpRequest& r) { return upgrader->handle(r); },
+                   [&](SelfSnapshot& s) {
+                     s.upgrades_handover = upgrader->counts().handover;
+                     s.upgrades_adopted = upgrader->counts().adopted;
+                     s.upgrades_failed = upgrader->counts().failed;
+                   }});
+
   SelfNotify self_notify(loop);
   notify_stopping = [&] { self_notify.stopping(); };
-  supervisor.start();
+  if (handover) {
+    upgrader->counts() = handover->counts;
+    const bool read = handover->state.has_value() && !state_unusable;
+    if (!read) {
+      // The old vigil counted this one as a handover in the state it wrote.
+      if (upgrader->counts().handover > 0) --upgrader->counts().handover;
+      ++upgrader->counts().adopted;
+    }
+    const Supervisor::Resumed r = supervisor.resume(saved_supervisor);
+    for (const auto& e : r.errors) spdlog::error("upgrade: {}", e);
+    upgrader->set_last(handover->attempt, read ? "handover" : "adopted", read ? "" : handover->error);
+    spdlog::info("upgrade: vigil {} took over from vigil {} ({}): {} process{} kept{}", kVersion,
+                 handover->from_version.empty() ? "?" : handover->from_version,
+                 read ? "handover" : "adopted from /proc", r.from_state + r.from_proc,
+                 r.from_state + r.from_proc == 1 ? "" : "es",
+                 r.from_proc && read ? " (" + std::to_string(r.from_proc) + " from /proc)" : std::string());
+  } else {
+    supervisor.start();
+  }
   self_notify.ready();
   loop.run();
   return exit_code;
@@ -609,6 +741,77 @@ int command_reload(const CliCommand& cmd) {
   return kExitOk;
 }
 
+// `vigil upgrade`: asks, then follows the attempt until the new vigil
+// answers (the exec is done) or the old one says why it refused.
+int command_upgrade(const CliCommand& cmd) {
+  auto parse = [](const ControlResponse& r) {
+    return nlohmann::json::parse(r.body, nullptr, false);
+  };
+  auto before_r = ask(cmd, "GET", "/api/v1/upgrade");
+  if (!before_r) return kExitUnreachable;
+  const nlohmann::json before = parse(*before_r);
+  if (before_r->status != 200 || !before.is_object()) {
+    std::fprintf(stderr, "vigil upgrade: the running vigil cannot upgrade in place (%s)\n",
+                 error_text(*before_r).c_str());
+    return kExitFailed;
+  }
+  std::string binary;
+  if (!cmd.binary.empty()) {
+    std::error_code ec;
+    binary = std::filesystem::absolute(cmd.binary, ec).string();
+  }
+  std::string query;
+  for (unsigned char c : binary) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+      query += static_cast<char>(c);
+    } else {
+      char hex[4];
+      std::snprintf(hex, sizeof hex, "%%%02X", c);
+      query += hex;
+    }
+  }
+  auto posted = ask(cmd, "POST", "/api/v1/upgrade" + (binary.empty() ? "" : "?binary=" + query));
+  if (!posted) return kExitUnreachable;
+  const nlohmann::json started = parse(*posted);
+  if (posted->status != 202 || !started.is_object()) {
+    std::string why = started.is_object() ? started.value("error", std::string()) : "";
+    if (why.empty()) why = error_text(*posted);
+    std::fprintf(stderr, "vigil upgrade: %s\nvigil upgrade: the running vigil is unchanged\n", why.c_str());
+    return kExitFailed;
+  }
+  const auto attempt = started.value("attempt", std::uint64_t{0});
+  const auto image = before.value("image", std::uint64_t{0});
+  // The checks run `check` on the config; the exec and the takeover follow.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::string error;
+    auto r = control_request(find_socket(cmd), "GET", "/api/v1/upgrade", &error);
+    if (!r || r->status != 200) continue;  // the exec under way
+    const nlohmann::json now = parse(*r);
+    if (!now.is_object()) continue;
+    const bool same_attempt = now.value("attempt", std::uint64_t{0}) == attempt;
+    const std::string result = now["result"].is_string() ? now["result"].get<std::string>() : "";
+    if (now.value("image", std::uint64_t{0}) == image) {
+      if (same_attempt && !now.value("in_progress", false) && result == "failed") {
+        std::fprintf(stderr, "vigil upgrade: %s\nvigil upgrade: the running vigil is unchanged\n",
+                     now.value("error", std::string()).c_str());
+        return kExitFailed;
+      }
+      continue;
+    }
+    // A new image answers.
+    std::printf("vigil upgraded in place: %s -> %s (pid %d, %s)\n",
+                before.value("version", std::string("?")).c_str(),
+                now.value("version", std::string("?")).c_str(), now.value("pid", 0),
+                result == "adopted" ? "the state could not be read: processes taken over from /proc"
+                                    : "every process kept");
+    return kExitOk;
+  }
+  std::fprintf(stderr, "vigil upgrade: no answer from the new vigil within 120s\n");
+  return kExitFailed;
+}
+
 // The log files of `vigil logs [NAME]`: those the running vigil writes (its
 // API names them), found as `vigil status` finds it; with -c, or when no
 // vigil answers, those the config names.
@@ -723,6 +926,7 @@ int run_command(const CliCommand& cmd) {
   if (cmd.verb == "status") return command_status(cmd);
   if (cmd.verb == "start" || cmd.verb == "stop" || cmd.verb == "restart") return command_action(cmd);
   if (cmd.verb == "reload") return command_reload(cmd);
+  if (cmd.verb == "upgrade") return command_upgrade(cmd);
   if (cmd.verb == "logs") return command_logs(cmd);
   if (cmd.verb == "import") return command_import(cmd);
   std::fprintf(stderr, "vigil: unknown command \"%s\"\n", cmd.verb.c_str());

@@ -109,6 +109,7 @@ HttpResponse HttpApi::metrics() {
   self.reloads_success = supervisor_.reloads_succeeded();
   self.reloads_failure = supervisor_.reloads_failed();
   self.last_reload_ok = supervisor_.last_reload_ok();
+  if (upgrade_.counts) upgrade_.counts(self);
   for (const HttpServer* server : servers_) {
     self.http_connections += server->connections();
     self.http_connections_dropped += server->dropped();
@@ -223,7 +224,10 @@ HttpResponse HttpApi::logs(const std::string& name, const HttpRequest& r) {
 
 HttpResponse HttpApi::self(const HttpRequest& r) {
   if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
-  const double started = std::chrono::duration<double>(started_.time_since_epoch()).count();
+  // The process's start (/proc): an upgrade in place (a new image, the
+  // same process) keeps it.
+  double started = sample_self().start_time_seconds;
+  if (started <= 0) started = std::chrono::duration<double>(started_.time_since_epoch()).count();
   nlohmann::json j{{"version", kVersion},
                    {"start_time_seconds", started},
                    {"uptime_seconds", std::max(0.0, now_seconds() - started)},
@@ -353,6 +357,11 @@ HttpResponse HttpApi::handle(const HttpRequest& r) {
     std::string rest =
         path.size() > watches_prefix.size() ? path.substr(watches_prefix.size() + 1) : "";
     return watches(r, rest);
+  }
+  if (path == "/api/v1/upgrade" && upgrade_.handle) {
+    if (r.method != "GET" && !authorized(r))
+      return HttpResponse::error(401, "unauthorized: use the control socket or a bearer token");
+    return upgrade_.handle(r);
   }
   if (path == "/api/v1/reload") {
     if (r.method != "POST") return method_not_allowed("POST");

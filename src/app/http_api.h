@@ -28,6 +28,13 @@ class HttpApi {
   // The histories GET /api/v1/programs/NAME/history serves; without it
   // that route answers 404. It must outlive this API's last request.
   void set_history(const HistoryRecorder& history) { history_ = &history; }
+  // /api/v1/upgrade (vigil upgrade), and the counts /metrics shows; without
+  // it that route answers 404.
+  struct UpgradeHooks {
+    std::function<HttpResponse(const HttpRequest&)> handle;
+    std::function<void(SelfSnapshot&)> counts;
+  };
+  void set_upgrade(UpgradeHooks hooks) { upgrade_ = std::move(hooks); }
 
  private:
   HttpResponse metrics();
@@ -45,6 +52,7 @@ class HttpApi {
   std::string token_;
   std::vector<const HttpServer*> servers_;
   const HistoryRecorder* history_ = nullptr;
+  UpgradeHooks upgrade_;
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   MetricsRenderer metrics_;  // reuses the text of what did not change since the last scrape
 };

@@ -14,6 +14,7 @@ std::string usage() {
   vigil start|stop|restart NAME|all  through the control socket; a restart of several
                                      instances rolls, one at a time (--all-at-once: not)
   vigil reload [--dry-run]           re-read the config; restart only what changed
+  vigil upgrade [--binary PATH]      re-exec a new vigil in place; children keep running
   vigil logs [NAME] [-f] [-n N]      print (and follow) a program's logs, or all merged by time
   vigil import FILE [-o vigil.toml]  pm2 ecosystem file or supervisord.conf -> vigil.toml
   vigil version
@@ -35,7 +36,8 @@ constexpr VerbHelp kHelp[] = {
 Runs in the foreground: starts every program with autostart, restarts them
 by their policy, serves the control socket (and [http] listen, if set) until
 SIGTERM or SIGINT, then stops the programs in reverse `after` order.
-SIGHUP reloads the config, SIGUSR2 reopens vigil's log files.
+SIGHUP reloads the config, SIGUSR2 reopens vigil's log files, SIGUSR1
+upgrades vigil in place (as `vigil upgrade`).
 
   -c, --config FILE   the config (default ./vigil.toml)
 
@@ -91,6 +93,21 @@ config with errors changes nothing, and they are printed.
 
   --dry-run           print what would change, change nothing
 )h"},
+    {"upgrade", R"h(usage: vigil upgrade [--binary PATH] [-c vigil.toml]
+
+Replaces the running vigil with a new binary in the same process: the
+programs keep running (same pids, no restart), their output and heartbeats
+are read on, and the counters carry over. The running vigil first runs
+`PATH version` and `PATH check -c CONFIG`; if either fails, or the config
+file changed since it was last read (reload first), nothing changes and the
+error is printed. SIGUSR1 to vigil does the same with the default binary.
+
+  --binary PATH       the new vigil (default: the file vigil was started from,
+                      as a package upgrade replaces it)
+
+Exit: 0 when the new vigil has taken over, 1 when the upgrade was refused
+or failed (the running vigil carries on), 2 when no vigil answers.
+)h"},
     {"logs", R"h(usage: vigil logs [NAME] [-f] [-n N] [-c vigil.toml]
 
 Prints the last lines of a program's log files, stdout and stderr merged by
@@ -143,7 +160,7 @@ CliParse parse_cli(const std::vector<std::string>& args) {
   if (cmd.verb == "-h" || cmd.verb == "--help") cmd.verb = "help";
   if (cmd.verb == "--version" || cmd.verb == "-V") cmd.verb = "version";
   static const char* kVerbs[] = {"run",    "check",  "status", "start", "stop",
-                                 "restart", "reload", "logs",   "import", "version", "help"};
+                                 "restart", "reload", "logs",   "import", "version", "help", "upgrade"};
   bool known = false;
   for (auto v : kVerbs) known |= cmd.verb == v;
   if (!known) {
@@ -199,6 +216,21 @@ CliParse parse_cli(const std::vector<std::string>& args) {
       cmd.strict = true;
     } else if (a == "--all-at-once" && cmd.verb == "restart") {
       cmd.all_at_once = true;
+    } else if (a == "--binary" && cmd.verb == "upgrade") {
+      auto v = value("--binary");
+      if (!v) return out;
+      cmd.binary = *v;
+    } else if (a == "--handover" && cmd.verb == "run") {
+      // Internal: how `vigil upgrade` starts the new vigil.
+      auto v = value("--handover");
+      if (!v) return out;
+      int fd = -1;
+      auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), fd);
+      if (ec != std::errc() || p != v->data() + v->size() || fd < 3) {
+        out.error = "--handover: expected an fd number, got \"" + *v + "\"";
+        return out;
+      }
+      cmd.handover_fd = fd;
     } else if (a.size() > 1 && a[0] == '-') {
       out.error = "unknown option \"" + a + "\"";
       return out;

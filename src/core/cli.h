@@ -19,6 +19,8 @@ struct CliCommand {
   bool all_at_once = false;             // restart --all-at-once
   bool strict = false;                  // check --strict
   std::string output;                   // import -o FILE; empty: stdout
+  std::string binary;                   // upgrade --binary PATH; empty: the running one's file
+  int handover_fd = -1;                 // run --handover FD: the state of the vigil before exec
 };
 
 struct CliParse {

@@ -34,6 +34,13 @@ class LineSplitter {
   }
 
   std::size_t pending_bytes() const { return partial_.size(); }
+  // The unfinished line, handed to a new vigil across exec (`vigil
+  // upgrade`), and given back there (cut to max_line - 1 bytes).
+  const std::string& partial() const { return partial_; }
+  void restore(std::string partial) {
+    partial_ = std::move(partial);
+    if (partial_.size() >= max_line_) partial_.resize(max_line_ - 1);
+  }
 
  private:
   std::size_t max_line_;

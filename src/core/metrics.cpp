@@ -353,6 +353,11 @@ std::vector<MetricFamily> self_families(const std::vector<WatchSnapshot>& watche
   series(add("vigil_config_last_reload_successful", "1 if the last configuration reload applied.",
              MetricType::Gauge),
          self.last_reload_ok ? 1 : 0);
+  auto& upgrades = add("vigil_upgrades_total",
+                       "In-place upgrades of vigil (vigil upgrade), by result.", MetricType::Counter);
+  series(upgrades, count(self.upgrades_adopted), {{"result", "adopted"}});
+  series(upgrades, count(self.upgrades_failed), {{"result", "failed"}});
+  series(upgrades, count(self.upgrades_handover), {{"result", "handover"}});
   series(add("vigil_build_info", "Build information of vigil.", MetricType::Gauge), 1,
          {{"version", self.version}});
   series(add("vigil_process_resident_memory_bytes", "Resident memory of vigil itself.",

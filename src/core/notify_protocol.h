@@ -97,6 +97,15 @@ class NotifyStreamParser {
 
   const NotifyCounts& counts() const { return counts_; }
   std::size_t pending_bytes() const { return partial_.size(); }
+  // The unfinished line and whether it is being skipped (over-long), handed
+  // to a new vigil across exec (`vigil upgrade`) and given back there.
+  const std::string& partial() const { return partial_; }
+  bool discarding() const { return discarding_; }
+  void restore(std::string partial, bool discarding) {
+    partial_ = std::move(partial);
+    if (partial_.size() >= kNotifyMaxLineBytes) partial_.resize(kNotifyMaxLineBytes - 1);
+    discarding_ = discarding;
+  }
 
  private:
   std::string partial_;     // the unfinished line, < kNotifyMaxLineBytes bytes

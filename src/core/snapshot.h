@@ -117,6 +117,11 @@ struct SelfSnapshot {
   std::uint64_t reloads_success = 0;
   std::uint64_t reloads_failure = 0;
   bool last_reload_ok = true;
+  // `vigil upgrade`s of this process, by result: handed over, adopted from
+  // /proc (the state could not be read), failed (refused, or exec failed).
+  std::uint64_t upgrades_handover = 0;
+  std::uint64_t upgrades_adopted = 0;
+  std::uint64_t upgrades_failed = 0;
   // HTTP connections open now (TCP and control socket), and those vigil
   // closed itself because its connection cap was reached.
   std::uint64_t http_connections = 0;

@@ -199,6 +199,18 @@ NotifySocket::NotifySocket(EventLoop& loop, std::filesystem::path path, std::opt
   event_->enable();
 }
 
+NotifySocket::NotifySocket(EventLoop& loop, std::filesystem::path path, UniqueFd adopted,
+                           NotifyCounts* counts, NotifyHandler on_message, std::string label)
+    : path_(std::move(path)),
+      fd_(std::move(adopted)),
+      counts_(counts),
+      on_message_(std::move(on_message)),
+      label_(std::move(label)) {
+  set_nonblocking(fd_.get());
+  event_ = std::make_unique<IoEvent>(loop, fd_.get(), EV_READ, [this](short) { on_readable(); });
+  event_->enable();
+}
+
 NotifySocket::~NotifySocket() {
   event_.reset();
   ::unlink(path_.c_str());

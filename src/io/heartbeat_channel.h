@@ -25,6 +25,9 @@ using NotifyHandler = std::function<void(const NotifyMessage&)>;
 class RuntimeDir {
  public:
   RuntimeDir();  // throws std::system_error
+  // The folder an earlier vigil of this process made, kept across exec
+  // (`vigil upgrade`): its sockets are in use.
+  explicit RuntimeDir(std::filesystem::path adopted) : path_(std::move(adopted)) {}
   ~RuntimeDir();
   const std::filesystem::path& path() const { return path_; }
 
@@ -46,6 +49,10 @@ class HeartbeatPipe {
   ~HeartbeatPipe();
   // Reads what is waiting now (before a deadline is judged).
   void drain() { on_readable(); }
+  int fd() const { return fd_.get(); }  // kept across exec by `vigil upgrade`
+  // Its parser, whose unfinished line crosses the exec too.
+  NotifyStreamParser& parser() { return parser_; }
+  const NotifyStreamParser& parser() const { return parser_; }
 
  private:
   void on_readable();
@@ -66,6 +73,10 @@ class NotifySocket {
   // another user); throws std::system_error.
   NotifySocket(EventLoop& loop, std::filesystem::path path, std::optional<uid_t> owner,
                NotifyCounts* counts, NotifyHandler on_message, std::string label);
+  // The socket an earlier vigil bound at `path`, kept across exec.
+  NotifySocket(EventLoop& loop, std::filesystem::path path, UniqueFd adopted, NotifyCounts* counts,
+               NotifyHandler on_message, std::string label);
+  int fd() const { return fd_.get(); }
   ~NotifySocket();
   const std::filesystem::path& path() const { return path_; }
   // Reads what is waiting now (before a deadline is judged).

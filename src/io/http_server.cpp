@@ -371,6 +371,31 @@ void HttpServer::listen_unix(const std::filesystem::path& path) {
   watch_accept_errors(bound_socket);
 }
 
+void HttpServer::adopt_tcp(UniqueFd fd) {
+  set_nonblocking(fd.get());
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &blen);
+  port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                            : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  evhttp_bound_socket* bound_socket = evhttp_accept_socket_with_handle(http_, fd.get());
+  if (!bound_socket) throw std::runtime_error("cannot serve HTTP on an inherited socket");
+  fd.release();
+  watch_accept_errors(bound_socket);
+}
+
+void HttpServer::adopt_unix(UniqueFd fd, const std::filesystem::path& path) {
+  set_nonblocking(fd.get());
+  evhttp_bound_socket* bound_socket = evhttp_accept_socket_with_handle(http_, fd.get());
+  if (!bound_socket) throw std::runtime_error("cannot serve HTTP on " + path.string());
+  fd.release();
+  unix_path_ = path;
+  trusted_ = true;
+  watch_accept_errors(bound_socket);
+}
+
+int HttpServer::listen_fd() const { return listener_ ? evconnlistener_get_fd(listener_) : -1; }
+
 void HttpServer::watch_accept_errors(evhttp_bound_socket* bound_socket) {
   listener_ = evhttp_bound_socket_get_listener(bound_socket);
   servers_by_listener()[listener_] = this;

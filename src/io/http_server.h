@@ -106,6 +106,13 @@ class HttpServer {
   // error ("another vigil is already running on ...").
   void listen_unix(const std::filesystem::path& path);
 
+  // Serves a listening socket an earlier vigil of this process bound (kept
+  // across exec by `vigil upgrade`): TCP, or the control socket at `path`.
+  void adopt_tcp(UniqueFd fd);
+  void adopt_unix(UniqueFd fd, const std::filesystem::path& path);
+  // The listening socket, -1 before listen (kept across exec).
+  int listen_fd() const;
+
   std::uint16_t port() const { return port_; }  // the bound TCP port (for port 0)
   std::uint64_t requests() const { return requests_; }
   // accept() failures (out of fds, ...): each one pauses accepting.

@@ -340,6 +340,11 @@ std::unique_ptr<Lifeline> Lifeline::start(const RunMarker& marker) {
   return std::unique_ptr<Lifeline>(new Lifeline(std::move(pipe.write), lifeline));
 }
 
+std::unique_ptr<Lifeline> Lifeline::adopt(UniqueFd write_end, pid_t pid) {
+  set_nonblocking(write_end.get());
+  return std::unique_ptr<Lifeline>(new Lifeline(std::move(write_end), pid));
+}
+
 Lifeline::Lifeline(UniqueFd write_end, pid_t pid) : fd_(std::move(write_end)), pid_(pid) {
   current_lifeline() = this;
 }

@@ -41,6 +41,9 @@ class Lifeline {
   // to init, and no stray-killing of vigil's meets it).
   // Throws std::system_error.
   static std::unique_ptr<Lifeline> start(const RunMarker& marker);
+  // The lifeline of this process before an exec (`vigil upgrade`): its
+  // pipe's write end, kept open. It still knows the groups it was told.
+  static std::unique_ptr<Lifeline> adopt(UniqueFd write_end, pid_t pid);
   // Says "bye" (waiting a bounded time for room in the pipe) and closes it:
   // the lifeline exits without killing anything.
   ~Lifeline();

@@ -42,6 +42,16 @@ ListenSocket::ListenSocket(const ListenSocketConfig& config) : config_(config) {
     bind_unix();
 }
 
+ListenSocket::ListenSocket(const ListenSocketConfig& config, UniqueFd adopted)
+    : config_(config), fd_(std::move(adopted)) {
+  struct stat st;
+  if (config_.kind == SocketKind::unix_stream && ::lstat(config_.path.c_str(), &st) == 0 &&
+      S_ISSOCK(st.st_mode)) {
+    file_dev_ = st.st_dev;
+    file_ino_ = st.st_ino;
+  }
+}
+
 ListenSocket::~ListenSocket() {
   if (config_.kind != SocketKind::unix_stream || file_ino_ == 0) return;
   // Another process may have replaced the file since: that one is not ours.

@@ -25,6 +25,9 @@ class ListenSocket {
   // connect (the folder's permissions say who may). Throws
   // std::runtime_error("cannot listen on ADDRESS: why (what next)").
   explicit ListenSocket(const ListenSocketConfig& config);
+  // The socket an earlier vigil bound for `config`, kept across exec
+  // (`vigil upgrade`); a unix socket's file stays this socket's.
+  ListenSocket(const ListenSocketConfig& config, UniqueFd adopted);
   // Closes the socket; a unix socket's file is removed if it is still the
   // one this socket created.
   ~ListenSocket();

@@ -37,6 +37,11 @@ class OutputPipe {
   void set_sink(std::shared_ptr<LogSink> sink) { sink_ = std::move(sink); }
   bool open() const { return fd_.get() >= 0; }
   Stream stream() const { return stream_; }
+  // For the handover to a new vigil across exec: the read end, and the
+  // unfinished line read so far (given back with restore_partial).
+  int fd() const { return fd_.get(); }
+  const std::string& partial() const { return splitter_.partial(); }
+  void restore_partial(std::string partial) { splitter_.restore(std::move(partial)); }
 
  private:
   void on_readable();

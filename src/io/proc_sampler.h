@@ -71,12 +71,24 @@ class CpuAccumulator {
   // Adds what the members used since the previous call.
   void update(const std::vector<ProcStat>& members);
   std::uint64_t total_ticks() const { return total_ticks_; }
+  // What it has seen, carried across exec (`vigil upgrade`, core/handover.h).
+  template <class Archive>
+  void persist(Archive& a) {
+    a("seen", seen_);
+    a("total_ticks", total_ticks_);
+  }
 
  private:
   struct Seen {
-    pid_t pid;
-    std::uint64_t start_ticks;
-    std::uint64_t cpu_ticks;
+    pid_t pid = 0;
+    std::uint64_t start_ticks = 0;
+    std::uint64_t cpu_ticks = 0;
+    template <class Archive>
+    void persist(Archive& a) {
+      a("pid", pid);
+      a("start_ticks", start_ticks);
+      a("cpu_ticks", cpu_ticks);
+    }
   };
   std::vector<Seen> seen_;  // sorted by pid
   std::vector<Seen> next_;  // reused

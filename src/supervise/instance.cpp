@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fd_budget.h"
+#include "handover.h"
 #include "lifeline.h"
 #include "spawn.h"
 
@@ -255,6 +256,14 @@ void Instance::on_timer(TimerId t) {
 // Processes
 
 void Instance::spawn_process() {
+  if (adopting_ > 0) {
+    // adopt_process: the process runs already; the machine learns of it as
+    // of a start.
+    EventData d;
+    d.pid = std::exchange(adopting_, 0);
+    dispatch(Event::spawned, d);
+    return;
+  }
   ++spawns_;
   std::string why;
   try {
@@ -538,10 +547,14 @@ bool Instance::group_alive() const {
 // ---------------------------------------------------------------------------
 // Heartbeats and notify messages
 
+std::uint64_t& Instance::notify_serial() {
+  static std::uint64_t serial = 0;
+  return serial;
+}
+
 void Instance::ensure_notify_socket(std::optional<uid_t> owner) {
   if (notify_) return;
-  static std::uint64_t serial = 0;
-  auto path = host_.runtime_dir() / ("n" + std::to_string(++serial) + ".sock");
+  auto path = host_.runtime_dir() / ("n" + std::to_string(++notify_serial()) + ".sock");
   notify_ = std::make_unique<NotifySocket>(
       loop_, path, owner, &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
       label());
@@ -741,6 +754,229 @@ void Instance::start_pipe(UniqueFd read_end, Stream stream) {
                                          if (alive.lock()) pipes_.erase(it);
                                        });
                                      });
+}
+
+// ---------------------------------------------------------------------------
+// The handover to a new vigil across exec
+
+namespace {
+
+std::int64_t wall_ns(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+WallTime from_wall_ns(std::int64_t ns) {
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::nanoseconds(ns)));
+}
+
+// Output bytes (any, not only UTF-8) as JSON can carry them.
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out += kDigits[c >> 4];
+    out += kDigits[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view hex) {
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (hex.size() % 2) return std::nullopt;
+  std::string out;
+  out.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+// An fd named in the document: a number, taken (owned) at once.
+UniqueFd take_fd(const nlohmann::json& j, const std::string& path) {
+  if (!j.is_number_integer() || j.get<std::int64_t>() < 3 || j.get<std::int64_t>() > (1 << 30))
+    throw HandoverError(path + ": not an fd number");
+  const int fd = j.get<int>();
+  if (::fcntl(fd, F_GETFD) < 0) throw HandoverError(path + ": fd " + std::to_string(fd) + " is not open");
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return UniqueFd(fd);
+}
+
+const nlohmann::json& member(const nlohmann::json& j, const char* key, const std::string& path) {
+  if (!j.is_object() || !j.contains(key)) throw HandoverError(path + "." + key + ": missing");
+  return j[key];
+}
+
+template <class T>
+T number(const nlohmann::json& j, const char* key, const std::string& path) {
+  T v{};
+  LoadArchive::decode(member(j, key, path), v, path + "." + key, 0);
+  return v;
+}
+
+}  // namespace
+
+nlohmann::json Instance::save_handover(std::vector<int>& keep) const {
+  nlohmann::json j;
+  j["index"] = index_;
+  j["machine"] = save_state(machine_);
+  j["pid"] = pid_;
+  j["pgid"] = pgid_;
+  j["strays"] = strays_;
+  j["spawns"] = spawns_;
+  j["start_wall"] = wall_ns(start_wall_);
+  if (notify_ && notify_->fd() >= 0) {
+    j["notify"] = {{"fd", notify_->fd()}, {"path", notify_->path().string()}};
+    keep.push_back(notify_->fd());
+  } else {
+    j["notify"] = nullptr;
+  }
+  if (heartbeat_ && heartbeat_->fd() >= 0) {
+    j["heartbeat_fd"] = heartbeat_->fd();
+    j["heartbeat_partial"] = to_hex(heartbeat_->parser().partial());
+    j["heartbeat_discarding"] = heartbeat_->parser().discarding();
+    keep.push_back(heartbeat_->fd());
+  } else {
+    j["heartbeat_fd"] = nullptr;
+  }
+  auto pipes = nlohmann::json::array();
+  for (const auto& p : pipes_) {
+    if (!p->open()) continue;
+    pipes.push_back({{"fd", p->fd()},
+                     {"stream", static_cast<int>(p->stream())},
+                     {"partial", to_hex(p->partial())}});
+    keep.push_back(p->fd());
+  }
+  j["pipes"] = std::move(pipes);
+  j["log"] = {{{"bytes", log_counts_[0].bytes}, {"dropped", log_counts_[0].dropped}},
+              {{"bytes", log_counts_[1].bytes}, {"dropped", log_counts_[1].dropped}}};
+  j["notify_counts"] = {{"messages", notify_counts_.messages},
+                        {"unknown", notify_counts_.unknown},
+                        {"protocol_errors", notify_counts_.protocol_errors}};
+  j["last_heartbeat_wall"] =
+      last_heartbeat_wall_ ? nlohmann::json(wall_ns(*last_heartbeat_wall_)) : nlohmann::json(nullptr);
+  j["status_text"] = status_text_;
+  j["cpu"] = save_state(cpu_);
+  j["reported_memory"] = reported_memory_ ? nlohmann::json(*reported_memory_) : nlohmann::json(nullptr);
+  j["probe"] = {{"count", probe_stats_.count},
+                {"sum_seconds", probe_stats_.sum_seconds},
+                {"failures", probe_stats_.failures},
+                {"bucket_counts", probe_stats_.bucket_counts},
+                {"success", probe_stats_.success ? nlohmann::json(*probe_stats_.success)
+                                                 : nlohmann::json(nullptr)}};
+  return j;
+}
+
+void Instance::adopt(const nlohmann::json& saved, const std::string& path) {
+  // The fds first: they are this instance's whatever else fails.
+  if (const auto& n = member(saved, "notify", path); !n.is_null()) {
+    UniqueFd fd = take_fd(member(n, "fd", path + ".notify"), path + ".notify.fd");
+    const auto& where = member(n, "path", path + ".notify");
+    if (!where.is_string()) throw HandoverError(path + ".notify.path: not a string");
+    notify_ = std::make_unique<NotifySocket>(
+        loop_, where.get<std::string>(), std::move(fd), &notify_counts_,
+        [this](const NotifyMessage& m) { on_notify(m); }, label());
+  }
+  if (const auto& h = member(saved, "heartbeat_fd", path); !h.is_null()) {
+    heartbeat_ = std::make_unique<HeartbeatPipe>(
+        loop_, take_fd(h, path + ".heartbeat_fd"), &notify_counts_,
+        [this](const NotifyMessage& m) { on_notify(m); }, label());
+    const auto& partial = member(saved, "heartbeat_partial", path);
+    auto bytes = partial.is_string() ? from_hex(partial.get<std::string>()) : std::nullopt;
+    if (!bytes) throw HandoverError(path + ".heartbeat_partial: not hexadecimal");
+    heartbeat_->parser().restore(std::move(*bytes), number<bool>(saved, "heartbeat_discarding", path));
+  }
+  const auto& pipes = member(saved, "pipes", path);
+  if (!pipes.is_array()) throw HandoverError(path + ".pipes: not a list");
+  const bool logged = host_.config().log != LogMode::off;
+  if (logged) open_sinks();
+  for (std::size_t i = 0; i < pipes.size(); ++i) {
+    const std::string at = path + ".pipes[" + std::to_string(i) + "]";
+    UniqueFd fd = take_fd(member(pipes[i], "fd", at), at + ".fd");
+    const int stream = number<int>(pipes[i], "stream", at);
+    if (stream != 0 && stream != 1) throw HandoverError(at + ".stream: not one of its values");
+    start_pipe(std::move(fd), static_cast<Stream>(stream));
+    const auto& partial = member(pipes[i], "partial", at);
+    if (!partial.is_string()) throw HandoverError(at + ".partial: not a string");
+    auto bytes = from_hex(partial.get<std::string>());
+    if (!bytes) throw HandoverError(at + ".partial: not hexadecimal");
+    pipes_.back()->restore_partial(std::move(*bytes));
+  }
+
+  load_state(member(saved, "machine", path), machine_, path + ".machine");
+  pid_ = number<pid_t>(saved, "pid", path);
+  pgid_ = number<pid_t>(saved, "pgid", path);
+  LoadArchive::decode(member(saved, "strays", path), strays_, path + ".strays", 0);
+  spawns_ = number<int>(saved, "spawns", path);
+  start_wall_ = from_wall_ns(number<std::int64_t>(saved, "start_wall", path));
+  const auto& log = member(saved, "log", path);
+  for (std::size_t s = 0; s < 2; ++s) {
+    const std::string at = path + ".log[" + std::to_string(s) + "]";
+    if (!log.is_array() || log.size() != 2) throw HandoverError(path + ".log: a list of 2 was expected");
+    log_counts_[s].bytes = number<std::uint64_t>(log[s], "bytes", at);
+    log_counts_[s].dropped = number<std::uint64_t>(log[s], "dropped", at);
+  }
+  const auto& nc = member(saved, "notify_counts", path);
+  notify_counts_.messages = number<std::uint64_t>(nc, "messages", path + ".notify_counts");
+  notify_counts_.unknown = number<std::uint64_t>(nc, "unknown", path + ".notify_counts");
+  notify_counts_.protocol_errors = number<std::uint64_t>(nc, "protocol_errors", path + ".notify_counts");
+  if (const auto& h = member(saved, "last_heartbeat_wall", path); !h.is_null())
+    last_heartbeat_wall_ = from_wall_ns(number<std::int64_t>(saved, "last_heartbeat_wall", path));
+  LoadArchive::decode(member(saved, "status_text", path), status_text_, path + ".status_text", 0);
+  load_state(member(saved, "cpu", path), cpu_, path + ".cpu");
+  LoadArchive::decode(member(saved, "reported_memory", path), reported_memory_, path + ".reported_memory", 0);
+  const auto& probe = member(saved, "probe", path);
+  ProbeSnapshot p = probe_stats_;
+  p.count = number<std::uint64_t>(probe, "count", path + ".probe");
+  if (!member(probe, "sum_seconds", path + ".probe").is_number())
+    throw HandoverError(path + ".probe.sum_seconds: not a number");
+  p.sum_seconds = probe["sum_seconds"].get<double>();
+  LoadArchive::decode(member(probe, "failures", path + ".probe"), p.failures, path + ".probe.failures", 0);
+  std::vector<std::uint64_t> buckets;
+  LoadArchive::decode(member(probe, "bucket_counts", path + ".probe"), buckets, path + ".probe.bucket_counts", 0);
+  if (buckets.size() == p.bucket_counts.size()) p.bucket_counts = std::move(buckets);
+  LoadArchive::decode(member(probe, "success", path + ".probe"), p.success, path + ".probe.success", 0);
+  probe_stats_ = std::move(p);
+
+  // What the old vigil did at spawn, done again for this process: the
+  // reaper and the lifeline know it, its samples start over.
+  if (pgid_ > 0) lifeline_watch_group(pgid_);
+  if (pid_ > 0) {
+    host_.reaper().track(pid_, [this](int status) { on_process_exit(status); });
+    sample_schedule_.restart();
+  }
+  for (std::size_t t = 0; t < kTimerCount; ++t)
+    if (auto at = machine_.armed(static_cast<TimerId>(t))) arm(static_cast<TimerId>(t), *at);
+  // A stop waiting for the rest of the tree: it waits on here.
+  if (state() == State::stopping && !machine_.has_process()) check_tree();
+}
+
+void Instance::adopt_process(pid_t pid, WallTime started, std::vector<std::pair<UniqueFd, Stream>> pipes,
+                             UniqueFd heartbeat) {
+  const auto& pc = host_.config();
+  if (pc.log != LogMode::off) open_sinks();
+  for (auto& [fd, stream] : pipes) start_pipe(std::move(fd), stream);
+  if (heartbeat)
+    heartbeat_ = std::make_unique<HeartbeatPipe>(
+        loop_, std::move(heartbeat), &notify_counts_, [this](const NotifyMessage& m) { on_notify(m); },
+        label());
+  pid_ = pid;
+  pgid_ = ::getpgid(pid) > 0 ? ::getpgid(pid) : pid;
+  lifeline_watch_group(pgid_);
+  start_wall_ = started;
+  sample_schedule_.restart();
+  host_.reaper().track(pid_, [this](int status) { on_process_exit(status); });
+  // A start whose spawn is this process (spawn_process answers with it).
+  adopting_ = pid;
+  EventData d;
+  dispatch(Event::start, d);
+  // It said READY=1 to the old vigil long ago.
+  if (pc.ready == ReadyMode::notify) dispatch(Event::ready_signal);
 }
 
 }  // namespace vigil

@@ -19,6 +19,8 @@
 #include <string>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "event_loop.h"
 #include "heartbeat_channel.h"
 #include "instance_host.h"
@@ -75,6 +77,22 @@ class Instance {
   // SIGUSR2: reopen log files.
   void reopen_logs();
 
+  // The handover to a new vigil across exec (`vigil upgrade`): everything
+  // this instance carries (the machine, its process, counters), the fds it
+  // reads (output pipes, the heartbeat pipe, the notify socket) by number,
+  // each also added to `keep` (they must stay open across exec).
+  nlohmann::json save_handover(std::vector<int>& keep) const;
+  // In the new vigil, instead of a start: takes over what save_handover
+  // wrote (the process stays this instance's, the pipes are read on),
+  // re-arms the machine's timers. Throws HandoverError (what it took over
+  // so far stays taken).
+  void adopt(const nlohmann::json& saved, const std::string& path);
+  // The process `pid` found in /proc (a state that could not be read):
+  // running since `started`, nothing else known; its output pipes and
+  // heartbeat pipe, when found, are read on.
+  void adopt_process(pid_t pid, WallTime started, std::vector<std::pair<UniqueFd, Stream>> pipes,
+                     UniqueFd heartbeat);
+
   State state() const { return machine_.state(); }
   pid_t pid() const { return pid_; }
   int index() const { return index_; }
@@ -103,6 +121,9 @@ class Instance {
     return last_heartbeat_wall_;
   }
   const std::filesystem::path& notify_socket_path() const;
+  // The serial of the next notify socket's name (n1.sock, ...), carried
+  // across exec so that new names do not meet adopted ones.
+  static std::uint64_t& notify_serial();
   const InstanceMachine& machine() const { return machine_; }
 
  private:
@@ -161,6 +182,7 @@ class Instance {
   Reaper::WatchId tree_watch_ = 0;  // re-checking the tree after each reap
   bool confirming_ = false;       // waiting for the reaper's next look at /proc
   int spawns_ = 0;
+  pid_t adopting_ = 0;  // adopt_process: the pid the next spawn action stands for
   std::chrono::system_clock::time_point start_wall_{};
   std::array<std::unique_ptr<Timer>, kTimerCount> timers_;
 

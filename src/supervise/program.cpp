@@ -300,4 +300,11 @@ bool Program::all_down() const {
   return true;
 }
 
+std::string Program::busy() const {
+  if (rollout_ && !rollout_->finished()) return "a rolling restart of " + config_.name + " is under way";
+  if (!retiring_.empty()) return "instances removed from " + config_.name + " are still stopping";
+  if (!stop_queue_.empty()) return config_.name + " is being stopped";
+  return {};
+}
+
 }  // namespace vigil

@@ -66,6 +66,13 @@ class Program final : public InstanceHost {
   std::optional<RolloutSnapshot> rollout() const;
   std::uint64_t rollouts_completed() const { return rollouts_completed_; }
   std::uint64_t rollouts_failed() const { return rollouts_failed_; }
+  // The rolling restarts' ids and counts, carried across exec (`vigil upgrade`).
+  template <class Archive>
+  void persist_rollouts(Archive& a) {
+    a("ids", rollouts_);
+    a("completed", rollouts_completed_);
+    a("failed", rollouts_failed_);
+  }
   void kill_now();
   void reopen_logs();
   // The periodic /proc reads of the instances from index `next` on whose
@@ -92,6 +99,9 @@ class Program final : public InstanceHost {
   std::optional<StickySnapshot> sticky_snapshot(int index) const;
 
   bool all_ready() const;
+  // Something under way that a handover across exec does not carry: a
+  // rolling restart, instances of a shrink stopping, a stop in slices.
+  std::string busy() const;
   bool all_down() const;  // no live process in any instance
 
   // InstanceHost

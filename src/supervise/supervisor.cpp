@@ -6,7 +6,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
+#include <map>
+#include <set>
 #include <unordered_map>
 #include <cerrno>
 #include <cstdlib>
@@ -22,12 +26,29 @@
 
 #include "config_inputs.h"
 #include "fd.h"
+#include "handover.h"
 
 namespace vigil {
 
-Supervisor::Supervisor(EventLoop& loop, Config config)
+namespace {
+
+std::filesystem::path saved_runtime_dir(const nlohmann::json& saved) {
+  auto it = saved.find("runtime_dir");
+  if (it == saved.end() || !it->is_string() || it->get<std::string>().empty())
+    throw HandoverError("runtime_dir: missing");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Supervisor::Supervisor(EventLoop& loop, Config config) : Supervisor(loop, std::move(config), nullptr) {}
+
+Supervisor::Supervisor(EventLoop& loop, Config config, const nlohmann::json* saved,
+                       std::map<std::string, UniqueFd> inherited)
     : loop_(loop),
       config_(std::move(config)),
+      runtime_dir_(saved ? RuntimeDir(saved_runtime_dir(*saved)) : RuntimeDir()),
+      inherited_sockets_(std::move(inherited)),
       reaper_(loop),
       context_{loop,           reaper_,
                RealClock::get(), runtime_dir_.path(),
@@ -50,9 +71,22 @@ Supervisor::Supervisor(EventLoop& loop, Config config)
     if (auto warning = fd_budget_warning(fd_budget(config_), static_cast<std::size_t>(limit.rlim_cur)))
       spdlog::warn("{}", warning->substr(warning.value().find(' ') + 1));
   reaper_.set_after_reap([this] { after_reap(); });
+  // The held sockets a handover passed on: taken by address below.
+  if (saved)
+    if (auto it = saved->find("listen"); it != saved->end() && it->is_array())
+      for (const auto& s : *it) {
+        if (!s.is_object() || !s.value("address", nlohmann::json()).is_string() ||
+            !s.value("fd", nlohmann::json()).is_number_integer())
+          continue;
+        const int fd = s["fd"].get<int>();
+        if (fd < 3 || ::fcntl(fd, F_GETFD) < 0) continue;
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        inherited_sockets_[s["address"].get<std::string>()] = UniqueFd(fd);
+      }
   // Before any program: a socket that cannot be bound stops vigil from
   // starting, as a failed systemd socket unit stops its service.
   auto sockets = hold_listen_sockets(config_);
+  inherited_sockets_.clear();  // those no program lists any more: closed
   auto proxies = hold_sticky_proxies(config_);
   for (const auto& pc : config_.programs)
     programs_.push_back(make_program(pc, std::move(sockets[pc.name]), std::move(proxies[pc.name])));
@@ -156,7 +190,7 @@ std::map<std::string, std::shared_ptr<StickyProxy>> Supervisor::hold_sticky_prox
 // address, so that a reload keeps it with no gap and no refused
 // connection; otherwise bound here. On an error, the ones bound by then are
 // closed again as the map goes.
-std::map<std::string, ListenSockets> Supervisor::hold_listen_sockets(const Config& config) const {
+std::map<std::string, ListenSockets> Supervisor::hold_listen_sockets(const Config& config) {
   std::map<std::string, std::shared_ptr<const ListenSocket>> held;
   for (const auto* programs : {&programs_, &retiring_})
     for (const auto& p : *programs)
@@ -168,6 +202,12 @@ std::map<std::string, ListenSockets> Supervisor::hold_listen_sockets(const Confi
       auto it = held.find(l.address());
       if (it != held.end()) {
         mine.push_back(it->second);
+        continue;
+      }
+      if (auto in = inherited_sockets_.find(l.address()); in != inherited_sockets_.end() && in->second) {
+        auto s = std::make_shared<const ListenSocket>(l, std::move(in->second));
+        held.emplace(l.address(), s);
+        mine.push_back(std::move(s));
         continue;
       }
       try {
@@ -564,6 +604,214 @@ bool Supervisor::started_by_watch(pid_t pid) {
 
 void Supervisor::reopen_logs() {
   for (auto& p : programs_) p->reopen_logs();
+}
+
+// ---------------------------------------------------------------------------
+// The handover to a new vigil across exec
+
+std::string Supervisor::handover_blocker() const {
+  if (shutting_down_) return "vigil is shutting down";
+  if (!retiring_.empty()) return "programs a reload removed or replaced are still stopping";
+  for (const auto& p : programs_) {
+    if (p->sticky())
+      return "program " + p->name() +
+             " has a sticky proxy, whose connections cannot be handed over yet";
+    if (auto why = p->busy(); !why.empty()) return why;
+  }
+  return {};
+}
+
+nlohmann::json Supervisor::save_handover(std::vector<int>& keep) const {
+  nlohmann::json j;
+  j["runtime_dir"] = runtime_dir_.path().string();
+  j["notify_serial"] = Instance::notify_serial();
+  j["reloads"] = {{"success", reloads_ok_}, {"failure", reloads_failed_}, {"last_ok", last_reload_ok_}};
+  auto waiting = nlohmann::json::array();
+  for (const Program* p : waiting_) waiting.push_back(p->name());
+  j["waiting"] = std::move(waiting);
+  auto listen = nlohmann::json::array();
+  std::set<int> listed;
+  auto programs = nlohmann::json::array();
+  for (const auto& p : programs_) {
+    for (const auto& s : p->listen_sockets())
+      if (listed.insert(s->fd()).second) {
+        listen.push_back({{"address", s->config().address()}, {"fd", s->fd()}});
+        keep.push_back(s->fd());
+      }
+    auto instances = nlohmann::json::array();
+    for (const auto& i : p->instances()) instances.push_back(i->save_handover(keep));
+    SaveArchive rollouts;
+    p->persist_rollouts(rollouts);
+    programs.push_back(
+        {{"name", p->name()}, {"instances", std::move(instances)}, {"rollouts", std::move(rollouts.out)}});
+  }
+  j["listen"] = std::move(listen);
+  j["programs"] = std::move(programs);
+  return j;
+}
+
+namespace {
+
+// The start time of a child, from /proc (boot time + its start ticks).
+WallTime process_start(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const auto close = text.rfind(')');
+  std::ifstream up("/proc/uptime");
+  double uptime = 0;
+  up >> uptime;
+  if (close == std::string::npos || !up) return std::chrono::system_clock::now();
+  std::istringstream rest(text.substr(close + 2));
+  std::string field;
+  // Field 22 (starttime); fields 3.. follow the ')'.
+  for (int f = 3; f <= 22 && rest >> field; ++f) {
+  }
+  const double ticks = std::strtod(field.c_str(), nullptr);
+  const double ago = uptime - ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return std::chrono::system_clock::now() -
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(ago));
+}
+
+// The pipe a process has at `fd` ("pipe:[INODE]"), as an inode; 0 if none.
+unsigned long pipe_inode(const std::string& link_path) {
+  std::error_code ec;
+  const std::string target = std::filesystem::read_symlink(link_path, ec).string();
+  if (ec || target.rfind("pipe:[", 0) != 0) return 0;
+  return std::strtoul(target.c_str() + 6, nullptr, 10);
+}
+
+}  // namespace
+
+Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
+  Resumed out;
+  std::set<Instance*> restored;
+  std::set<const Program*> from_state;
+  if (saved) {
+    if (auto it = saved->find("notify_serial"); it != saved->end() && it->is_number_unsigned())
+      Instance::notify_serial() = std::max(Instance::notify_serial(), it->get<std::uint64_t>());
+    if (auto it = saved->find("reloads"); it != saved->end() && it->is_object()) {
+      reloads_ok_ = it->value("success", std::uint64_t{0});
+      reloads_failed_ = it->value("failure", std::uint64_t{0});
+      last_reload_ok_ = it->value("last_ok", true);
+    }
+    const auto programs = saved->value("programs", nlohmann::json::array());
+    for (std::size_t n = 0; n < programs.size(); ++n) {
+      const auto& sp = programs[n];
+      const std::string name = sp.is_object() ? sp.value("name", std::string()) : std::string();
+      Program* p = find(name);
+      const auto instances = sp.is_object() ? sp.value("instances", nlohmann::json::array())
+                                            : nlohmann::json::array();
+      if (p && sp.contains("rollouts")) try {
+          LoadArchive a(sp["rollouts"], "programs[" + std::to_string(n) + "].rollouts");
+          p->persist_rollouts(a);
+        } catch (const HandoverError& e) {
+          out.errors.push_back(e.what());
+        }
+      for (std::size_t k = 0; k < instances.size(); ++k) {
+        const std::string path = "programs[" + std::to_string(n) + "].instances[" + std::to_string(k) + "]";
+        const auto& si = instances[k];
+        const int index = si.is_object() ? si.value("index", -1) : -1;
+        if (!p || index < 0 || static_cast<std::size_t>(index) >= p->instances().size()) {
+          // The config no longer has it (checked before the exec; a race
+          // with an edit): its process is stopped, not left unwatched.
+          const int pgid = si.is_object() ? si.value("pgid", 0) : 0;
+          if (pgid > 1) ::kill(-pgid, SIGTERM);
+          out.errors.push_back("program " + name + " instance " + std::to_string(index) +
+                               " is not in the config: its processes were sent SIGTERM");
+          continue;
+        }
+        Instance& i = *p->instances()[static_cast<std::size_t>(index)];
+        try {
+          i.adopt(si, path);
+          restored.insert(&i);
+          from_state.insert(p);
+          if (i.pid() > 0) ++out.from_state;
+        } catch (const std::exception& e) {
+          out.errors.push_back(e.what());
+        }
+      }
+    }
+    for (const auto& w : saved->value("waiting", nlohmann::json::array()))
+      if (w.is_string())
+        if (Program* p = find(w.get<std::string>()); p && from_state.count(p)) waiting_.push_back(p);
+  }
+
+  // Children no restored instance owns: an instance's process, by its
+  // environment, when that instance has none.
+  std::map<unsigned long, int> my_pipes;  // inode -> vigil's fd (kept across exec, not taken)
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", std::filesystem::directory_options::skip_permission_denied)) {
+    const std::string name = entry.path().filename().string();
+    const int fd = std::atoi(name.c_str());
+    if (fd <= 2) continue;
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0 || (flags & FD_CLOEXEC)) continue;  // inherited fds only
+    if (unsigned long ino = pipe_inode(entry.path().string())) my_pipes[ino] = fd;
+  }
+  for (pid_t pid : child_pids(::getpid())) {
+    if (reaper_.tracked(pid)) continue;
+    const auto program = process_variable(pid, "VIGIL_PROGRAM");
+    const auto index_text = process_variable(pid, "VIGIL_INSTANCE");
+    if (!program || !index_text) continue;
+    Program* p = find(*program);
+    const int index = std::atoi(index_text->c_str());
+    if (!p || index < 0 || static_cast<std::size_t>(index) >= p->instances().size()) continue;
+    Instance& i = *p->instances()[static_cast<std::size_t>(index)];
+    if (restored.count(&i) || i.pid() > 0) continue;
+    // Its output pipes: vigil's inherited fd on the same pipe as its 1 and 2.
+    std::vector<std::pair<UniqueFd, Stream>> pipes;
+    for (Stream s : {Stream::out, Stream::err}) {
+      const unsigned long ino =
+          pipe_inode("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(s == Stream::out ? 1 : 2));
+      auto it = my_pipes.find(ino);
+      if (ino == 0 || it == my_pipes.end()) continue;
+      ::fcntl(it->second, F_SETFD, FD_CLOEXEC);
+      pipes.emplace_back(UniqueFd(it->second), s);
+      my_pipes.erase(it);
+    }
+    // Its heartbeat pipe: the same at VIGIL_HEARTBEAT_FD.
+    UniqueFd heartbeat;
+    if (auto hb = process_variable(pid, "VIGIL_HEARTBEAT_FD")) {
+      const unsigned long ino = pipe_inode("/proc/" + std::to_string(pid) + "/fd/" + *hb);
+      if (auto it = my_pipes.find(ino); ino != 0 && it != my_pipes.end()) {
+        ::fcntl(it->second, F_SETFD, FD_CLOEXEC);
+        heartbeat = UniqueFd(it->second);
+        my_pipes.erase(it);
+      }
+    }
+    spdlog::warn("program {}: took over process {} from /proc ({})", i.label(), pid,
+                 pipes.empty() ? "its output pipes were not found: its output is lost"
+                               : "its output is read on");
+    i.adopt_process(pid, process_start(pid), std::move(pipes), std::move(heartbeat));
+    restored.insert(&i);
+    ++out.from_proc;
+  }
+  // What a read state passed on and nobody took is closed, so that no fd
+  // leaks from one upgrade to the next. Without one, they stay: one of
+  // them may be the lifeline's pipe, whose end would kill everything.
+  if (saved)
+    for (const auto& [ino, fd] : my_pipes) ::close(fd);
+
+  // Programs the state did not carry start as at start-up; in one that it
+  // did, only what took over nothing and was to run (autostart) is left
+  // as the state says.
+  for (auto& p : programs_) {
+    if (from_state.count(p.get())) continue;
+    const bool any = std::any_of(p->instances().begin(), p->instances().end(),
+                                 [&](const auto& i) { return restored.count(i.get()) != 0; });
+    if (!any) {
+      start_or_wait(p.get());
+    } else if (p->config().autostart) {
+      for (const auto& i : p->instances())
+        if (!restored.count(i.get())) i->start(false);
+    }
+  }
+  for (auto& w : watches_) w->start();
+  // The first /proc reads as the timer has them (within one interval): not
+  // all of them now, while the instances are being taken over.
+  arm_sample_timer(context_.clock.steady());
+  // Exits during the exec: their SIGCHLD went to the old image.
+  reaper_.reap();
+  return out;
 }
 
 }  // namespace vigil

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "config.h"
 #include "config_diff.h"
 #include "event_loop.h"
@@ -38,6 +40,13 @@ class Supervisor {
   // Binds every program's `listen` sockets; throws std::runtime_error
   // ("program web: cannot listen on ...") when one cannot be bound.
   Supervisor(EventLoop& loop, Config config);
+  // The new vigil of a handover across exec (`vigil upgrade`): the runtime
+  // folder and the held `listen` sockets the old one saved are taken over
+  // (`saved` from save_handover; null: none, as above). Throws
+  // HandoverError when `saved` names no runtime folder. `inherited`: held
+  // sockets found otherwise, by address (a state that could not be read).
+  Supervisor(EventLoop& loop, Config config, const nlohmann::json* saved,
+             std::map<std::string, UniqueFd> inherited = {});
   ~Supervisor();
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
@@ -45,6 +54,23 @@ class Supervisor {
   // Starts every autostart program whose `after` programs are ready; the
   // others start as their dependencies become ready.
   void start();
+  // Instead of start() in the new vigil of a handover: every instance
+  // saved takes over its process and fds (Instance::adopt); instances with
+  // none then take over a child of vigil's that their VIGIL_PROGRAM /
+  // VIGIL_INSTANCE name (the state could not be read, or not all of it);
+  // the rest start as start() would. Children that ended during the
+  // handover are reaped then, and handled as any exit. Returns how many
+  // instances took over a process from the state, and how many from /proc.
+  struct Resumed {
+    std::size_t from_state = 0;
+    std::size_t from_proc = 0;
+    std::vector<std::string> errors;  // what could not be taken over, and why
+  };
+  Resumed resume(const nlohmann::json* saved);
+  // Why a handover cannot be done now; empty when it can.
+  std::string handover_blocker() const;
+  // Everything resume() takes; the fds it names are added to `keep`.
+  nlohmann::json save_handover(std::vector<int>& keep) const;
   // Stops everything (dependents before what they depend on, the rest in
   // parallel), then every stray child; `done(exit_code)` runs at the end:
   // 0, or 3 when an essential program went fatal.
@@ -104,7 +130,7 @@ class Supervisor {
   void on_state_change(Instance& instance, State old_state, State new_state);
   std::unique_ptr<Program> make_program(const ProgramConfig& pc, ListenSockets sockets,
                                         std::shared_ptr<StickyProxy> sticky);
-  std::map<std::string, ListenSockets> hold_listen_sockets(const Config& config) const;
+  std::map<std::string, ListenSockets> hold_listen_sockets(const Config& config);
   std::map<std::string, std::shared_ptr<StickyProxy>> hold_sticky_proxies(const Config& config) const;
   void start_or_wait(Program* p);
   void retire(std::unique_ptr<Program> p, std::function<void()> then = {});
@@ -124,6 +150,8 @@ class Supervisor {
   EventLoop& loop_;
   Config config_;
   RuntimeDir runtime_dir_;  // before programs_: outlives their sockets
+  // The `listen` sockets a handover passed on, by address, until taken.
+  std::map<std::string, UniqueFd> inherited_sockets_;
   Reaper reaper_;           // before programs_: they untrack as they go
   ProgramContext context_;  // before programs_: what they share
   std::vector<std::unique_ptr<Program>> programs_;

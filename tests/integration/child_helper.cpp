@@ -66,6 +66,11 @@
 //   --spin                      burn CPU until killed
 //
 // As a wrapper (first argument only):
+//   --kill-then-exec PIDFILE PROGRAM ARGS...
+//                               SIGKILL the last pid of PIDFILE, wait until it
+//                               is a zombie (it is this process's child when
+//                               this runs in vigil's pid, as the new image of
+//                               `vigil upgrade`), then exec PROGRAM
 //   --deny-close-range PROGRAM ARGS...
 //                               exec PROGRAM with close_range(2) failing
 //                               (ENOSYS) for it and all it starts
@@ -551,6 +556,31 @@ void deny_close_range() {
 }
 
 int main(int argc, char** argv) {
+  if (argc >= 4 && std::string_view(argv[1]) == "--kill-then-exec") {
+    std::FILE* f = std::fopen(argv[2], "r");
+    long pid = 0, last = 0;
+    while (f && std::fscanf(f, "%ld", &pid) == 1) last = pid;
+    if (f) std::fclose(f);
+    if (last > 0 && ::kill(static_cast<pid_t>(last), SIGKILL) == 0) {
+      // Bounded: a zombie within 10 s, or go on anyway.
+      const std::string stat = "/proc/" + std::to_string(last) + "/stat";
+      for (int i = 0; i < 10000; ++i) {
+        std::FILE* s = std::fopen(stat.c_str(), "r");
+        char state = '?';
+        if (s) {
+          int ignored_pid;
+          char comm[256];
+          if (std::fscanf(s, "%d (%255[^)]) %c", &ignored_pid, comm, &state) != 3) state = '?';
+          std::fclose(s);
+        }
+        if (!s || state == 'Z') break;
+        timespec ts{0, 1000 * 1000};
+        ::nanosleep(&ts, nullptr);
+      }
+    }
+    ::execv(argv[3], argv + 3);
+    usage("cannot execute the program after --kill-then-exec");
+  }
   if (argc >= 3 && std::string_view(argv[1]) == "--deny-close-range") {
     deny_close_range();
     ::execv(argv[2], argv + 2);

@@ -39,7 +39,8 @@ TEST(Cli, HelpCommandAndCommandDashDashHelpAreTheSame) {
 
 TEST(Cli, EveryCommandHasItsHelp) {
   for (const char* verb :
-       {"run", "check", "status", "start", "stop", "restart", "reload", "logs", "version", "help"}) {
+       {"run", "check", "status", "start", "stop", "restart", "reload", "upgrade", "logs", "version",
+        "help"}) {
     const auto text = help_text(verb);
     ASSERT_TRUE(text.has_value()) << verb;
     EXPECT_TRUE(text->starts_with(std::string("usage: vigil ") + verb)) << *text;
@@ -68,6 +69,19 @@ TEST(Cli, OptionsAndNames) {
   EXPECT_EQ(error_of({"logs", "web", "-n", "many"}), "-n: expected a number of lines, got \"many\"");
   EXPECT_EQ(error_of({"status", "--bogus"}), "unknown option \"--bogus\"");
   EXPECT_EQ(error_of({}), "missing command");
+}
+
+TEST(Cli, UpgradeAndTheHandoverOfRun) {
+  EXPECT_EQ(parsed({"upgrade"}).binary, "");
+  EXPECT_EQ(parsed({"upgrade", "--binary", "/opt/vigil-2/vigil", "-c", "x.toml"}).binary, "/opt/vigil-2/vigil");
+  EXPECT_EQ(error_of({"upgrade", "--binary"}), "--binary needs a value");
+  EXPECT_EQ(error_of({"upgrade", "web"}), "unexpected argument \"web\"");
+  EXPECT_EQ(error_of({"status", "--binary", "x"}), "unknown option \"--binary\"");
+  EXPECT_EQ(parsed({"run", "-c", "x.toml"}).handover_fd, -1);
+  EXPECT_EQ(parsed({"run", "-c", "x.toml", "--handover", "7"}).handover_fd, 7);
+  EXPECT_EQ(error_of({"run", "--handover", "1"}), "--handover: expected an fd number, got \"1\"");
+  EXPECT_EQ(error_of({"run", "--handover", "x"}), "--handover: expected an fd number, got \"x\"");
+  EXPECT_EQ(error_of({"check", "--handover", "5"}), "unknown option \"--handover\"");
 }
 
 TEST(Cli, CheckStrictAndLogsWithoutAName) {

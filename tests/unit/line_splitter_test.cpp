@@ -179,5 +179,26 @@ TEST(LineSplitter, ResultDoesNotDependOnReadBoundaries) {
   }
 }
 
+// Across exec (`vigil upgrade`): the unfinished line goes to the new
+// splitter, which ends it with the next feed, once.
+TEST(LineSplitter, AnUnfinishedLineCarriesToAnotherSplitter) {
+  LineSplitter before;
+  Collector c;
+  before.feed("one\ntw", c.fn());
+  EXPECT_EQ(c.lines, Lines{"one"});
+  EXPECT_EQ(before.partial(), "tw");
+  LineSplitter after;
+  after.restore(before.partial());
+  after.feed("o\nthree\n", c.fn());
+  EXPECT_EQ(c.lines, (Lines{"one", "two", "three"}));
+  EXPECT_EQ(after.partial(), "");
+}
+
+TEST(LineSplitter, ARestoredLineIsCutToTheCap) {
+  LineSplitter s(8);
+  s.restore(std::string(20, 'x'));
+  EXPECT_EQ(s.pending_bytes(), 7u);
+}
+
 }  // namespace
 }  // namespace vigil

@@ -88,6 +88,21 @@ TEST(MetricsRender, AChangedValueSerializesItsFamilyOnly) {
   EXPECT_EQ(r.families_serialized(), 2u);  // vigil_up and vigil_state
 }
 
+TEST(MetricsRender, UpgradesByResult) {
+  SelfSnapshot me = self();
+  me.upgrades_handover = 3;
+  me.upgrades_adopted = 1;
+  me.upgrades_failed = 2;
+  const std::string text = render_metrics(three(), {}, me);
+  EXPECT_NE(text.find("# TYPE vigil_upgrades_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("vigil_upgrades_total{result=\"handover\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("vigil_upgrades_total{result=\"adopted\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("vigil_upgrades_total{result=\"failed\"} 2\n"), std::string::npos) << text;
+  // Every result from the start, at 0: increase() needs the series to exist.
+  const std::string none = render_metrics(three(), {}, self());
+  EXPECT_NE(none.find("vigil_upgrades_total{result=\"handover\"} 0\n"), std::string::npos) << none;
+}
+
 TEST(MetricsRender, VigilsOwnFiguresAreFreshOnEveryRender) {
   MetricsRenderer r;
   SelfSnapshot me = self();
@@ -129,7 +144,7 @@ TEST(MetricsRender, AnotherSetOfInstancesIsRenderedAfresh) {
 
   snaps.clear();
   text = render_checked(r, snaps);
-  EXPECT_EQ(text.find("vigil_up"), std::string::npos);
+  EXPECT_EQ(text.find("vigil_up{"), std::string::npos);
   EXPECT_NE(text.find("vigil_build_info"), std::string::npos);
 }
 

@@ -325,6 +325,29 @@ TEST(NotifyProtocol, PartialLineIsBoundedAcrossManySmallFeeds) {
 
 // ---- the stream ----
 
+// Across exec (`vigil upgrade`): a line half read by one vigil is finished
+// by the next one's parser, once, with no protocol error.
+TEST(NotifyProtocol, AnUnfinishedLineCarriesToAnotherParser) {
+  NotifyStreamParser before;
+  Recorder r;
+  before.feed("READY=1\nWATCH", r.on_message(), r.on_error());
+  EXPECT_EQ(before.partial(), "WATCH");
+  NotifyStreamParser after;
+  after.restore(before.partial(), before.discarding());
+  after.feed("DOG=1\n", r.on_message(), r.on_error());
+  EXPECT_EQ(r.events, (Events{"ready", "watchdog"}));
+  EXPECT_EQ(after.counts(), counts(1, 0, 0));
+  // An over-long line being skipped is still skipped.
+  NotifyStreamParser skipping;
+  skipping.feed(std::string(5000, 'A'), r.on_message(), r.on_error());
+  NotifyStreamParser next;
+  next.restore(skipping.partial(), skipping.discarding());
+  Recorder r2;
+  next.feed("AAAA\nREADY=1\n", r2.on_message(), r2.on_error());
+  EXPECT_EQ(r2.events, (Events{"ready"}));
+}
+
+
 TEST(NotifyProtocol, StreamKeepsTheUnfinishedLine) {
   NotifyStreamParser s;
   Recorder r;
