@@ -169,35 +169,41 @@ void HeartbeatPipe::on_readable() {
   }
 }
 
-NotifySocket::NotifySocket(EventLoop& loop, std::filesystem::path path, std::optional<uid_t> owner,
-                           NotifyCounts* counts, NotifyHandler on_message, std::string label)
-    : path_(std::move(path)),
-      counts_(counts),
-      on_message_(std::move(on_message)),
-      label_(std::move(label)) {
+namespace {
+
+// A datagram socket bound at `path` (mode 0600, given to `owner` when set).
+UniqueFd bind_notify_socket(const std::filesystem::path& path, std::optional<uid_t> owner,
+                            const std::string& label) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
-  if (path_.string().size() >= sizeof sa.sun_path)
-    throw std::system_error(ENAMETOOLONG, std::generic_category(), "notify socket " + path_.string());
-  std::strncpy(sa.sun_path, path_.c_str(), sizeof sa.sun_path - 1);
-  fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd_) throw std::system_error(errno, std::generic_category(), "socket(AF_UNIX, SOCK_DGRAM)");
-  ::unlink(path_.c_str());
-  if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    throw std::system_error(errno, std::generic_category(), "bind " + path_.string());
-  ::chmod(path_.c_str(), 0600);
+  if (path.string().size() >= sizeof sa.sun_path)
+    throw std::system_error(ENAMETOOLONG, std::generic_category(), "notify socket " + path.string());
+  std::strncpy(sa.sun_path, path.c_str(), sizeof sa.sun_path - 1);
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) throw std::system_error(errno, std::generic_category(), "socket(AF_UNIX, SOCK_DGRAM)");
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
+    throw std::system_error(errno, std::generic_category(), "bind " + path.string());
+  ::chmod(path.c_str(), 0600);
   if (owner) {
-    if (::chown(path_.c_str(), *owner, static_cast<gid_t>(-1)) != 0)
-      spdlog::warn("program {}: cannot give the notify socket to uid {}: {}", label_, *owner,
+    if (::chown(path.c_str(), *owner, static_cast<gid_t>(-1)) != 0)
+      spdlog::warn("program {}: cannot give the notify socket to uid {}: {}", label, *owner,
                    std::strerror(errno));
   }
   // Heartbeats must not be lost to a small default buffer while vigil is
   // busy; best effort.
   int bytes = 1 << 20;
-  ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-  event_ = std::make_unique<IoEvent>(loop, fd_.get(), EV_READ, [this](short) { on_readable(); });
-  event_->enable();
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+  return fd;
 }
+
+}  // namespace
+
+NotifySocket::NotifySocket(EventLoop& loop, std::filesystem::path path, std::optional<uid_t> owner,
+                           NotifyCounts* counts, NotifyHandler on_message, std::string label)
+    // Copies, not moves: the arguments' order of evaluation is unspecified
+    // and bind_notify_socket reads `path` and `label`.
+    : NotifySocket(loop, path, bind_notify_socket(path, owner, label), counts, std::move(on_message), label) {}
 
 NotifySocket::NotifySocket(EventLoop& loop, std::filesystem::path path, UniqueFd adopted,
                            NotifyCounts* counts, NotifyHandler on_message, std::string label)
