@@ -39,6 +39,7 @@
 #include "../tests/integration/metrics_client.h"
 #include "api_json.h"
 #include "bench_util.h"
+#include "sleepers.h"
 #include "control_client.h"
 
 namespace {
@@ -116,15 +117,6 @@ void check_programs(const std::string& body, int instances) {
   for (const auto& i : j)
     for (const char* f : kFields)
       if (!i.contains(f)) throw bench::Broken(std::string("GET /api/v1/programs: an entry has no \"") + f + "\"");
-}
-
-std::size_t running_count(const std::filesystem::path& socket) {
-  std::string error;
-  auto r = vigil::control_request(socket, "GET", "/api/v1/programs", &error);
-  if (!r || r->status != 200) return 0;
-  std::size_t n = 0;
-  for (const auto& i : nlohmann::json::parse(r->body)) n += i["state"] == "running";
-  return n;
 }
 
 // `vigil ARGS...` with stdout to `out`: wall ms from fork to reaped, and
@@ -238,29 +230,10 @@ int main(int argc, char** argv) {
     auto config = dir.path() / "vigil.toml";
     auto socket = dir.path() / "vigil.sock";
     const std::uint16_t port = free_loopback_port();
-    bench::write_file(config,
-                      "[vigil]\n"
-                      "log_dir = " + bench::toml_str((dir.path() / "logs").string()) + "\n"
-                      "control_socket = " + bench::toml_str(socket.string()) + "\n"
-                      "log_level = \"warn\"\n"
-                      "\n"
-                      "[http]\n"
-                      "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n"
-                      "\n"
-                      "[programs.sleeper]\n"
-                      "command = [\"sleep\", \"3600\"]\n"
-                      "instances = " + n + "\n"
-                      "min_uptime = \"0s\"\n");
+    bench::write_file(config, bench::sleepers_config(dir, socket, instances, port));
     auto err = dir.path() / "vigil.stderr";
     bench::VigilProcess vigil(VIGIL_BINARY, config, err);
-    while (running_count(socket) < static_cast<std::size_t>(instances)) {
-      if (!vigil.alive())
-        throw bench::Broken("vigil exited (code " + std::to_string(vigil.exit_code()) + "):\n" + bench::tail_of(err));
-      if ((bench::now_ns() - vigil.start_ns()) / 1e9 > 90)
-        throw bench::Broken("not all instances running within 90 s:\n" + bench::tail_of(err));
-      bench::sleep_ms(100);
-    }
-    std::printf("  %d instances running %.1f s after launch\n", instances, (bench::now_ns() - vigil.start_ns()) / 1e9);
+    bench::wait_running(vigil, socket, instances, err);
 
     // vigil's idle CPU rate (the 1 s /proc sampling of 1,000 trees), to
     // take out of the per-request figures.

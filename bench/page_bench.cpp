@@ -43,6 +43,7 @@
 
 #include "../tests/integration/metrics_client.h"
 #include "bench_util.h"
+#include "sleepers.h"
 #include "control_client.h"
 
 namespace {
@@ -151,15 +152,6 @@ class Client {
   std::string buf_;
 };
 
-std::size_t running_count(const std::filesystem::path& socket) {
-  std::string error;
-  auto r = vigil::control_request(socket, "GET", "/api/v1/programs", &error);
-  if (!r || r->status != 200) return 0;
-  std::size_t n = 0;
-  for (const auto& i : nlohmann::json::parse(r->body)) n += i["state"] == "running";
-  return n;
-}
-
 double wall_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -194,29 +186,10 @@ Figures measure(const std::string& binary, int instances, double seconds) {
     auto socket = dir.path() / "vigil.sock";
     const std::uint16_t port = vigil::metrics_client::free_loopback_port();
     if (!port) throw bench::Broken("no free loopback port");
-    bench::write_file(config,
-                      "[vigil]\n"
-                      "log_dir = " + bench::toml_str((dir.path() / "logs").string()) + "\n"
-                      "control_socket = " + bench::toml_str(socket.string()) + "\n"
-                      "log_level = \"warn\"\n"
-                      "\n"
-                      "[http]\n"
-                      "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n"
-                      "\n"
-                      "[programs.sleeper]\n"
-                      "command = [\"sleep\", \"3600\"]\n"
-                      "instances = " + n + "\n"
-                      "min_uptime = \"0s\"\n");
+    bench::write_file(config, bench::sleepers_config(dir, socket, instances, port));
     auto err = dir.path() / "vigil.stderr";
     bench::VigilProcess vigil(binary, config, err);
-    while (running_count(socket) < static_cast<std::size_t>(instances)) {
-      if (!vigil.alive())
-        throw bench::Broken("vigil exited (code " + std::to_string(vigil.exit_code()) + "):\n" + bench::tail_of(err));
-      if ((bench::now_ns() - vigil.start_ns()) / 1e9 > 90)
-        throw bench::Broken("not all instances running within 90 s:\n" + bench::tail_of(err));
-      bench::sleep_ms(100);
-    }
-    std::printf("  %d instances running %.1f s after launch\n", instances, (bench::now_ns() - vigil.start_ns()) / 1e9);
+    bench::wait_running(vigil, socket, instances, err);
     // Every tree has been read twice about 2 s after it runs: the still
     // ones are then on their once-a-minute pace, a pass of all 1,000 about
     // 62 s after this. Starting the windows 30 s from now puts a pass in
