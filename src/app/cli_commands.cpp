@@ -127,10 +127,7 @@ UniqueFd take_saved_fd(const nlohmann::json& saved, const char* key) {
   auto it = saved.find(key);
   if (it == saved.end() || !it->is_object() || !it->value("fd", nlohmann::json()).is_number_integer())
     return UniqueFd();
-  const int fd = (*it)["fd"].get<int>();
-  if (fd < 3 || ::fcntl(fd, F_GETFD) < 0) return UniqueFd();
-  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  return UniqueFd(fd);
+  return take_inherited_fd((*it)["fd"].get<long>());
 }
 
 int command_run(const CliCommand& cmd) {

@@ -57,4 +57,10 @@ void raise_fd_limit() {
 
 unsigned long original_fd_soft_limit() { return g_original_soft; }
 
+UniqueFd take_inherited_fd(long fd) {
+  if (fd < 3 || fd > (1 << 30) || ::fcntl(static_cast<int>(fd), F_GETFD) < 0) return UniqueFd();
+  ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return UniqueFd(static_cast<int>(fd));
+}
+
 }  // namespace vigil

@@ -35,6 +35,10 @@ struct Pipe {
 // pipe2(O_CLOEXEC | extra_flags); throws std::system_error.
 Pipe make_pipe(int extra_flags = 0);
 void set_nonblocking(int fd, bool on = true);
+// An fd this process inherited across exec (a handover names it by
+// number): owned, and FD_CLOEXEC again, when it is open and above 2; empty
+// otherwise.
+UniqueFd take_inherited_fd(long fd);
 // Makes sure fds 0, 1 and 2 are open (on /dev/null) so that no file vigil
 // opens later lands on them.
 void ensure_std_fds_open();

@@ -801,10 +801,9 @@ std::optional<std::string> from_hex(std::string_view hex) {
 UniqueFd take_fd(const nlohmann::json& j, const std::string& path) {
   if (!j.is_number_integer() || j.get<std::int64_t>() < 3 || j.get<std::int64_t>() > (1 << 30))
     throw HandoverError(path + ": not an fd number");
-  const int fd = j.get<int>();
-  if (::fcntl(fd, F_GETFD) < 0) throw HandoverError(path + ": fd " + std::to_string(fd) + " is not open");
-  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-  return UniqueFd(fd);
+  UniqueFd fd = take_inherited_fd(j.get<long>());
+  if (!fd) throw HandoverError(path + ": fd " + std::to_string(j.get<long>()) + " is not open");
+  return fd;
 }
 
 const nlohmann::json& member(const nlohmann::json& j, const char* key, const std::string& path) {

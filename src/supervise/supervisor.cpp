@@ -27,6 +27,7 @@
 #include "config_inputs.h"
 #include "fd.h"
 #include "handover.h"
+#include "proc_stat_parse.h"
 
 namespace vigil {
 
@@ -78,10 +79,8 @@ Supervisor::Supervisor(EventLoop& loop, Config config, const nlohmann::json* sav
         if (!s.is_object() || !s.value("address", nlohmann::json()).is_string() ||
             !s.value("fd", nlohmann::json()).is_number_integer())
           continue;
-        const int fd = s["fd"].get<int>();
-        if (fd < 3 || ::fcntl(fd, F_GETFD) < 0) continue;
-        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
-        inherited_sockets_[s["address"].get<std::string>()] = UniqueFd(fd);
+        if (UniqueFd fd = take_inherited_fd(s["fd"].get<long>()))
+          inherited_sockets_[s["address"].get<std::string>()] = std::move(fd);
       }
   // Before any program: a socket that cannot be bound stops vigil from
   // starting, as a failed systemd socket unit stops its service.
@@ -655,19 +654,14 @@ namespace {
 // The start time of a child, from /proc (boot time + its start ticks).
 WallTime process_start(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
+  const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   std::ifstream up("/proc/uptime");
   double uptime = 0;
   up >> uptime;
-  if (close == std::string::npos || !up) return std::chrono::system_clock::now();
-  std::istringstream rest(text.substr(close + 2));
-  std::string field;
-  // Field 22 (starttime); fields 3.. follow the ')'.
-  for (int f = 3; f <= 22 && rest >> field; ++f) {
-  }
-  const double ticks = std::strtod(field.c_str(), nullptr);
-  const double ago = uptime - ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const auto parsed = parse_proc_stat(text);
+  if (!parsed || !up) return std::chrono::system_clock::now();
+  const double ago =
+      uptime - static_cast<double>(parsed->starttime_ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
   return std::chrono::system_clock::now() -
          std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(ago));
 }
@@ -757,27 +751,23 @@ Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
     if (!p || index < 0 || static_cast<std::size_t>(index) >= p->instances().size()) continue;
     Instance& i = *p->instances()[static_cast<std::size_t>(index)];
     if (restored.count(&i) || i.pid() > 0) continue;
-    // Its output pipes: vigil's inherited fd on the same pipe as its 1 and 2.
-    std::vector<std::pair<UniqueFd, Stream>> pipes;
-    for (Stream s : {Stream::out, Stream::err}) {
-      const unsigned long ino =
-          pipe_inode("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(s == Stream::out ? 1 : 2));
+    // vigil's inherited fd on the same pipe as the child's `child_fd`
+    // (taken: FD_CLOEXEC again); empty when there is none.
+    auto take_pipe = [&](const std::string& child_fd) {
+      const unsigned long ino = pipe_inode("/proc/" + std::to_string(pid) + "/fd/" + child_fd);
       auto it = my_pipes.find(ino);
-      if (ino == 0 || it == my_pipes.end()) continue;
-      ::fcntl(it->second, F_SETFD, FD_CLOEXEC);
-      pipes.emplace_back(UniqueFd(it->second), s);
+      if (ino == 0 || it == my_pipes.end()) return UniqueFd();
+      UniqueFd fd = take_inherited_fd(it->second);
       my_pipes.erase(it);
-    }
-    // Its heartbeat pipe: the same at VIGIL_HEARTBEAT_FD.
+      return fd;
+    };
+    // Its output pipes (at its 1 and 2) and its heartbeat pipe (at
+    // VIGIL_HEARTBEAT_FD).
+    std::vector<std::pair<UniqueFd, Stream>> pipes;
+    for (Stream s : {Stream::out, Stream::err})
+      if (UniqueFd fd = take_pipe(s == Stream::out ? "1" : "2")) pipes.emplace_back(std::move(fd), s);
     UniqueFd heartbeat;
-    if (auto hb = process_variable(pid, "VIGIL_HEARTBEAT_FD")) {
-      const unsigned long ino = pipe_inode("/proc/" + std::to_string(pid) + "/fd/" + *hb);
-      if (auto it = my_pipes.find(ino); ino != 0 && it != my_pipes.end()) {
-        ::fcntl(it->second, F_SETFD, FD_CLOEXEC);
-        heartbeat = UniqueFd(it->second);
-        my_pipes.erase(it);
-      }
-    }
+    if (auto hb = process_variable(pid, "VIGIL_HEARTBEAT_FD")) heartbeat = take_pipe(*hb);
     spdlog::warn("program {}: took over process {} from /proc ({})", i.label(), pid,
                  pipes.empty() ? "its output pipes were not found: its output is lost"
                                : "its output is read on");
