@@ -224,6 +224,12 @@ int command_run(const CliCommand& cmd) {
                                                             : find_inherited_tcp_listener(l.tcp.port);
             if (fd) inherited[l.address()] = std::move(fd);
           }
+      // And the sticky proxies' listeners (by port: one of 0 was any).
+      if (handover)
+        for (const auto& pc : config->programs)
+          if (pc.sticky && pc.sticky->listen.port != 0)
+            if (UniqueFd fd = find_inherited_tcp_listener(pc.sticky->listen.port))
+              inherited[sticky_listener_key(pc.sticky->listen.to_string())] = std::move(fd);
       supervisor_owner = std::make_unique<Supervisor>(loop, std::move(*config), nullptr, std::move(inherited));
     }
   } catch (const std::exception& e) {

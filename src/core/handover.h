@@ -147,6 +147,11 @@ void load_state(const nlohmann::json& in, T& object, const std::string& path) {
   LoadArchive::decode(in, object, path, 0);
 }
 
+// Bytes (any, not only UTF-8: output lines, relayed bytes) as JSON can
+// carry them, and back (nullopt for anything but pairs of 0-9a-f).
+std::string to_hex(std::string_view bytes);
+std::optional<std::string> from_hex(std::string_view hex);
+
 // The envelope: {"format": kHandoverFormat, "vigil_version": version}; the
 // shells add their keys.
 nlohmann::json handover_envelope(std::string_view version);

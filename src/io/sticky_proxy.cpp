@@ -20,10 +20,12 @@
 #include <unordered_map>
 
 #include <event2/event.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "fd.h"
 #include "forwarded_for.h"
+#include "handover.h"
 #include "real_clock.h"
 #include "sticky_hash.h"
 #include "listen_socket.h"
@@ -98,7 +100,8 @@ struct StickyProxy::Impl {
     grow(n);
   }
 
-  void listen();
+  // Binds config.listen, or takes `inherited` (listening on it already).
+  void listen(UniqueFd inherited);
   void on_acceptable();
   void grow(int n) {
     if (n > static_cast<int>(stats.size())) {
@@ -161,6 +164,55 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
 
   std::uint64_t buffered_bytes() const { return relay_ ? relay_->buffered_bytes() : head_.size(); }
 
+  // Across an upgrade: a connection the old vigil was relaying goes on
+  // with what its relay held.
+  void resume_relay(int instance, UniqueFd instance_fd, const RelayCarry& carry) {
+    instance_ = instance;
+    instance_fd_ = std::move(instance_fd);
+    start_relay(carry, false);
+  }
+  // One it was still peeking at or connecting: peeked at on from `head`,
+  // then routed again.
+  void resume_route(std::string head) {
+    head_ = std::move(head);
+    if (proxy_.config.hash == StickyHash::ip) return route(key_);
+    phase_ = Phase::peeking;
+    client_readable_ = std::make_unique<IoEvent>(proxy_.loop, client_.get(), EV_READ,
+                                                 [this](short) { on_client_readable(); });
+    const ForwardedFor f = peek_forwarded_for(head_, kPeekBytes);
+    if (f.status == ForwardedFor::Status::need_more && head_.size() < kPeekBytes) {
+      client_readable_->enable();
+      deadline_.arm(proxy_.config.connect_timeout);
+      return;
+    }
+    route(f.status == ForwardedFor::Status::found ? f.client : key_);
+  }
+
+  // What save_handover keeps of it; null once it is closed.
+  nlohmann::json save(std::vector<int>& keep) const {
+    if (phase_ == Phase::closed) return nullptr;
+    if (phase_ != Phase::relaying)
+      return keep_fd(keep, nlohmann::json{{"client", client_.get()}, {"head", to_hex(head_)}, {"key", to_hex(key_)}},
+                     client_.get());
+    const RelayCarry c = relay_->snapshot();
+    auto direction = [&keep](const RelayDirection& d) {
+      nlohmann::json j{{"held", to_hex(d.held)}, {"src_eof", d.src_eof}, {"shut", d.shut}};
+      if (d.pipe >= 0) {
+        j["pipe"] = d.pipe;
+        j["in_pipe"] = d.in_pipe;
+        keep.push_back(d.pipe);
+      }
+      return j;
+    };
+    keep.push_back(relay_->client_fd());
+    keep.push_back(relay_->instance_fd());
+    return nlohmann::json{{"client", relay_->client_fd()},
+                          {"server", relay_->instance_fd()},
+                          {"instance", instance_},
+                          {"to_instance", direction(c.to_instance)},
+                          {"to_client", direction(c.to_client)}};
+  }
+
   void relayed(bool to_instance, std::size_t bytes) override {
     auto& s = proxy_.stats[static_cast<std::size_t>(instance_)];
     (to_instance ? s.bytes_in : s.bytes_out) += bytes;
@@ -171,6 +223,11 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
   void splice_unavailable() override { ++proxy_.totals.splice_fallbacks; }
 
  private:
+  static nlohmann::json keep_fd(std::vector<int>& keep, nlohmann::json j, int fd) {
+    keep.push_back(fd);
+    return j;
+  }
+
   enum class Phase { routing, peeking, connecting, relaying, closed };
 
   // x-forwarded-for: the client's first bytes, kept to be sent on unchanged.
@@ -213,7 +270,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
       }
       if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
         instance_fd_ = std::move(fd);
-        return start_relay();
+        return start_relay(head_carry(), true);
       }
       if (errno == EINPROGRESS) {
         // On loopback the handshake is over by the time connect returns:
@@ -223,7 +280,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
         if (::poll(&p, 1, 0) == 1) {
           if (!(p.revents & (POLLERR | POLLHUP))) {
             instance_fd_ = std::move(fd);
-            return start_relay();
+            return start_relay(head_carry(), true);
           }
           const int error = connect_error(fd.get());
           proxy_.note_route_failure(instance_, error != 0 ? error : ECONNREFUSED, peer_);
@@ -249,7 +306,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
     connecting_->disable();
     if (error == 0) {
       deadline_.cancel();
-      return start_relay();
+      return start_relay(head_carry(), true);
     }
     // The next try replaces connecting_, which is running now: it happens
     // on the deadline's callback instead, on the next loop turn.
@@ -259,15 +316,24 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
     deadline_.arm(Duration(0));
   }
 
-  void start_relay() {
+  // A new connection's relay starts with the peeked head for the instance.
+  RelayCarry head_carry() {
+    RelayCarry c;
+    c.to_instance.held = std::move(head_);
+    return c;
+  }
+
+  // `accepted`: a connection new to this vigil (one taken over across an
+  // upgrade was counted by the old one).
+  void start_relay(const RelayCarry& carry, bool accepted) {
     // The client's socket has TCP_NODELAY from the listener (accept copies it).
-    set_nodelay(instance_fd_.get());
+    if (accepted) set_nodelay(instance_fd_.get());
     try {
       if (proxy_.engine == RelayEngine::splice)
-        relay_ = make_splice_relay(proxy_.loop, std::move(client_), std::move(instance_fd_), head_, *this,
+        relay_ = make_splice_relay(proxy_.loop, std::move(client_), std::move(instance_fd_), carry, *this,
                                    proxy_.pipes);
       else
-        relay_ = make_buffer_relay(proxy_.loop, std::move(client_), std::move(instance_fd_), head_, *this);
+        relay_ = make_buffer_relay(proxy_.loop, std::move(client_), std::move(instance_fd_), carry, *this);
     } catch (const std::exception& e) {
       spdlog::error("program {}: sticky proxy: cannot relay {}: {}", proxy_.program, peer_text(peer_), e.what());
       return close("no relay");
@@ -276,7 +342,7 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
     phase_ = Phase::relaying;
     auto& s = proxy_.stats[static_cast<std::size_t>(instance_)];
     ++s.open;
-    ++s.accepted;
+    if (accepted) ++s.accepted;
     if (spdlog::should_log(spdlog::level::debug))
       spdlog::debug("program {}: sticky proxy: {} -> instance {}", proxy_.program, peer_text(peer_), instance_);
     last_activity_ = RealClock::get().steady();
@@ -348,13 +414,14 @@ class StickyProxy::Impl::Connection final : public RelayOwner {
   std::unique_ptr<Relay> relay_;
 };
 
-void StickyProxy::Impl::listen() {
+void StickyProxy::Impl::listen(UniqueFd inherited) {
   const ListenAddress& a = config.listen;
   auto fail = [&](int error) {
     return std::runtime_error("cannot listen on " + a.to_string() + ": " + std::strerror(error));
   };
-  UniqueFd fd = listen_tcp(a, SOCK_NONBLOCK);
+  UniqueFd fd = inherited ? std::move(inherited) : listen_tcp(a, SOCK_NONBLOCK);
   if (!fd) throw fail(errno);
+  set_nonblocking(fd.get());
   sockaddr_storage bound{};
   socklen_t bound_len = sizeof bound;
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) throw fail(errno);
@@ -422,7 +489,123 @@ void StickyProxy::Impl::retire(Connection* c) {
 StickyProxy::StickyProxy(EventLoop& loop, std::string program, const StickyConfig& config,
                          int port_base, int instances, RelayEngine engine)
     : impl_(std::make_unique<Impl>(loop, std::move(program), config, port_base, instances, engine)) {
-  impl_->listen();
+  impl_->listen(UniqueFd());
+}
+
+StickyProxy::StickyProxy(EventLoop& loop, std::string program, const StickyConfig& config,
+                         int port_base, int instances, RelayEngine engine, UniqueFd listener)
+    : impl_(std::make_unique<Impl>(loop, std::move(program), config, port_base, instances, engine)) {
+  impl_->listen(std::move(listener));
+}
+
+nlohmann::json StickyProxy::save_handover(std::vector<int>& keep) const {
+  auto connections = nlohmann::json::array();
+  for (const auto& [raw, c] : impl_->connections)
+    if (nlohmann::json j = c->save(keep); !j.is_null()) connections.push_back(std::move(j));
+  keep.push_back(impl_->listen_fd.get());
+  return nlohmann::json{{"listener", impl_->listen_fd.get()},
+                        {"stats", save_state(impl_->stats)},
+                        {"totals", save_state(impl_->totals)},
+                        {"connections", std::move(connections)}};
+}
+
+namespace {
+
+// A direction of a saved relay, with the bytes its splice pipe held read
+// out of the pipe (which the old vigil passed on; closed here).
+RelayDirection load_direction(const nlohmann::json& j, const std::string& path) {
+  RelayDirection d;
+  if (!j.is_object()) throw HandoverError(path + ": not an object");
+  auto held = from_hex(j.value("held", std::string()));
+  if (!held) throw HandoverError(path + ".held: not hex");
+  d.held = std::move(*held);
+  d.src_eof = j.value("src_eof", false);
+  d.shut = j.value("shut", false);
+  if (j.contains("pipe")) {
+    UniqueFd pipe = take_inherited_fd(j.value("pipe", -1L));
+    std::size_t left = j.value("in_pipe", std::size_t{0});
+    if (!pipe) throw HandoverError(path + ".pipe: not open");
+    if (left > kRelayBoundBytes) throw HandoverError(path + ".in_pipe: more than a relay holds");
+    char buf[16 * 1024];
+    while (left > 0) {
+      const ssize_t n = ::read(pipe.get(), buf, std::min(left, sizeof buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw HandoverError(path + ".pipe: " + std::to_string(left) + " bytes missing");
+      d.held.append(buf, static_cast<std::size_t>(n));
+      left -= static_cast<std::size_t>(n);
+    }
+  }
+  return d;
+}
+
+sockaddr_storage peer_of(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  return ss;
+}
+
+}  // namespace
+
+std::vector<std::string> StickyProxy::resume(const nlohmann::json& saved, const std::string& path) {
+  std::vector<std::string> errors;
+  Impl& p = *impl_;
+  try {
+    LoadArchive a(saved, path);
+    a("stats", p.stats);
+    a("totals", p.totals);
+  } catch (const HandoverError& e) {
+    errors.push_back(e.what());
+  }
+  for (auto& s : p.stats) s.open = 0;
+  p.grow(p.instances);
+  p.routable.resize(std::max(p.routable.size(), p.stats.size()), false);
+  const auto connections = saved.value("connections", nlohmann::json::array());
+  for (std::size_t n = 0; n < connections.size(); ++n) {
+    const auto& j = connections[n];
+    const std::string at = path + ".connections[" + std::to_string(n) + "]";
+    try {
+      if (!j.is_object()) throw HandoverError(at + ": not an object");
+      UniqueFd client = take_inherited_fd(j.value("client", -1L));
+      if (!client) throw HandoverError(at + ".client: not open");
+      if (j.contains("server")) {
+        UniqueFd server = take_inherited_fd(j.value("server", -1L));
+        if (!server) throw HandoverError(at + ".server: not open");
+        const int index = j.value("instance", -1);
+        if (index < 0 || index >= (1 << 20)) throw HandoverError(at + ".instance: out of range");
+        RelayCarry carry{load_direction(j.value("to_instance", nlohmann::json()), at + ".to_instance"),
+                         load_direction(j.value("to_client", nlohmann::json()), at + ".to_client")};
+        // An EOF with nothing left before it is passed on here: the relay
+        // would wait for bytes to deliver first.
+        for (auto [d, dst] : {std::pair{&carry.to_instance, server.get()}, std::pair{&carry.to_client, client.get()}})
+          if (d->src_eof && d->held.empty() && !d->shut) {
+            ::shutdown(dst, SHUT_WR);
+            d->shut = true;
+          }
+        if (carry.to_instance.shut && carry.to_client.shut) continue;  // it had ended: closed here
+        p.grow(index + 1);
+        const sockaddr_storage peer = peer_of(client.get());
+        auto c = std::make_unique<Impl::Connection>(p, std::move(client), peer_key(peer), peer);
+        Impl::Connection* raw = c.get();
+        p.connections.emplace(raw, std::move(c));
+        ++p.open;
+        raw->resume_relay(index, std::move(server), carry);
+      } else {
+        auto head = from_hex(j.value("head", std::string()));
+        auto key = from_hex(j.value("key", std::string()));
+        if (!head || !key) throw HandoverError(at + ": head or key not hex");
+        const sockaddr_storage peer = peer_of(client.get());
+        auto c = std::make_unique<Impl::Connection>(p, std::move(client), std::move(*key), peer);
+        Impl::Connection* raw = c.get();
+        p.connections.emplace(raw, std::move(c));
+        ++p.open;
+        raw->resume_route(std::move(*head));
+      }
+    } catch (const std::exception& e) {
+      errors.push_back(std::string("program ") + p.program + ": sticky proxy: a connection was closed: " + e.what());
+    }
+  }
+  return errors;
 }
 
 StickyProxy::~StickyProxy() = default;

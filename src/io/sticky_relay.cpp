@@ -12,12 +12,14 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace vigil {
 
@@ -54,13 +56,15 @@ constexpr std::size_t kResumeAt = kStopReadingAt / 2;
 
 class BufferRelay final : public Relay {
  public:
-  BufferRelay(EventLoop& loop, UniqueFd client, UniqueFd instance, std::string_view head,
+  BufferRelay(EventLoop& loop, UniqueFd client, UniqueFd instance, const RelayCarry& carry,
               RelayOwner& owner)
       : owner_(owner) {
     sides_[0].relay = sides_[1].relay = this;
     sides_[0].index = 0;
     sides_[1].index = 1;
     UniqueFd fds[2] = {std::move(client), std::move(instance)};
+    // What goes to side i (its output), and from it.
+    const RelayDirection* to[2] = {&carry.to_client, &carry.to_instance};
     for (int i = 0; i < 2; ++i) {
       Side& s = sides_[i];
       s.bev = bufferevent_socket_new(loop.base(), fds[i].get(), BEV_OPT_CLOSE_ON_FREE);
@@ -72,9 +76,11 @@ class BufferRelay final : public Relay {
       bufferevent_set_max_single_read(s.bev, kMaxRead);
       bufferevent_setcb(s.bev, &BufferRelay::on_read, &BufferRelay::on_write,
                         &BufferRelay::on_event, &s);
+      s.read_eof = to[1 - i]->src_eof;
+      s.write_shut = to[i]->shut;
+      if (!to[i]->held.empty()) evbuffer_add(bufferevent_get_output(s.bev), to[i]->held.data(), to[i]->held.size());
     }
-    if (!head.empty()) evbuffer_add(bufferevent_get_output(sides_[1].bev), head.data(), head.size());
-    for (Side& s : sides_) bufferevent_enable(s.bev, EV_READ | EV_WRITE);
+    for (Side& s : sides_) bufferevent_enable(s.bev, s.read_eof ? EV_WRITE : EV_READ | EV_WRITE);
   }
 
   ~BufferRelay() override {
@@ -92,6 +98,29 @@ class BufferRelay final : public Relay {
            evbuffer_get_length(bufferevent_get_output(s.bev));
     return n;
   }
+
+  RelayCarry snapshot() const override {
+    RelayCarry c;
+    RelayDirection* to[2] = {&c.to_client, &c.to_instance};
+    for (int i = 0; i < 2; ++i) {
+      // Older bytes first: the output toward side i, then what the other
+      // side's input holds still.
+      RelayDirection& d = *to[i];
+      for (evbuffer* b : {bufferevent_get_output(sides_[i].bev), bufferevent_get_input(sides_[1 - i].bev)}) {
+        // Peeked, not evbuffer_copyout: that refuses a buffer whose start
+        // is frozen, as a bufferevent's output is.
+        const int chunks = evbuffer_peek(b, -1, nullptr, nullptr, 0);
+        std::vector<evbuffer_iovec> v(static_cast<std::size_t>(std::max(chunks, 0)));
+        evbuffer_peek(b, -1, nullptr, v.data(), chunks);
+        for (const evbuffer_iovec& c : v) d.held.append(static_cast<const char*>(c.iov_base), c.iov_len);
+      }
+      d.src_eof = sides_[1 - i].read_eof;
+      d.shut = sides_[i].write_shut;
+    }
+    return c;
+  }
+  int client_fd() const override { return bufferevent_getfd(sides_[0].bev); }
+  int instance_fd() const override { return bufferevent_getfd(sides_[1].bev); }
 
  private:
   struct Side {
@@ -213,17 +242,21 @@ static_assert(kCopyBytes <= kRelayBoundBytes);
 
 class SpliceRelay final : public Relay {
  public:
-  SpliceRelay(EventLoop& loop, UniqueFd client, UniqueFd instance, std::string_view head,
+  SpliceRelay(EventLoop& loop, UniqueFd client, UniqueFd instance, const RelayCarry& carry,
               RelayOwner& owner, PipePool& pool)
       : owner_(owner), pool_(pool), client_(std::move(client)), instance_(std::move(instance)) {
     Direction& to_instance = dirs_[0];
     to_instance.src = client_.get();
     to_instance.dst = instance_.get();
     to_instance.to_instance = true;
-    to_instance.pending.assign(head.data(), head.size());
     Direction& to_client = dirs_[1];
     to_client.src = instance_.get();
     to_client.dst = client_.get();
+    for (auto [d, from] : {std::pair{&to_instance, &carry.to_instance}, std::pair{&to_client, &carry.to_client}}) {
+      d->pending = from->held;
+      d->src_eof = from->src_eof;
+      d->shut = from->shut;
+    }
     constexpr short kEdges = EV_READ | EV_WRITE | EV_ET | EV_CLOSED;
     // Registering reports what is ready already: the client's first bytes
     // are read on the next loop turn.
@@ -258,6 +291,22 @@ class SpliceRelay final : public Relay {
     for (const Direction& d : dirs_) n += d.in_pipe + (d.pending.size() - d.pending_sent);
     return n;
   }
+
+  RelayCarry snapshot() const override {
+    RelayCarry c;
+    for (auto [d, to] : {std::pair{&dirs_[0], &c.to_instance}, std::pair{&dirs_[1], &c.to_client}}) {
+      to->held = d->pending.substr(d->pending_sent);  // ahead of the pipe's bytes
+      if (d->in_pipe > 0) {
+        to->pipe = d->pipe.read.get();
+        to->in_pipe = d->in_pipe;
+      }
+      to->src_eof = d->src_eof;
+      to->shut = d->shut;
+    }
+    return c;
+  }
+  int client_fd() const override { return client_.get(); }
+  int instance_fd() const override { return instance_.get(); }
 
  private:
   struct Direction {
@@ -445,8 +494,8 @@ class SpliceRelay final : public Relay {
 }  // namespace
 
 std::unique_ptr<Relay> make_buffer_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
-                                         std::string_view head, RelayOwner& owner) {
-  return std::make_unique<BufferRelay>(loop, std::move(client), std::move(instance), head, owner);
+                                         const RelayCarry& carry, RelayOwner& owner) {
+  return std::make_unique<BufferRelay>(loop, std::move(client), std::move(instance), carry, owner);
 }
 
 Pipe PipePool::take() {
@@ -461,13 +510,13 @@ void PipePool::give(Pipe pipe) {
 }
 
 std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
-                                         std::string_view head, RelayOwner& owner, PipePool& pool) {
+                                         const RelayCarry& carry, RelayOwner& owner, PipePool& pool) {
   // Edge-triggered events and EV_CLOSED need epoll; another backend
   // (EVENT_NOEPOLL set) gets bufferevents.
   constexpr int kNeeds = EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE;
   if ((event_base_get_features(loop.base()) & kNeeds) != kNeeds)
-    return make_buffer_relay(loop, std::move(client), std::move(instance), head, owner);
-  return std::make_unique<SpliceRelay>(loop, std::move(client), std::move(instance), head, owner, pool);
+    return make_buffer_relay(loop, std::move(client), std::move(instance), carry, owner);
+  return std::make_unique<SpliceRelay>(loop, std::move(client), std::move(instance), carry, owner, pool);
 }
 
 }  // namespace vigil

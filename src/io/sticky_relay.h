@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,10 +39,32 @@ class RelayOwner {
   ~RelayOwner() = default;
 };
 
+// One direction of a relay: what it holds and how far its EOF got. A new
+// connection starts with the client's peeked head held for the instance;
+// one taken over across an upgrade with what the old vigil's relay held.
+struct RelayDirection {
+  std::string held;  // read and not yet passed on, in order
+  // In a snapshot of the splice engine: the read end of the pipe holding
+  // `in_pipe` more bytes, after `held` (left in the pipe, which crosses the
+  // exec). Starting a relay takes none: `held` has them all.
+  int pipe = -1;
+  std::size_t in_pipe = 0;
+  bool src_eof = false;  // its source sent EOF (nothing more is read from it)
+  bool shut = false;     // that EOF was passed on (shutdown SHUT_WR)
+};
+struct RelayCarry {
+  RelayDirection to_instance, to_client;
+};
+
 class Relay {
  public:
   virtual ~Relay() = default;  // closes both sockets
   virtual std::uint64_t buffered_bytes() const = 0;
+  // For a handover across exec: the relay's state (bytes copied, nothing
+  // consumed, so it carries on if the exec fails) and its sockets.
+  virtual RelayCarry snapshot() const = 0;
+  virtual int client_fd() const = 0;
+  virtual int instance_fd() const = 0;
 };
 
 // Empty pipes of connections that ended cleanly, for the next ones: a
@@ -60,14 +83,17 @@ class PipePool {
   std::vector<Pipe> pipes_;
 };
 
-// `head`: bytes already read from the client (the X-Forwarded-For peek),
-// sent to the instance before anything else.
+// `carry`: what the relay starts with: for a new connection, the bytes
+// already read from the client (the X-Forwarded-For peek), sent to the
+// instance before anything else; across an upgrade, the old relay's state
+// (a direction whose source sent EOF is not read; one with nothing held is
+// shut already: StickyProxy sees to that).
 std::unique_ptr<Relay> make_buffer_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
-                                         std::string_view head, RelayOwner& owner);
+                                         const RelayCarry& carry, RelayOwner& owner);
 // Copies through a stack buffer until a read fills it, then takes a pipe per
 // such direction from `pool` (without one, it keeps copying and tells the
 // owner). The pipes go back to `pool` when both directions ended with
 // nothing left in them; `pool` outlives the relay.
 std::unique_ptr<Relay> make_splice_relay(EventLoop& loop, UniqueFd client, UniqueFd instance,
-                                         std::string_view head, RelayOwner& owner, PipePool& pool);
+                                         const RelayCarry& carry, RelayOwner& owner, PipePool& pool);
 }  // namespace vigil

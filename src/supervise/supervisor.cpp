@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <map>
@@ -82,11 +84,17 @@ Supervisor::Supervisor(EventLoop& loop, Config config, const nlohmann::json* sav
         if (UniqueFd fd = take_inherited_fd(s["fd"].get<long>()))
           inherited_sockets_[s["address"].get<std::string>()] = std::move(fd);
       }
+  if (saved)
+    for (const auto& s : saved->value("sticky", nlohmann::json::array()))
+      if (s.is_object() && s.value("listen", nlohmann::json()).is_string() && s.contains("proxy") &&
+          s["proxy"].is_object())
+        if (UniqueFd fd = take_inherited_fd(s["proxy"].value("listener", -1L)))
+          inherited_sockets_[sticky_listener_key(s["listen"].get<std::string>())] = std::move(fd);
   // Before any program: a socket that cannot be bound stops vigil from
   // starting, as a failed systemd socket unit stops its service.
   auto sockets = hold_listen_sockets(config_);
-  inherited_sockets_.clear();  // those no program lists any more: closed
   auto proxies = hold_sticky_proxies(config_);
+  inherited_sockets_.clear();  // those no program lists any more: closed
   for (const auto& pc : config_.programs)
     programs_.push_back(make_program(pc, std::move(sockets[pc.name]), std::move(proxies[pc.name])));
   for (const auto& wc : config_.watches) watches_.push_back(make_watch(wc));
@@ -165,7 +173,7 @@ RelayEngine sticky_engine() {
 // own when its listen address stayed (its connections go on), otherwise
 // bound here. Throws, binding nothing more, when an address cannot be had.
 std::map<std::string, std::shared_ptr<StickyProxy>> Supervisor::hold_sticky_proxies(
-    const Config& config) const {
+    const Config& config) {
   std::map<std::string, std::shared_ptr<StickyProxy>> out;
   for (const auto& pc : config.programs) {
     if (!pc.sticky || !pc.port_base) continue;
@@ -175,8 +183,13 @@ std::map<std::string, std::shared_ptr<StickyProxy>> Supervisor::hold_sticky_prox
       continue;
     }
     try {
-      out[pc.name] = std::make_shared<StickyProxy>(context_.loop, pc.name, *pc.sticky,
-                                                   *pc.port_base, pc.instances, sticky_engine());
+      auto in = inherited_sockets_.find(sticky_listener_key(pc.sticky->listen.to_string()));
+      if (in != inherited_sockets_.end() && in->second)
+        out[pc.name] = std::make_shared<StickyProxy>(context_.loop, pc.name, *pc.sticky, *pc.port_base,
+                                                     pc.instances, sticky_engine(), std::move(in->second));
+      else
+        out[pc.name] = std::make_shared<StickyProxy>(context_.loop, pc.name, *pc.sticky,
+                                                     *pc.port_base, pc.instances, sticky_engine());
     } catch (const std::exception& e) {
       throw std::runtime_error("program " + pc.name + ": " + e.what());
     }
@@ -611,12 +624,8 @@ void Supervisor::reopen_logs() {
 std::string Supervisor::handover_blocker() const {
   if (shutting_down_) return "vigil is shutting down";
   if (!retiring_.empty()) return "programs a reload removed or replaced are still stopping";
-  for (const auto& p : programs_) {
-    if (p->sticky())
-      return "program " + p->name() +
-             " has a sticky proxy, whose connections cannot be handed over yet";
+  for (const auto& p : programs_)
     if (auto why = p->busy(); !why.empty()) return why;
-  }
   return {};
 }
 
@@ -646,6 +655,13 @@ nlohmann::json Supervisor::save_handover(std::vector<int>& keep) const {
   }
   j["listen"] = std::move(listen);
   j["programs"] = std::move(programs);
+  auto sticky = nlohmann::json::array();
+  for (const auto& p : programs_)
+    if (p->sticky())
+      sticky.push_back({{"program", p->name()},
+                        {"listen", p->config().sticky->listen.to_string()},
+                        {"proxy", p->sticky()->save_handover(keep)}});
+  j["sticky"] = std::move(sticky);
   return j;
 }
 
@@ -672,6 +688,28 @@ unsigned long pipe_inode(const std::string& link_path) {
   const std::string target = std::filesystem::read_symlink(link_path, ec).string();
   if (ec || target.rfind("pipe:[", 0) != 0) return 0;
   return std::strtoul(target.c_str() + 6, nullptr, 10);
+}
+
+// Connected TCP sockets this process inherited across exec (without
+// FD_CLOEXEC) are closed.
+void close_inherited_connections() {
+  std::vector<int> close;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    if (fd <= 2) continue;
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0 || (flags & FD_CLOEXEC)) continue;
+    int listening = 0, type = 0;
+    socklen_t len = sizeof listening, tlen = sizeof type;
+    sockaddr_storage ss{};
+    socklen_t slen = sizeof ss;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) continue;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) continue;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &slen) != 0) continue;
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) close.push_back(fd);
+  }
+  for (int fd : close) ::close(fd);
 }
 
 }  // namespace
@@ -728,6 +766,17 @@ Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
     for (const auto& w : saved->value("waiting", nlohmann::json::array()))
       if (w.is_string())
         if (Program* p = find(w.get<std::string>()); p && from_state.count(p)) waiting_.push_back(p);
+    // The sticky proxies' open connections go on (their listeners were
+    // taken as the proxies were made).
+    const auto sticky = saved->value("sticky", nlohmann::json::array());
+    for (std::size_t n = 0; n < sticky.size(); ++n) {
+      const auto& s = sticky[n];
+      Program* p = s.is_object() ? find(s.value("program", std::string())) : nullptr;
+      const auto proxy = s.is_object() ? s.value("proxy", nlohmann::json()) : nlohmann::json();
+      if (!p || !p->sticky() || !proxy.is_object()) continue;
+      auto errors = p->sticky()->resume(proxy, "sticky[" + std::to_string(n) + "].proxy");
+      out.errors.insert(out.errors.end(), errors.begin(), errors.end());
+    }
   }
 
   // Children no restored instance owns: an instance's process, by its
@@ -777,9 +826,16 @@ Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
   }
   // What a read state passed on and nobody took is closed, so that no fd
   // leaks from one upgrade to the next. Without one, they stay: one of
-  // them may be the lifeline's pipe, whose end would kill everything.
+  // them may be the lifeline's pipe, whose end would kill everything; but
+  // connected TCP sockets (a sticky proxy's relayed connections, HTTP
+  // clients) go: nobody would ever serve them.
   if (saved)
     for (const auto& [ino, fd] : my_pipes) ::close(fd);
+  else
+    close_inherited_connections();
+  // Instances taken over running and ready are routable again.
+  for (auto& p : programs_)
+    if (p->sticky()) p->set_sticky(p->sticky());
 
   // Programs the state did not carry start as at start-up; in one that it
   // did, only what took over nothing and was to run (autostart) is left

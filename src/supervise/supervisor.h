@@ -35,6 +35,10 @@ struct ReloadResult {
   std::vector<std::string> errors;  // FILE:LINE:COL: message
 };
 
+// How the listener of the sticky proxy on `listen` (ListenAddress::to_string)
+// is named among the sockets a handover passes to a Supervisor.
+inline std::string sticky_listener_key(const std::string& listen) { return "sticky " + listen; }
+
 class Supervisor {
  public:
   // Binds every program's `listen` sockets; throws std::runtime_error
@@ -67,6 +71,7 @@ class Supervisor {
     std::vector<std::string> errors;  // what could not be taken over, and why
   };
   Resumed resume(const nlohmann::json* saved);
+  EventLoop& loop() const { return loop_; }
   // Why a handover cannot be done now; empty when it can.
   std::string handover_blocker() const;
   // Everything resume() takes; the fds it names are added to `keep`.
@@ -131,7 +136,7 @@ class Supervisor {
   std::unique_ptr<Program> make_program(const ProgramConfig& pc, ListenSockets sockets,
                                         std::shared_ptr<StickyProxy> sticky);
   std::map<std::string, ListenSockets> hold_listen_sockets(const Config& config);
-  std::map<std::string, std::shared_ptr<StickyProxy>> hold_sticky_proxies(const Config& config) const;
+  std::map<std::string, std::shared_ptr<StickyProxy>> hold_sticky_proxies(const Config& config);
   void start_or_wait(Program* p);
   void retire(std::unique_ptr<Program> p, std::function<void()> then = {});
   void start_waiting();
@@ -150,7 +155,8 @@ class Supervisor {
   EventLoop& loop_;
   Config config_;
   RuntimeDir runtime_dir_;  // before programs_: outlives their sockets
-  // The `listen` sockets a handover passed on, by address, until taken.
+  // The `listen` sockets a handover passed on, by address, until taken;
+  // sticky proxies' listeners as "sticky ADDRESS" (sticky_key()).
   std::map<std::string, UniqueFd> inherited_sockets_;
   Reaper reaper_;           // before programs_: they untrack as they go
   ProgramContext context_;  // before programs_: what they share

@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "fd.h"
 #include "harness.h"
 #include "listen_address.h"
@@ -332,6 +334,32 @@ class StickyProxyTest : public ::testing::TestWithParam<RelayEngine> {
     for (auto& [i, b] : backends_)
       if (b->open() != 0) return false;
     return true;
+  }
+  // What an upgrade does to the proxy, in-process: its state saved, the
+  // fds it keeps duplicated (the exec would keep them open), the proxy
+  // destroyed (closing its own), and a new one made on the saved listener
+  // takes the rest over. Returns resume()'s complaints.
+  std::vector<std::string> hand_over(int instances) {
+    std::vector<int> keep;
+    nlohmann::json saved = proxy_->save_handover(keep);
+    std::map<int, int> copy;
+    for (int fd : keep) copy[fd] = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    auto renumber = [&](nlohmann::json& j, const char* key) {
+      if (j.contains(key)) j[key] = copy.at(j[key].get<int>());
+    };
+    renumber(saved, "listener");
+    for (auto& c : saved["connections"]) {
+      renumber(c, "client");
+      renumber(c, "server");
+      for (const char* d : {"to_instance", "to_client"})
+        if (c.contains(d)) renumber(c[d], "pipe");
+    }
+    proxy_.reset();
+    proxy_ = std::make_unique<StickyProxy>(*loop_, "web", config_, ports_.base, instances, GetParam(),
+                                           UniqueFd(saved["listener"].get<int>()));
+    auto errors = proxy_->resume(saved, "proxy");
+    for (int i = 0; i < instances; ++i) proxy_->set_routable(i, true);
+    return errors;
   }
   std::uint64_t open_sum(int instances) {
     std::uint64_t n = 0;
@@ -847,6 +875,67 @@ TEST_P(StickyProxyTest, WithoutFdsForPipesTheConnectionFallsBackToCopying) {
   EXPECT_EQ(proxy_->totals().splice_fallbacks, GetParam() == RelayEngine::splice ? 1u : 0u);
   clients_.clear();
   EXPECT_TRUE(run_until([&] { return all_closed(); }));
+}
+
+// ---------------------------------------------------------------------------
+// Upgrade in place
+
+// Across a handover: an idle connection, one half-closed by its instance,
+// and one holding bytes both ways (the client not reading, the instance's
+// echo backed up) all go on; the last delivers every byte once, in order.
+TEST_P(StickyProxyTest, AHandoverKeepsEveryConnectionAndTheBytesItsRelayHeld) {
+  start(1);
+  Backend& backend = serve(0);
+  Client& idle = connect(2);
+  idle.send("before\n");
+  ASSERT_TRUE(run_until([&] { return idle.poll(), idle.in == "0\nbefore\n"; })) << idle.in;
+  backend.set_mode(Backend::Mode::shut_first);
+  Client& half = connect(3);
+  ASSERT_TRUE(run_until([&] { return half.closed(); }));
+  ASSERT_EQ(half.in, "0\n");
+  ASSERT_FALSE(half.reset);
+  backend.set_mode(Backend::Mode::echo);
+  Client& busy = connect(4);
+  // More than every socket buffer on the way can take (loopback buffers
+  // grow to several MiB each).
+  std::string payload(64 << 20, '\0');
+  for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>('a' + (i * 7 + i / 4099) % 26);
+  busy.send(payload);
+  // Nothing read: the bytes back up until the relay holds some.
+  ASSERT_TRUE(run_until([&] { return busy.flush(), proxy_->buffered_bytes() >= 16 * 1024; }))
+      << proxy_->buffered_bytes();
+  const std::uint64_t received = backend.received();
+
+  const auto errors = hand_over(1);
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(proxy_->open_connections(), 3u);
+  EXPECT_EQ(proxy_->stats(0).open, 3u);
+  EXPECT_EQ(proxy_->stats(0).accepted, 3u);
+
+  idle.send("after\n");
+  EXPECT_TRUE(run_until([&] { return idle.poll(), idle.in == "0\nbefore\nafter\n"; })) << idle.in;
+  half.send("still read\n");
+  EXPECT_TRUE(run_until([&] { return backend.received() >= received + 11; }));
+  EXPECT_TRUE(run_until([&] {
+    busy.poll();
+    return busy.in.size() >= 2 + payload.size();
+  })) << busy.in.size() << " of " << 2 + payload.size();
+  EXPECT_EQ(busy.in.size(), 2 + payload.size());
+  {
+    const std::string want = "0\n" + payload;
+    const auto at = std::mismatch(busy.in.begin(), busy.in.end(), want.begin(), want.end()).first - busy.in.begin();
+    EXPECT_TRUE(busy.in == want) << "bytes lost, doubled or reordered across the handover: from byte " << at
+                                 << " of " << want.size();
+  }
+  ::shutdown(busy.fd.get(), SHUT_WR);
+  EXPECT_TRUE(run_until([&] { return busy.closed(); }));
+  EXPECT_TRUE(busy.in.ends_with("eof\n"));
+  clients_.clear();
+  EXPECT_TRUE(run_until([&] { return all_closed(); }));
+  EXPECT_EQ(open_sum(1), 0u);
+  // A new connection after it, on the listener taken over.
+  EXPECT_EQ(instance_for(5), 0);
+  EXPECT_EQ(proxy_->stats(0).accepted, 4u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, StickyProxyTest,

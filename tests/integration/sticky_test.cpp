@@ -5,7 +5,8 @@
 // and come back; the connections per instance reach the API and `vigil
 // status`; 1 GiB to a slow reader keeps vigil's memory bounded; a rolling
 // restart under load fails no request; a reload keeps the proxy and its
-// connections, or moves it to a new address.
+// connections, or moves it to a new address; an upgrade in place keeps the
+// listener and every open connection with the bytes it held.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -109,15 +110,49 @@ std::uint32_t crc32(std::uint32_t crc, const unsigned char* p, std::size_t n) {
   return ~crc;
 }
 
+// `total` bytes (1 MiB chunks, no two alike) written to `fd` on a thread of
+// its own as fast as the proxy takes them, and their CRC-32.
+struct Stream {
+  Stream(int fd, std::uint64_t total)
+      : thread([this, fd, total] {
+          std::vector<unsigned char> chunk(1 << 20);
+          for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<unsigned char>(i * 7 + 3);
+          std::uint64_t left = total;
+          sent = true;
+          for (std::uint64_t k = 0; left > 0; ++k) {
+            chunk[0] = static_cast<unsigned char>(k);
+            const std::size_t n = std::min<std::uint64_t>(left, chunk.size());
+            crc = crc32(crc, chunk.data(), n);
+            if (!send_all(fd, std::string_view(reinterpret_cast<char*>(chunk.data()), n))) {
+              sent = false;
+              break;
+            }
+            left -= n;
+          }
+          done = true;
+        }) {}
+  ~Stream() {
+    if (thread.joinable()) thread.join();
+  }
+  std::atomic<bool> done{false};
+  std::uint32_t crc = 0;
+  bool sent = false;
+  std::thread thread;  // last: the fields it writes are made before it starts
+};
+
 class StickyTest : public BinaryTest {
  protected:
   // vigil with program "chat": `instances` backends behind a sticky
   // listener, each ready once its port answers.
-  void start(int instances, std::string_view sticky_extra = "", std::string_view program_extra = "") {
+  // `wrapper`: a command that execs vigil (`/usr/bin/env VAR=VALUE`).
+  void start(int instances, std::string_view sticky_extra = "", std::string_view program_extra = "",
+             const std::vector<std::string>& wrapper = {}) {
     base_ = free_port_run(instances);
     do port_ = free_port();
     while (port_ >= base_ && port_ < base_ + instances);
-    run_vigil_with(config(instances, port_, sticky_extra, program_extra));
+    vigil_ = std::make_unique<VigilProcess>(
+        dir_, std::vector<std::string>{"run", "-c", write_config(config(instances, port_, sticky_extra, program_extra)).string()},
+        "vigil.output", wrapper);
     Expected want;
     for (int i = 0; i < instances; ++i) want[{"chat", i}] = "running";
     const Json all = wait_for_states(socket(), want);
@@ -252,39 +287,20 @@ TEST_F(StickyTest, OneGibToASlowReaderKeepsVigilsMemoryBounded) {
   // The backend pauses 20 ms after every 8 MiB: 128 pauses, while this
   // side writes as fast as the proxy lets it.
   ASSERT_TRUE(send_all(fd.get(), "SINK " + std::to_string(kTotal) + " 0.02\n"));
-  std::atomic<bool> done{false};
-  std::uint32_t crc = 0;
-  bool sent = false;
-  std::thread writer([&] {
-    std::vector<unsigned char> chunk(1 << 20);
-    for (std::size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<unsigned char>(i * 7 + 3);
-    std::uint64_t left = kTotal;
-    sent = true;
-    for (std::uint64_t k = 0; left > 0; ++k) {
-      chunk[0] = static_cast<unsigned char>(k);  // no two chunks alike
-      const std::size_t n = std::min<std::uint64_t>(left, chunk.size());
-      crc = crc32(crc, chunk.data(), n);
-      if (!send_all(fd.get(), std::string_view(reinterpret_cast<char*>(chunk.data()), n))) {
-        sent = false;
-        break;
-      }
-      left -= n;
-    }
-    done = true;
-  });
+  Stream stream(fd.get(), kTotal);
   std::uint64_t peak = *before;
   // Sampling vigil's memory while the bytes flow (each sample a poll step).
   poll_until(
       [&] {
         if (auto kib = status_kib(vigil_->pid(), "VmRSS")) peak = std::max(peak, *kib);
-        return done.load();
+        return stream.done.load();
       },
       std::chrono::seconds(180), std::chrono::milliseconds(20));
-  writer.join();
-  ASSERT_TRUE(sent) << "the proxy stopped taking bytes";
+  stream.thread.join();
+  ASSERT_TRUE(stream.sent) << "the proxy stopped taking bytes";
   auto answer = read_line(fd.get());
   ASSERT_TRUE(answer);
-  EXPECT_EQ(*answer, std::to_string(kTotal) + " " + std::to_string(crc));
+  EXPECT_EQ(*answer, std::to_string(kTotal) + " " + std::to_string(stream.crc));
   // Back-pressure: what vigil holds for the connection is bounded (64 KiB
   // a direction), whatever the volume. Sanitizer builds keep freed memory
   // in quarantine.
@@ -341,6 +357,88 @@ TEST_F(StickyTest, AReloadKeepsTheProxyAndItsConnectionsOrMovesItToANewAddress) 
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(who(3, moved));
   EXPECT_FALSE(connect_from(3, port_)) << "the old address still accepts";
+}
+
+// `vigil upgrade` with a sticky proxy: the listener is handed over (no
+// connection refused), and so is every open connection, with the bytes its
+// relay held at the exec: each goes on to its instance, and a stream under
+// way arrives whole (its CRC); the proxy's counters carry over. With each
+// relay engine (what a splice pipe holds crosses the exec in the pipe).
+class StickyUpgradeTest : public StickyTest, public ::testing::WithParamInterface<const char*> {};
+
+INSTANTIATE_TEST_SUITE_P(Engines, StickyUpgradeTest, ::testing::Values("splice", "buffer"),
+                         [](const auto& info) { return std::string(info.param); });
+
+TEST_P(StickyUpgradeTest, KeepsTheListenerAndEveryOpenConnectionWithItsBytes) {
+  ASSERT_NO_FATAL_FAILURE(start(2, "", "", {"/usr/bin/env", std::string("VIGIL_STICKY_ENGINE=") + GetParam()}));
+  std::vector<UniqueFd> open;
+  std::vector<Who> first;
+  for (int n = 2; n < 14; ++n) {
+    open.push_back(connect_from(n, port_));
+    ASSERT_TRUE(open.back());
+    auto w = ask(open.back().get());
+    ASSERT_TRUE(w);
+    first.push_back(*w);
+  }
+  // 256 MiB to a reader pausing 100 ms every 8 MiB (about 3 s of pauses):
+  // the relay is holding bytes, back-pressured, when the exec comes.
+  UniqueFd bulk = connect_from(20, port_);
+  ASSERT_TRUE(bulk);
+  constexpr std::uint64_t kTotal = 256ull << 20;
+  ASSERT_TRUE(send_all(bulk.get(), "SINK " + std::to_string(kTotal) + " 0.1\n"));
+  Stream stream(bulk.get(), kTotal);
+  auto bytes_in = [&] {
+    auto all = api_instances(socket());
+    std::uint64_t n = 0;
+    if (all)
+      for (int i = 0; i < 2; ++i) n += find_instance(*all, "chat", i)["sticky"]["bytes_in"].get<std::uint64_t>();
+    return n;
+  };
+  ASSERT_TRUE(poll_until([&] { return bytes_in() > (16u << 20); })) << vigil_->output();
+  const std::uint64_t before = bytes_in();
+
+  const pid_t pid = vigil_->pid();
+  auto r = run_cli(dir_.path(), {"upgrade", "--binary", vigil_binary(), "-c", (dir_ / "vigil.toml").string()},
+                   {}, std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << vigil_->output();
+  EXPECT_EQ(vigil_->pid(), pid);
+  std::string error;
+  auto m = control_request(socket(), "GET", "/metrics", &error, std::chrono::seconds(5));
+  ASSERT_TRUE(m) << error;
+  EXPECT_EQ(metric_line(m->body, "vigil_upgrades_total{result=\"handover\"}").value_or("(none)"),
+            "vigil_upgrades_total{result=\"handover\"} 1");
+
+  // Every open connection goes on, to the same instance process.
+  for (std::size_t i = 0; i < open.size(); ++i) {
+    auto w = ask(open[i].get());
+    ASSERT_TRUE(w) << "connection " << i << " was cut by the upgrade\n" << vigil_->output();
+    EXPECT_EQ(w->pid, first[i].pid) << i;
+  }
+  // The stream arrives whole: nothing the relay held was lost or doubled.
+  stream.thread.join();
+  ASSERT_TRUE(stream.sent) << "the proxy stopped taking bytes";
+  auto answer = read_line(bulk.get());
+  ASSERT_TRUE(answer) << vigil_->output();
+  EXPECT_EQ(*answer, std::to_string(kTotal) + " " + std::to_string(stream.crc));
+  // New connections: the same instance for the same client; counters went
+  // on from where they were; the open ones are counted again.
+  for (int n = 2; n < 14; ++n) {
+    auto w = who(n, port_);
+    ASSERT_TRUE(w) << n;
+    EXPECT_EQ(w->index, first[static_cast<std::size_t>(n - 2)].index) << n;
+  }
+  EXPECT_GE(bytes_in(), kTotal) << "bytes_in started again from 0 (it was " << before << ")";
+  bulk.reset();
+  EXPECT_TRUE(poll_until([&] {
+    auto all = api_instances(socket());
+    if (!all) return false;
+    std::uint64_t conns = 0, accepted = 0;
+    for (int i = 0; i < 2; ++i) {
+      conns += find_instance(*all, "chat", i)["sticky"]["connections"].get<std::uint64_t>();
+      accepted += find_instance(*all, "chat", i)["sticky"]["accepted"].get<std::uint64_t>();
+    }
+    return conns == open.size() && accepted >= 2 * open.size() + 1;
+  })) << (api_instances(socket()) ? api_instances(socket())->dump() : std::string());
 }
 
 }  // namespace

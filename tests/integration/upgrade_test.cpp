@@ -400,7 +400,7 @@ TEST_F(UpgradeTest, AStateTheNewVigilCannotReadAdoptsFromProc) {
   EXPECT_EQ(control::find_instance(api(), "beat")["pid"], control::find_instance(before, "beat")["pid"]);
 }
 
-TEST_F(UpgradeTest, TwentyUpgradesInARowLeakNoFd) {
+TEST_F(UpgradeTest, AHundredUpgradesInARowLeakNoFd) {
   const Expected want = {{{"ticker", 0}, "running"}, {{"ticker", 1}, "running"}, {{"beat", 0}, "running"},
                          {{"waits", 0}, "backoff"}};
   start(helper_program("ticker", {"--tick", "5"}, "instances = 2") +
@@ -412,7 +412,7 @@ TEST_F(UpgradeTest, TwentyUpgradesInARowLeakNoFd) {
   ASSERT_EQ(upgrade(a).exit_code, 0) << vigil_->output();
   control::wait_for_states(socket(), want);
   const std::size_t fds = settled_fds();
-  for (int n = 0; n < 20; ++n) {
+  for (int n = 0; n < 100; ++n) {
     const CliRun r = upgrade(n % 2 ? a : b);
     ASSERT_EQ(r.exit_code, 0) << n << ": " << r.out << r.err << vigil_->output();
   }
@@ -423,7 +423,7 @@ TEST_F(UpgradeTest, TwentyUpgradesInARowLeakNoFd) {
   // Not more (one fewer is seen: an fd of the baseline's moment, such as a
   // connection closing, that the settling did not outwait).
   EXPECT_TRUE(poll_until([&] { return settled_fds() <= fds; })) << vigil_fds() << " fds, " << fds << " before";
-  EXPECT_EQ(metric("vigil_upgrades_total{result=\"handover\"}"), "vigil_upgrades_total{result=\"handover\"} 21");
+  EXPECT_EQ(metric("vigil_upgrades_total{result=\"handover\"}"), "vigil_upgrades_total{result=\"handover\"} 101");
   expect_contiguous(dir_ / "logs/ticker-1.out.log");
 }
 
