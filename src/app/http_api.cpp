@@ -1,6 +1,8 @@
 // Routing and authorization; rendering lives in metrics / api_json.
 #include "http_api.h"
 
+#include <malloc.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -67,7 +69,8 @@ bool constant_time_equal(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-HttpApi::HttpApi(Supervisor& supervisor) : supervisor_(supervisor) {
+HttpApi::HttpApi(Supervisor& supervisor)
+    : supervisor_(supervisor), trim_(supervisor.loop(), [] { ::malloc_trim(0); }) {
   load_token();
   supervisor_.set_reload_listener([this] { load_token(); });
 }
@@ -316,7 +319,22 @@ HttpResponse HttpApi::watches(const HttpRequest& r, const std::string& rest) {
   return HttpResponse::json(200, json_text(out));
 }
 
+namespace {
+// An answer this large took megabytes of small blocks to build (a thousand
+// instances' JSON, /metrics): glibc keeps what was freed, so vigil's RSS
+// would stay at the high-water mark of the largest answer ever asked for.
+constexpr std::size_t kTrimAfterBytes = 64 * 1024;
+// Once after a burst of them (a status page polling), not after each.
+constexpr Duration kTrimDelay = std::chrono::milliseconds(500);
+}  // namespace
+
 HttpResponse HttpApi::handle(const HttpRequest& r) {
+  HttpResponse resp = respond(r);
+  if (resp.body.size() >= kTrimAfterBytes && !trim_.armed()) trim_.arm(kTrimDelay);
+  return resp;
+}
+
+HttpResponse HttpApi::respond(const HttpRequest& r) {
   const std::string& path = r.path;
   const bool read = r.method == "GET" || r.method == "HEAD";
   // /metrics shows no tree's memory and CPU staler than one

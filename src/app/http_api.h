@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "event_loop.h"
 #include "http_server.h"
 #include "metrics.h"
 
@@ -37,6 +38,7 @@ class HttpApi {
   void set_upgrade(UpgradeHooks hooks) { upgrade_ = std::move(hooks); }
 
  private:
+  HttpResponse respond(const HttpRequest& r);
   HttpResponse metrics();
   HttpResponse programs(const HttpRequest& r, const std::string& rest);
   HttpResponse watches(const HttpRequest& r, const std::string& rest);
@@ -55,6 +57,8 @@ class HttpApi {
   UpgradeHooks upgrade_;
   std::chrono::system_clock::time_point started_ = std::chrono::system_clock::now();
   MetricsRenderer metrics_;  // reuses the text of what did not change since the last scrape
+  // Hands the heap a big answer took back to the system, shortly after.
+  Timer trim_;
 };
 
 // Compares in time independent of where the strings differ.
