@@ -76,12 +76,7 @@ namespace {
 
 template <class Match>
 UniqueFd find_inherited_listener(Match match) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    const int fd = std::atoi(entry.path().filename().c_str());
-    if (fd <= 2) continue;
-    const int flags = ::fcntl(fd, F_GETFD);
-    if (flags < 0 || (flags & FD_CLOEXEC)) continue;
+  for (int fd : inherited_fds()) {
     int listening = 0;
     socklen_t len = sizeof listening;
     if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
@@ -89,8 +84,7 @@ UniqueFd find_inherited_listener(Match match) {
     socklen_t slen = sizeof ss;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &slen) != 0) continue;
     if (!match(ss)) continue;
-    ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    return UniqueFd(fd);
+    return take_inherited_fd(fd);
   }
   return UniqueFd();
 }

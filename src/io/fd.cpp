@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <filesystem>
 #include <system_error>
 
 namespace vigil {
@@ -56,6 +58,18 @@ void raise_fd_limit() {
 }
 
 unsigned long original_fd_soft_limit() { return g_original_soft; }
+
+std::vector<int> inherited_fds() {
+  std::vector<int> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    if (fd <= 2) continue;
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC)) out.push_back(fd);
+  }
+  return out;
+}
 
 UniqueFd take_inherited_fd(long fd) {
   if (fd < 3 || fd > (1 << 30) || ::fcntl(static_cast<int>(fd), F_GETFD) < 0) return UniqueFd();

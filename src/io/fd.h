@@ -1,6 +1,7 @@
 // Owners of file descriptors. Every fd vigil opens is held by a UniqueFd and
 // born O_CLOEXEC; nothing else closes fds.
 #pragma once
+#include <vector>
 #include <utility>
 
 namespace vigil {
@@ -39,6 +40,9 @@ void set_nonblocking(int fd, bool on = true);
 // number): owned, and FD_CLOEXEC again, when it is open and above 2; empty
 // otherwise.
 UniqueFd take_inherited_fd(long fd);
+// The fds this process inherited across exec and has not taken: open,
+// above 2, without FD_CLOEXEC (everything vigil opens itself has it).
+std::vector<int> inherited_fds();
 // Makes sure fds 0, 1 and 2 are open (on /dev/null) so that no file vigil
 // opens later lands on them.
 void ensure_std_fds_open();

@@ -693,13 +693,7 @@ unsigned long pipe_inode(const std::string& link_path) {
 // Connected TCP sockets this process inherited across exec (without
 // FD_CLOEXEC) are closed.
 void close_inherited_connections() {
-  std::vector<int> close;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    const int fd = std::atoi(entry.path().filename().c_str());
-    if (fd <= 2) continue;
-    const int flags = ::fcntl(fd, F_GETFD);
-    if (flags < 0 || (flags & FD_CLOEXEC)) continue;
+  for (int fd : inherited_fds()) {
     int listening = 0, type = 0;
     socklen_t len = sizeof listening, tlen = sizeof type;
     sockaddr_storage ss{};
@@ -707,9 +701,8 @@ void close_inherited_connections() {
     if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) continue;
     if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM) continue;
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &slen) != 0) continue;
-    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) close.push_back(fd);
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) ::close(fd);
   }
-  for (int fd : close) ::close(fd);
 }
 
 }  // namespace
@@ -782,14 +775,8 @@ Supervisor::Resumed Supervisor::resume(const nlohmann::json* saved) {
   // Children no restored instance owns: an instance's process, by its
   // environment, when that instance has none.
   std::map<unsigned long, int> my_pipes;  // inode -> vigil's fd (kept across exec, not taken)
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", std::filesystem::directory_options::skip_permission_denied)) {
-    const std::string name = entry.path().filename().string();
-    const int fd = std::atoi(name.c_str());
-    if (fd <= 2) continue;
-    const int flags = ::fcntl(fd, F_GETFD);
-    if (flags < 0 || (flags & FD_CLOEXEC)) continue;  // inherited fds only
-    if (unsigned long ino = pipe_inode(entry.path().string())) my_pipes[ino] = fd;
-  }
+  for (int fd : inherited_fds())
+    if (unsigned long ino = pipe_inode("/proc/self/fd/" + std::to_string(fd))) my_pipes[ino] = fd;
   for (pid_t pid : child_pids(::getpid())) {
     if (reaper_.tracked(pid)) continue;
     const auto program = process_variable(pid, "VIGIL_PROGRAM");
