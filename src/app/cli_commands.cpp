@@ -188,6 +188,11 @@ int command_run(const CliCommand& cmd) {
   if (UniqueFd fd = take_saved_fd(app_state, "lifeline")) {
     lifeline = Lifeline::adopt(std::move(fd), app_state["lifeline"].value("pid", 0));
     lifeline->attach(loop);
+  } else if (handover && (lifeline = Lifeline::find_inherited())) {
+    // A state that could not be read: the old image's lifeline is found
+    // by its pipe (a second one would leave the first waiting for ever).
+    lifeline->attach(loop);
+    spdlog::info("lifeline: pid {} taken over from the vigil before the upgrade", lifeline->pid());
   }
   if (!lifeline) try {
     lifeline = Lifeline::start(marker);

@@ -44,6 +44,11 @@ class Lifeline {
   // The lifeline of this process before an exec (`vigil upgrade`): its
   // pipe's write end, kept open. It still knows the groups it was told.
   static std::unique_ptr<Lifeline> adopt(UniqueFd write_end, pid_t pid);
+  // The same when no state named it (the new vigil could not read the
+  // state and takes things over from /proc): the inherited pipe that a
+  // process named vigil-lifeline reads. Null when there is none; a new
+  // one must then be started (the old one, if any, keeps its pipe open).
+  static std::unique_ptr<Lifeline> find_inherited();
   // Says "bye" (waiting a bounded time for room in the pipe) and closes it:
   // the lifeline exits without killing anything.
   ~Lifeline();

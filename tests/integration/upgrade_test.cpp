@@ -72,6 +72,27 @@ class UpgradeTest : public BinaryTest {
       ++n;
     return n;
   }
+  // The vigil-lifeline processes reading a pipe vigil writes (its own).
+  std::size_t lifelines() {
+    std::set<std::string> pipes;
+    std::error_code ec;
+    for (auto it = fs::directory_iterator("/proc/" + std::to_string(vigil_->pid()) + "/fd", ec);
+         !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      const std::string t = fs::read_symlink(it->path(), ec).string();
+      if (t.rfind("pipe:[", 0) == 0) pipes.insert(t);
+    }
+    std::size_t n = 0;
+    for (auto p = fs::directory_iterator("/proc", ec); !ec && p != fs::directory_iterator(); p.increment(ec)) {
+      if (read_file(p->path() / "comm") != "vigil-lifeline\n") continue;
+      std::error_code e2;
+      for (auto f = fs::directory_iterator(p->path() / "fd", e2); !e2 && f != fs::directory_iterator(); f.increment(e2))
+        if (pipes.count(fs::read_symlink(f->path(), e2).string())) {
+          ++n;
+          break;
+        }
+    }
+    return n;
+  }
   // vigil's fd count once it holds still (a connection of the last API
   // request may be closing a moment longer): the same in two reads 50ms apart.
   std::size_t settled_fds() {
@@ -374,6 +395,7 @@ TEST_F(UpgradeTest, AStateTheNewVigilCannotReadAdoptsFromProc) {
             helper_program("beat", {"--beat", "100"}, "[programs.beat.heartbeat]\ninterval = \"1s\"\n"),
         want);
   const Json before = api();
+  ASSERT_EQ(lifelines(), 1u);
   // As a vigil of another state format would: it gets a state it cannot read.
   const fs::path other = script(
       "vigil-other-format",
@@ -398,6 +420,9 @@ TEST_F(UpgradeTest, AStateTheNewVigilCannotReadAdoptsFromProc) {
   ASSERT_TRUE(poll_until([&] { return ticks(dir_ / "logs/ticker-0.out.log").size() > seen + 50; }));
   expect_contiguous(dir_ / "logs/ticker-0.out.log");
   EXPECT_EQ(control::find_instance(api(), "beat")["pid"], control::find_instance(before, "beat")["pid"]);
+  // The lifeline was found by its pipe and taken over, not doubled.
+  EXPECT_EQ(lifelines(), 1u) << vigil_->output();
+  EXPECT_TRUE(vigil_->wait_for_output("taken over from the vigil before the upgrade")) << vigil_->output();
 }
 
 TEST_F(UpgradeTest, AHundredUpgradesInARowLeakNoFd) {
