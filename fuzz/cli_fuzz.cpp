@@ -40,8 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check(r.command.has_value() != !r.error.empty(), "a command or an error");
   if (!r.command) return 0;
   const vigil::CliCommand& c = *r.command;
-  static const char* kVerbs[] = {"run",     "check",  "status", "start", "stop",
-                                 "restart", "reload", "logs",   "import", "version", "help"};
+  static const char* kVerbs[] = {"run",    "check",  "status",  "start", "stop",    "restart",
+                                 "reload", "logs",   "import",  "version", "help", "upgrade"};
   bool known = false;
   for (auto v : kVerbs) known |= c.verb == v;
   check(known, "the verb is the contract's");
@@ -50,8 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (c.verb == "start" || c.verb == "stop" || c.verb == "restart")
     check(!c.names.empty(), "a verb that needs a name has one");
   if (c.verb == "status" || c.verb == "logs") check(c.names.size() <= 1, "one name at most");
-  if (c.verb == "run" || c.verb == "check" || c.verb == "reload" || c.verb == "version")
+  if (c.verb == "run" || c.verb == "check" || c.verb == "reload" || c.verb == "version" || c.verb == "upgrade")
     check(c.names.empty(), "no names where none are taken");
+  check(c.verb == "upgrade" || c.binary.empty(), "--binary only for upgrade");
+  check(c.verb == "run" || c.handover_fd < 0, "--handover only for run");
   if (c.verb == "import") check(c.names.size() == 1, "import takes exactly one file");
   check(c.verb == "import" || c.output.empty(), "-o only for import");
   check(c.verb == "check" || !c.strict, "--strict only for check");
