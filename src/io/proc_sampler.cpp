@@ -13,6 +13,7 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "fd.h"
 
@@ -30,7 +31,19 @@ ssize_t read_small(const char* path, char* buf, std::size_t cap) {
 }
 
 double boot_time_seconds() {
-  // Unix time of boot = now(realtime) - uptime(boottime).
+  // The kernel's btime (/proc/stat), as Prometheus's process collector
+  // reads it: every process, and a new vigil image after an upgrade, gets
+  // the same value, so vigil_process_start_time_seconds does not move
+  // across an exec. Without it: now(realtime) - uptime(boottime), which
+  // differs by microseconds from one reading to the next.
+  // (Read once: its interrupt counts make it tens of KiB on a big machine.)
+  std::vector<char> buf(1 << 20);
+  const ssize_t n = read_small("/proc/stat", buf.data(), buf.size());
+  const std::string_view text(buf.data(), n > 0 ? static_cast<std::size_t>(n) : 0);
+  if (auto at = text.find("\nbtime "); at != std::string_view::npos) {
+    const long long btime = std::strtoll(buf.data() + at + 7, nullptr, 10);
+    if (btime > 0) return static_cast<double>(btime);
+  }
   timespec rt{}, bt{};
   ::clock_gettime(CLOCK_REALTIME, &rt);
   ::clock_gettime(CLOCK_BOOTTIME, &bt);
