@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -69,6 +70,15 @@ std::vector<int> inherited_fds() {
     if (flags >= 0 && !(flags & FD_CLOEXEC)) out.push_back(fd);
   }
   return out;
+}
+
+unsigned long pipe_inode(const std::string& fd_link) {
+  char target[64];
+  const ssize_t n = ::readlink(fd_link.c_str(), target, sizeof target - 1);
+  if (n <= 6) return 0;
+  target[n] = '\0';
+  if (std::strncmp(target, "pipe:[", 6) != 0) return 0;
+  return std::strtoul(target + 6, nullptr, 10);
 }
 
 UniqueFd take_inherited_fd(long fd) {

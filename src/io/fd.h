@@ -1,6 +1,7 @@
 // Owners of file descriptors. Every fd vigil opens is held by a UniqueFd and
 // born O_CLOEXEC; nothing else closes fds.
 #pragma once
+#include <string>
 #include <vector>
 #include <utility>
 
@@ -43,6 +44,9 @@ UniqueFd take_inherited_fd(long fd);
 // The fds this process inherited across exec and has not taken: open,
 // above 2, without FD_CLOEXEC (everything vigil opens itself has it).
 std::vector<int> inherited_fds();
+// The pipe a /proc/PID/fd/N link names ("pipe:[INODE]"), as its inode; 0
+// when it is no pipe (or gone).
+unsigned long pipe_inode(const std::string& fd_link);
 // Makes sure fds 0, 1 and 2 are open (on /dev/null) so that no file vigil
 // opens later lands on them.
 void ensure_std_fds_open();

@@ -3,6 +3,8 @@
 // logged at debug level, sanitized), never fatal.
 #include "heartbeat_channel.h"
 
+#include "proc_sampler.h"
+
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -32,32 +34,6 @@ constexpr int kMaxReadsPerWakeup = 16;
 // as one protocol error.
 constexpr std::size_t kMaxDatagram = 16 * 1024;
 char g_buffer[kReadChunk];
-
-// When process `pid` started, in seconds since the epoch (/proc/PID/stat
-// field 22, in clock ticks after boot, plus btime from /proc/stat).
-std::optional<double> process_start_seconds(pid_t pid) {
-  std::ifstream stat_file("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
-  // The command name may hold spaces and parentheses: fields follow the last ')'.
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream fields(text.substr(close + 1));
-  std::string field;
-  for (int i = 3; i <= 22 && (fields >> field); ++i) {
-    if (i < 22) continue;
-    std::ifstream proc_stat("/proc/stat");
-    for (std::string line; std::getline(proc_stat, line);) {
-      if (line.rfind("btime ", 0) != 0) continue;
-      try {
-        return std::stod(line.substr(6)) +
-               std::stod(field) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-      } catch (const std::exception&) {
-        return std::nullopt;
-      }
-    }
-  }
-  return std::nullopt;
-}
 
 // Whether the vigil that made a folder named for `pid`, last changed at
 // `changed_seconds`, is gone.

@@ -346,22 +346,10 @@ std::unique_ptr<Lifeline> Lifeline::adopt(UniqueFd write_end, pid_t pid) {
   return std::unique_ptr<Lifeline>(new Lifeline(std::move(write_end), pid));
 }
 
-namespace {
-// "pipe:[INODE]" of a /proc/PID/fd entry, as the inode; 0 if not a pipe.
-unsigned long pipe_inode_at(const std::string& link) {
-  char target[64];
-  const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-  if (n <= 6) return 0;
-  target[n] = '\0';
-  if (std::strncmp(target, "pipe:[", 6) != 0) return 0;
-  return std::strtoul(target + 6, nullptr, 10);
-}
-}  // namespace
-
 std::unique_ptr<Lifeline> Lifeline::find_inherited() {
   std::map<unsigned long, int> pipes;  // inode -> this process's inherited fd
   for (int fd : inherited_fds())
-    if (unsigned long ino = pipe_inode_at("/proc/self/fd/" + std::to_string(fd))) pipes[ino] = fd;
+    if (unsigned long ino = pipe_inode("/proc/self/fd/" + std::to_string(fd))) pipes[ino] = fd;
   if (pipes.empty()) return nullptr;
   std::unique_ptr<Lifeline> found;
   for_each_pid([&](pid_t pid) {
@@ -373,7 +361,7 @@ std::unique_ptr<Lifeline> Lifeline::find_inherited() {
     if (!d) return;
     while (dirent* e = ::readdir(d)) {
       if (e->d_name[0] == '.') continue;
-      auto it = pipes.find(pipe_inode_at(dir + "/" + e->d_name));
+      auto it = pipes.find(pipe_inode(dir + "/" + e->d_name));
       if (it == pipes.end()) continue;
       if (UniqueFd fd = take_inherited_fd(it->second)) found = adopt(std::move(fd), pid);
       break;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -174,6 +175,21 @@ void CpuAccumulator::update(const std::vector<ProcStat>& members) {
   }
   std::sort(next_.begin(), next_.end(), [](const Seen& a, const Seen& b) { return a.pid < b.pid; });
   seen_.swap(next_);
+}
+
+namespace {
+const double kTicksPerSecond = static_cast<double>(::sysconf(_SC_CLK_TCK));
+}  // namespace
+
+std::optional<double> process_start_seconds(pid_t pid) {
+  char path[64], buf[1024];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  const ssize_t n = read_small(path, buf, sizeof buf);
+  if (n <= 0) return std::nullopt;
+  const auto st = parse_proc_stat(std::string_view(buf, static_cast<std::size_t>(n)));
+  if (!st) return std::nullopt;
+  static const double boot = boot_time_seconds();
+  return boot + static_cast<double>(st->starttime_ticks) / kTicksPerSecond;
 }
 
 SelfUsage sample_self() {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <optional>
 #include <vector>
 
 #include "proc_stat_parse.h"
@@ -104,5 +105,8 @@ struct SelfUsage {
   double start_time_seconds = 0;  // unix time
 };
 SelfUsage sample_self();
+// When process `pid` started, in seconds since the epoch (its start ticks
+// after the kernel's btime); nullopt when it is gone.
+std::optional<double> process_start_seconds(pid_t pid);
 
 }  // namespace vigil

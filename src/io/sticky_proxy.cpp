@@ -488,9 +488,7 @@ void StickyProxy::Impl::retire(Connection* c) {
 
 StickyProxy::StickyProxy(EventLoop& loop, std::string program, const StickyConfig& config,
                          int port_base, int instances, RelayEngine engine)
-    : impl_(std::make_unique<Impl>(loop, std::move(program), config, port_base, instances, engine)) {
-  impl_->listen(UniqueFd());
-}
+    : StickyProxy(loop, std::move(program), config, port_base, instances, engine, UniqueFd()) {}
 
 StickyProxy::StickyProxy(EventLoop& loop, std::string program, const StickyConfig& config,
                          int port_base, int instances, RelayEngine engine, UniqueFd listener)

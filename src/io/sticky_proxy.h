@@ -61,7 +61,7 @@ class StickyProxy {
   StickyProxy(EventLoop& loop, std::string program, const StickyConfig& config, int port_base,
               int instances, RelayEngine engine = kDefaultRelayEngine);
   // Takes over `listener`, listening on config.listen already (the old
-  // vigil's, across an upgrade), instead of binding.
+  // vigil's, across an upgrade), instead of binding; an empty one binds.
   StickyProxy(EventLoop& loop, std::string program, const StickyConfig& config, int port_base,
               int instances, RelayEngine engine, UniqueFd listener);
   ~StickyProxy();  // closes the listener and every relayed connection

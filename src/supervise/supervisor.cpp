@@ -29,7 +29,6 @@
 #include "config_inputs.h"
 #include "fd.h"
 #include "handover.h"
-#include "proc_stat_parse.h"
 
 namespace vigil {
 
@@ -183,13 +182,13 @@ std::map<std::string, std::shared_ptr<StickyProxy>> Supervisor::hold_sticky_prox
       continue;
     }
     try {
-      auto in = inherited_sockets_.find(sticky_listener_key(pc.sticky->listen.to_string()));
-      if (in != inherited_sockets_.end() && in->second)
-        out[pc.name] = std::make_shared<StickyProxy>(context_.loop, pc.name, *pc.sticky, *pc.port_base,
-                                                     pc.instances, sticky_engine(), std::move(in->second));
-      else
-        out[pc.name] = std::make_shared<StickyProxy>(context_.loop, pc.name, *pc.sticky,
-                                                     *pc.port_base, pc.instances, sticky_engine());
+      // A listener a handover passed on, if any; else bound anew.
+      UniqueFd listener;
+      if (auto in = inherited_sockets_.find(sticky_listener_key(pc.sticky->listen.to_string()));
+          in != inherited_sockets_.end())
+        listener = std::move(in->second);
+      out[pc.name] = std::make_shared<StickyProxy>(context_.loop, pc.name, *pc.sticky, *pc.port_base,
+                                                   pc.instances, sticky_engine(), std::move(listener));
     } catch (const std::exception& e) {
       throw std::runtime_error("program " + pc.name + ": " + e.what());
     }
@@ -667,27 +666,11 @@ nlohmann::json Supervisor::save_handover(std::vector<int>& keep) const {
 
 namespace {
 
-// The start time of a child, from /proc (boot time + its start ticks).
+// The start time of a child (boot time + its start ticks); now if unknown.
 WallTime process_start(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  const std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  std::ifstream up("/proc/uptime");
-  double uptime = 0;
-  up >> uptime;
-  const auto parsed = parse_proc_stat(text);
-  if (!parsed || !up) return std::chrono::system_clock::now();
-  const double ago =
-      uptime - static_cast<double>(parsed->starttime_ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return std::chrono::system_clock::now() -
-         std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(ago));
-}
-
-// The pipe a process has at `fd` ("pipe:[INODE]"), as an inode; 0 if none.
-unsigned long pipe_inode(const std::string& link_path) {
-  std::error_code ec;
-  const std::string target = std::filesystem::read_symlink(link_path, ec).string();
-  if (ec || target.rfind("pipe:[", 0) != 0) return 0;
-  return std::strtoul(target.c_str() + 6, nullptr, 10);
+  const auto seconds = process_start_seconds(pid);
+  if (!seconds) return std::chrono::system_clock::now();
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::duration<double>(*seconds)));
 }
 
 // Connected TCP sockets this process inherited across exec (without
