@@ -195,6 +195,12 @@ std::optional<std::uint64_t> status_kib(pid_t pid, std::string_view field) {
   return std::nullopt;
 }
 
+std::string exe_of(pid_t pid) {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  return ec ? std::string() : exe.string();
+}
+
 pid_t start_test_process(const std::vector<std::string>& argv_text, const fs::path& cwd,
                          int out_fd, int err_fd, const std::vector<std::string>* env) {
   std::vector<std::string> args = argv_text;

@@ -148,6 +148,9 @@ bool process_gone(pid_t pid);
 bool process_dead(pid_t pid);
 // A field of /proc/PID/status in KiB ("VmRSS", "VmHWM").
 std::optional<std::uint64_t> status_kib(pid_t pid, std::string_view field);
+// What the process runs (/proc/PID/exe); empty when it is gone. Between
+// fork and exec a child still runs its parent's image, at its parent's RSS.
+std::string exe_of(pid_t pid);
 // fork + exec of argv[0] (a path) for a test: every signal back to its
 // default and unblocked, never outliving the test (PDEATHSIG), stdin on
 // /dev/null, stdout and stderr into the fds given, nothing else open, in
