@@ -18,9 +18,9 @@
 // The first answer is checked against the contract: 1,000 objects, each
 // with every field DESIGN.md lists.
 //
-// Where the time goes, in this process (CPU time): vigil's programs_json() over 1,000
-// snapshots like those of the run (running, a pid, no exits yet) and its
-// dump() to text, the two steps of every GET; nlohmann::json::parse of the
+// Where the time goes, in this process (CPU time): vigil's instances_json_text()
+// over 1,000 snapshots like those of the run (running, a pid, no exits yet),
+// the writing of every GET's body; nlohmann::json::parse of the
 // real body (the CLI's first step); and `vigil version` as the floor of
 // any CLI command (exec, dynamic loading).
 //
@@ -143,10 +143,10 @@ long long cpu_ns() {
   return static_cast<long long>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
 }
 
-// vigil's renderer alone: median CPU ms to build and to dump the JSON of
-// `instances` snapshots, and to free the document.
+// vigil's writer alone: median CPU ms to write the JSON of `instances`
+// snapshots.
 struct Render {
-  double build_ms = 0, dump_ms = 0, free_ms = 0;
+  double write_ms = 0;
   std::size_t bytes = 0;
 };
 
@@ -165,26 +165,17 @@ Render render_in_process(int instances) {
     s.rss_bytes = 1 << 20;
     s.cpu_seconds = 0.01;
   }
-  std::vector<double> build, dump, release;
+  std::vector<double> write;
   Render r;
   for (int k = 0; k < 15; ++k) {
     long long t0 = cpu_ns();
-    auto* j = new nlohmann::json(vigil::programs_json(snaps, now));
-    long long t1 = cpu_ns();
-    std::string text = j->dump();
-    long long t2 = cpu_ns();
-    delete j;
-    long long t3 = cpu_ns();
-    build.push_back((t1 - t0) / 1e6);
-    dump.push_back((t2 - t1) / 1e6);
-    release.push_back((t3 - t2) / 1e6);
+    std::string text = vigil::instances_json_text(snaps, now);
+    write.push_back((cpu_ns() - t0) / 1e6);
     r.bytes = text.size();
   }
-  r.build_ms = bench::median(build);
-  r.dump_ms = bench::median(dump);
-  r.free_ms = bench::median(release);
-  std::printf("  in-process CPU: programs_json(%d snapshots) %.2f ms, dump() %.2f ms (%zu bytes), freeing it %.2f ms\n",
-              instances, r.build_ms, r.dump_ms, r.bytes, r.free_ms);
+  r.write_ms = bench::median(write);
+  std::printf("  in-process CPU: instances_json_text(%d snapshots) %.2f ms (%zu bytes)\n", instances, r.write_ms,
+              r.bytes);
   std::fflush(stdout);
   return r;
 }
@@ -342,10 +333,7 @@ int main(int argc, char** argv) {
                   bench::fmt("%.0f", bench::median(status_cpu)) + "; " + bench::fmt("%.0f", bench::median(json_cpu)) +
                       "; " + bench::fmt("%.0f", bench::median(version_cpu)),
                   "-", true);
-    bench::result("  in-process CPU: programs_json+dump+free (ms)",
-                  bench::fmt("%.2f", render.build_ms) + " + " + bench::fmt("%.2f", render.dump_ms) + " + " +
-                      bench::fmt("%.2f", render.free_ms),
-                  "-", true);
+    bench::result("  in-process CPU: writing the JSON (ms)", bench::fmt("%.2f", render.write_ms), "-", true);
     bench::result("  in-process CPU: CLI's json::parse (ms)", bench::fmt("%.2f", parse_ms), "-", true);
     bench::result("  load average after the API runs", load, "-", true);
   } catch (const std::exception& e) {  // bench::Broken, or an answer that did not parse

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api_json.h"
+#include "json_out.h"
 #include "history_recorder.h"
 #include "log_files.h"
 #include "log_tail.h"
@@ -120,7 +121,7 @@ HttpResponse HttpApi::metrics() {
   }
   HttpResponse r;
   r.content_type = kMetricsContentType;
-  r.body = metrics_.render(supervisor_.snapshots(), supervisor_.watch_snapshots(), self);
+  r.body_parts = metrics_.render_parts(supervisor_.snapshots(), supervisor_.watch_snapshots(), self).parts;
   return r;
 }
 
@@ -146,12 +147,15 @@ HttpResponse HttpApi::action(const std::string& name, const std::string& verb, b
     else
       p->restart(all_at_once);
   }
-  nlohmann::json out = nlohmann::json::array();
-  double now = now_seconds();
+  std::string body;
+  JsonOut j(body);
+  j.begin_object().key("action").value(verb).key("instances").begin_array();
+  const double now = now_seconds();
   for (const auto& s : supervisor_.snapshots())
     for (Program* p : targets)
-      if (s.program == p->name()) out.push_back(instance_json(s, now));
-  return HttpResponse::json(200, json_text(nlohmann::json{{"action", verb}, {"instances", out}}));
+      if (s.program == p->name()) append_instance_json(j, s, now);
+  j.end_array().end_object();
+  return HttpResponse::json(200, body + "\n");
 }
 
 HttpResponse HttpApi::instance_action(const std::string& name, Instance& instance,
@@ -165,10 +169,12 @@ HttpResponse HttpApi::instance_action(const std::string& name, Instance& instanc
     instance.stop();
   else
     instance.restart_manual();
-  const double now = now_seconds();
-  return HttpResponse::json(
-      200, json_text(nlohmann::json{{"action", verb},
-                                    {"instances", nlohmann::json::array({instance_json(instance.snapshot(), now)})}}));
+  std::string body;
+  JsonOut j(body);
+  j.begin_object().key("action").value(verb).key("instances").begin_array();
+  append_instance_json(j, instance.snapshot(), now_seconds());
+  j.end_array().end_object();
+  return HttpResponse::json(200, body + "\n");
 }
 
 HttpResponse HttpApi::history(const std::string& name, const HttpRequest& r) {
@@ -272,18 +278,14 @@ HttpResponse HttpApi::programs(const HttpRequest& r, const std::string& rest) {
   // rest: "" | "NAME" | "NAME/VERB"
   if (rest.empty()) {
     if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
-    return HttpResponse::json(200, json_text(programs_json(supervisor_.snapshots(), now_seconds())));
+    return HttpResponse::json(200, instances_json_text(supervisor_.snapshots(), now_seconds()));
   }
   auto slash = rest.find('/');
   std::string name = rest.substr(0, slash);
   if (slash == std::string::npos) {
     if (r.method != "GET" && r.method != "HEAD") return method_not_allowed("GET, HEAD");
     if (!supervisor_.find(name)) return HttpResponse::error(404, "no program named \"" + name + "\"");
-    nlohmann::json out = nlohmann::json::array();
-    double now = now_seconds();
-    for (const auto& s : supervisor_.snapshots())
-      if (s.program == name) out.push_back(instance_json(s, now));
-    return HttpResponse::json(200, json_text(out));
+    return HttpResponse::json(200, instances_json_text(supervisor_.snapshots(), now_seconds(), name));
   }
   std::string verb = rest.substr(slash + 1);
   if (verb == "history" || verb == "logs") {
@@ -330,7 +332,7 @@ constexpr Duration kTrimDelay = std::chrono::milliseconds(500);
 
 HttpResponse HttpApi::handle(const HttpRequest& r) {
   HttpResponse resp = respond(r);
-  if (resp.body.size() >= kTrimAfterBytes && !trim_.armed()) trim_.arm(kTrimDelay);
+  if (resp.body_size() >= kTrimAfterBytes && !trim_.armed()) trim_.arm(kTrimDelay);
   return resp;
 }
 

@@ -2,9 +2,11 @@
 #include "api_json.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdio>
 
+#include "json_out.h"
 #include "units.h"
 
 namespace vigil {
@@ -33,93 +35,139 @@ std::string json_text(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-json instance_json(const InstanceSnapshot& s, double now_seconds) {
-  json j;
-  j["name"] = s.program;
-  j["index"] = s.index;
-  j["pid"] = s.pid > 0 ? json(s.pid) : json(nullptr);
-  j["state"] = to_string(s.state);
-  j["uptime_seconds"] = s.pid > 0 ? std::round(s.uptime_seconds * 1000) / 1000 : 0.0;
-  j["restarts"] = s.total_restarts();
-  j["memory_rss_bytes"] = s.rss_bytes;
-  j["memory_reported_bytes"] = s.reported_memory_bytes ? json(*s.reported_memory_bytes) : json(nullptr);
-  j["last_heartbeat_seconds_ago"] =
-      s.heartbeat_last_seconds
-          ? json(std::round((now_seconds - *s.heartbeat_last_seconds) * 1000) / 1000)
-          : json(nullptr);
-  j["status_text"] = s.status_text;
-  j["last_exit_code"] = s.last_exit_code ? json(*s.last_exit_code) : json(nullptr);
-  j["reason"] = s.last_restart_reason ? json(to_string(*s.last_restart_reason)) : json(nullptr);
-  j["next_restart_in_seconds"] = s.next_restart_in_seconds
-                                     ? json(std::round(*s.next_restart_in_seconds * 1000) / 1000)
-                                     : json(nullptr);
-  json restarts = json::object();
-  for (RestartReason r : kAllRestartReasons)
-    restarts[to_string(r)] = s.restarts[static_cast<std::size_t>(r)];
-  j["restarts_by_reason"] = restarts;
-  json exits = json::array();
-  for (const auto& e : s.recent_exits) {
-    json x;
-    x["time"] = e.time_seconds;
-    if (e.status.signaled)
-      x["signal"] = e.status.signal;
-    else
-      x["code"] = e.status.code;
-    x["description"] = e.status.describe();
-    x["reason"] = e.reason;
-    x["run_seconds"] = std::round(e.run_seconds * 1000) / 1000;
-    exits.push_back(std::move(x));
-  }
-  j["recent_exits"] = exits;
-  j["last_error"] = s.last_error;
-  j["last_error_seconds_ago"] =
-      s.last_error_seconds ? json(std::round(std::max(0.0, now_seconds - *s.last_error_seconds) * 1000) / 1000)
-                           : json(nullptr);
-  if (s.rollout) {
-    const RolloutSnapshot& r = *s.rollout;
-    j["rollout"] = json{{"id", r.id},
-                        {"in_progress", r.in_progress},
-                        {"done", r.done},
-                        {"total", r.total},
-                        {"current", r.current ? json(*r.current) : json(nullptr)},
-                        {"error", r.error}};
-  } else {
-    j["rollout"] = nullptr;
-  }
-  if (s.sticky) {
-    const StickySnapshot& k = *s.sticky;
-    j["sticky"] = json{{"listen", k.listen},
-                       {"routable", k.routable},
-                       {"connections", k.open},
-                       {"accepted", k.accepted},
-                       {"bytes_in", k.bytes_in},
-                       {"bytes_out", k.bytes_out},
-                       {"route_failures", k.route_failures}};
-  } else {
-    j["sticky"] = nullptr;
-  }
+namespace {
+
+double millis(double seconds) { return std::round(seconds * 1000) / 1000; }
+
+// The restart reasons by name, as the keys of restarts_by_reason are sorted.
+std::array<RestartReason, kAllRestartReasons.size()> reasons_by_name() {
+  auto out = kAllRestartReasons;
+  std::sort(out.begin(), out.end(), [](RestartReason a, RestartReason b) {
+    return std::string_view(to_string(a)) < to_string(b);
+  });
+  return out;
+}
+
+}  // namespace
+
+// Keys in sorted order, as the nlohmann object this once was dumped them.
+void append_instance_json(JsonOut& j, const InstanceSnapshot& s, double now_seconds) {
+  static const auto kReasonsByName = reasons_by_name();
+  j.begin_object();
+  j.key("cpu_seconds").value(s.cpu_seconds);
+  j.key("heartbeat_misses").value(s.heartbeat_misses);
+  j.key("heartbeats").value(s.heartbeats);
+  j.key("index").value(s.index);
+  j.key("last_error").value(s.last_error);
+  j.key("last_error_seconds_ago");
+  if (s.last_error_seconds)
+    j.value(millis(std::max(0.0, now_seconds - *s.last_error_seconds)));
+  else
+    j.null();
+  j.key("last_exit_code").value(s.last_exit_code);
+  j.key("last_heartbeat_seconds_ago");
+  if (s.heartbeat_last_seconds)
+    j.value(millis(now_seconds - *s.heartbeat_last_seconds));
+  else
+    j.null();
+  j.key("log_files");
+  if (s.log_files[0].empty())
+    j.null();
+  else
+    j.begin_object().key("stderr").value(s.log_files[1]).key("stdout").value(s.log_files[0]).end_object();
+  j.key("memory_limit_bytes").value(s.memory_limit_bytes);
+  j.key("memory_reported_bytes").value(s.reported_memory_bytes);
+  j.key("memory_rss_bytes").value(s.rss_bytes);
+  j.key("name").value(s.program);
+  j.key("next_restart_in_seconds");
+  if (s.next_restart_in_seconds)
+    j.value(millis(*s.next_restart_in_seconds));
+  else
+    j.null();
+  j.key("pid");
+  if (s.pid > 0)
+    j.value(s.pid);
+  else
+    j.null();
+  j.key("probe");
   if (s.probe) {
     std::uint64_t failures = 0;
     for (auto f : s.probe->failures) failures += f;
-    j["probe"] = json{{"success", s.probe->success ? json(*s.probe->success) : json(nullptr)},
-                      {"checks", s.probe->count},
-                      {"failures", failures}};
+    j.begin_object()
+        .key("checks").value(s.probe->count)
+        .key("failures").value(failures)
+        .key("success").value(s.probe->success)
+        .end_object();
   } else {
-    j["probe"] = nullptr;
+    j.null();
   }
-  j["log_files"] = s.log_files[0].empty() ? json(nullptr)
-                                           : json{{"stdout", s.log_files[0]}, {"stderr", s.log_files[1]}};
-  j["heartbeats"] = s.heartbeats;
-  j["heartbeat_misses"] = s.heartbeat_misses;
-  j["cpu_seconds"] = s.cpu_seconds;
-  j["memory_limit_bytes"] = s.memory_limit_bytes ? json(*s.memory_limit_bytes) : json(nullptr);
-  return j;
+  j.key("reason");
+  if (s.last_restart_reason)
+    j.value(to_string(*s.last_restart_reason));
+  else
+    j.null();
+  j.key("recent_exits").begin_array();
+  for (const auto& e : s.recent_exits) {
+    j.begin_object();
+    if (!e.status.signaled) j.key("code").value(e.status.code);
+    j.key("description").value(e.status.describe());
+    j.key("reason").value(e.reason);
+    j.key("run_seconds").value(millis(e.run_seconds));
+    if (e.status.signaled) j.key("signal").value(e.status.signal);
+    j.key("time").value(e.time_seconds);
+    j.end_object();
+  }
+  j.end_array();
+  j.key("restarts").value(s.total_restarts());
+  j.key("restarts_by_reason").begin_object();
+  for (RestartReason r : kReasonsByName) j.key(to_string(r)).value(s.restarts[static_cast<std::size_t>(r)]);
+  j.end_object();
+  j.key("rollout");
+  if (s.rollout) {
+    const RolloutSnapshot& r = *s.rollout;
+    j.begin_object()
+        .key("current").value(r.current)
+        .key("done").value(r.done)
+        .key("error").value(r.error)
+        .key("id").value(r.id)
+        .key("in_progress").value(r.in_progress)
+        .key("total").value(r.total)
+        .end_object();
+  } else {
+    j.null();
+  }
+  j.key("state").value(to_string(s.state));
+  j.key("status_text").value(s.status_text);
+  j.key("sticky");
+  if (s.sticky) {
+    const StickySnapshot& k = *s.sticky;
+    j.begin_object()
+        .key("accepted").value(k.accepted)
+        .key("bytes_in").value(k.bytes_in)
+        .key("bytes_out").value(k.bytes_out)
+        .key("connections").value(k.open)
+        .key("listen").value(k.listen)
+        .key("routable").value(k.routable)
+        .key("route_failures").value(k.route_failures)
+        .end_object();
+  } else {
+    j.null();
+  }
+  j.key("uptime_seconds").value(s.pid > 0 ? millis(s.uptime_seconds) : 0.0);
+  j.end_object();
 }
 
-json programs_json(const std::vector<InstanceSnapshot>& all, double now_seconds) {
-  json arr = json::array();
-  for (const auto& s : all) arr.push_back(instance_json(s, now_seconds));
-  return arr;
+std::string instances_json_text(const std::vector<InstanceSnapshot>& all, double now_seconds,
+                                 std::string_view program) {
+  std::string out;
+  out.reserve(768 * all.size() + 16);
+  JsonOut j(out);
+  j.begin_array();
+  for (const auto& s : all)
+    if (program.empty() || s.program == program) append_instance_json(j, s, now_seconds);
+  j.end_array();
+  out += '\n';
+  return out;
 }
 
 json history_json(const InstanceHistory& h, int index, double after_seconds) {

@@ -12,9 +12,15 @@
 
 namespace vigil {
 
-// One element of GET /api/v1/programs.
-nlohmann::json instance_json(const InstanceSnapshot& s, double now_seconds);
-nlohmann::json programs_json(const std::vector<InstanceSnapshot>& all, double now_seconds);
+class JsonOut;
+
+// One element of GET /api/v1/programs, written as it goes: with thousands
+// of instances an nlohmann tree cost ten times the text.
+void append_instance_json(JsonOut& out, const InstanceSnapshot& s, double now_seconds);
+// GET /api/v1/programs[/NAME]: the instances (of `program` only, when not
+// empty) as a JSON array, newline-terminated.
+std::string instances_json_text(const std::vector<InstanceSnapshot>& all, double now_seconds,
+                                std::string_view program = {});
 
 // GET /api/v1/programs/NAME/history: one instance's samples newer than
 // `after_seconds`, as columns ("t", "rss_bytes", "cpu_percent", "restarts",

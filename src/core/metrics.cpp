@@ -10,10 +10,11 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
+#include <cmath>
 #include <cstring>
 #include <limits>
-#include <ostream>
-#include <streambuf>
+#include <sstream>
 
 namespace vigil {
 
@@ -23,51 +24,11 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-// Appends to a std::string through a put area of its own. TextSerializer
-// writes through std::ostream one small piece at a time; with
-// std::ostringstream's buffer the stream alone was a fifth of a render.
-class StringAppender : public std::streambuf {
- public:
-  explicit StringAppender(std::string& out) : out_(out) {
-    const std::size_t used = out_.size();
-    out_.resize(std::max<std::size_t>(out_.capacity(), used + 4096));
-    setp(out_.data() + used, out_.data() + out_.size());
-  }
-  StringAppender(const StringAppender&) = delete;
-  StringAppender& operator=(const StringAppender&) = delete;
-  // Cuts the string to what was written.
-  ~StringAppender() override { out_.resize(static_cast<std::size_t>(pptr() - out_.data())); }
-
- protected:
-  int_type overflow(int_type c) override {
-    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
-    reserve(1);
-    *pptr() = traits_type::to_char_type(c);
-    pbump(1);
-    return c;
-  }
-  std::streamsize xsputn(const char* s, std::streamsize n) override {
-    reserve(static_cast<std::size_t>(n));
-    std::memcpy(pptr(), s, static_cast<std::size_t>(n));
-    pbump(static_cast<int>(n));
-    return n;
-  }
-
- private:
-  void reserve(std::size_t n) {
-    if (static_cast<std::size_t>(epptr() - pptr()) >= n) return;
-    const std::size_t used = static_cast<std::size_t>(pptr() - out_.data());
-    out_.resize(std::max(out_.size() * 2, used + n));
-    setp(out_.data() + used, out_.data() + out_.size());
-  }
-
-  std::string& out_;
-};
-
+// vigil's own and the per-program families: a few dozen series.
 void serialize(std::string& out, const std::vector<MetricFamily>& families) {
-  StringAppender buf(out);
-  std::ostream os(&buf);
+  std::ostringstream os;
   prometheus::TextSerializer().Serialize(os, families);
+  out += os.view();
 }
 
 // An absent series (a gauge with no value yet) in a family's values: a NaN
@@ -75,28 +36,24 @@ void serialize(std::string& out, const std::vector<MetricFamily>& families) {
 constexpr std::uint64_t kAbsent = 0x7ff4'0000'dead'beefULL;
 
 // The series of one family, for one instance at a time. Always records the
-// values (to compare with the last render); builds the ClientMetrics only
-// when given a family to fill.
+// values (to compare with the last render); writes the family's text only
+// when given one to write: `name{index="I",program="P"[,label="value"]} value`.
 class Series {
  public:
-  Series(std::vector<std::uint64_t>& values, MetricFamily* family)
-      : values_(values), family_(family) {}
+  Series(std::vector<std::uint64_t>& values, std::string* text = nullptr, const char* name = nullptr)
+      : values_(values), text_(text), name_(name) {}
 
-  void instance(const InstanceSnapshot& s) {
-    if (!family_) return;
-    program_ = &s.program;
-    index_ = std::to_string(s.index);
-  }
+  // `labels`: the instance's, escaped and without braces.
+  void instance(const std::string& labels) { labels_ = &labels; }
+  // Whether any series was written.
+  bool wrote() const { return wrote_; }
 
   void value(double v, const char* label = nullptr, const char* label_value = nullptr) {
     values_.push_back(std::bit_cast<std::uint64_t>(v));
-    if (!family_) return;
-    ClientMetric m = labelled(label, label_value);
-    if (family_->type == MetricType::Counter)
-      m.counter.value = v;
-    else
-      m.gauge.value = v;
-    family_->metric.push_back(std::move(m));
+    if (!text_) return;
+    begin_line("", label, label_value);
+    append_prometheus_value(*text_, v);
+    *text_ += '\n';
   }
   template <typename T>
   void value_if(const std::optional<T>& v) {
@@ -118,30 +75,55 @@ class Series {
       values_.push_back(std::bit_cast<std::uint64_t>(p->bucket_bounds[i]));
       values_.push_back(p->bucket_counts[i]);
     }
-    if (!family_) return;
-    ClientMetric h = labelled(nullptr, nullptr);
-    h.histogram.sample_count = p->count;
-    h.histogram.sample_sum = p->sum_seconds;
-    for (std::size_t i = 0; i < p->bucket_bounds.size(); ++i)
-      h.histogram.bucket.push_back({p->bucket_counts[i], p->bucket_bounds[i]});
-    h.histogram.bucket.push_back({p->count, std::numeric_limits<double>::infinity()});
-    family_->metric.push_back(std::move(h));
+    if (!text_) return;
+    // As the text format orders a histogram: count, sum, then the
+    // cumulative buckets up to +Inf.
+    begin_line("_count", nullptr, nullptr);
+    append_count(p->count);
+    begin_line("_sum", nullptr, nullptr);
+    append_prometheus_value(*text_, p->sum_seconds);
+    *text_ += '\n';
+    for (std::size_t i = 0; i <= p->bucket_bounds.size(); ++i) {
+      const bool inf = i == p->bucket_bounds.size();
+      begin_line("_bucket", nullptr, nullptr);
+      text_->pop_back();  // "} " becomes ",le=\"...\"} "
+      text_->pop_back();
+      *text_ += ",le=\"";
+      append_prometheus_value(*text_, inf ? std::numeric_limits<double>::infinity() : p->bucket_bounds[i]);
+      *text_ += "\"} ";
+      append_count(inf ? p->count : p->bucket_counts[i]);
+    }
   }
 
  private:
-  ClientMetric labelled(const char* label, const char* label_value) const {
-    ClientMetric m;
-    m.label.reserve(label ? 3 : 2);
-    m.label.push_back({"index", index_});
-    m.label.push_back({"program", *program_});
-    if (label) m.label.push_back({label, label_value});
-    return m;
+  void begin_line(const char* suffix, const char* label, const char* label_value) {
+    wrote_ = true;
+    std::string& t = *text_;
+    t += name_;
+    t += suffix;
+    t += '{';
+    t += *labels_;
+    if (label) {
+      t += ',';
+      t += label;
+      t += "=\"";
+      append_label_value(t, label_value);
+      t += '"';
+    }
+    t += "} ";
+  }
+  void append_count(std::uint64_t n) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, n);
+    text_->append(buf, r.ptr);
+    *text_ += '\n';
   }
 
   std::vector<std::uint64_t>& values_;
-  MetricFamily* family_;
-  const std::string* program_ = nullptr;
-  std::string index_;
+  std::string* text_;
+  const char* name_;
+  const std::string* labels_ = nullptr;
+  bool wrote_ = false;
 };
 
 double count(std::uint64_t n) { return static_cast<double>(n); }
@@ -387,11 +369,71 @@ std::vector<MetricFamily> self_families(const std::vector<WatchSnapshot>& watche
   return out;
 }
 
+const char* type_name(MetricType t) {
+  switch (t) {
+    case MetricType::Counter: return "counter";
+    case MetricType::Gauge: return "gauge";
+    case MetricType::Histogram: return "histogram";
+    default: return "untyped";
+  }
+}
+
 }  // namespace
 
+void append_prometheus_value(std::string& out, double v) {
+  if (std::isnan(v)) {
+    out += "Nan";
+    return;
+  }
+  if (std::isinf(v)) {
+    out += v < 0 ? "-Inf" : "+Inf";
+    return;
+  }
+  char buf[32];
+  // %.16g, as TextSerializer's stream precision gives; an integral value
+  // below 1e15 (counts, bytes, most values here) prints as the integer it
+  // is, the quicker way to the same digits.
+  if (v == std::trunc(v) && std::fabs(v) < 1e15 && !(v == 0 && std::signbit(v))) {
+    auto r = std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(v));
+    out.append(buf, r.ptr);
+    return;
+  }
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 16);
+  out.append(buf, r.ptr);
+}
+
+void append_label_value(std::string& out, std::string_view v) {
+  for (char c : v) {
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      default: out += c;
+    }
+  }
+}
+
+std::size_t MetricsText::size() const {
+  std::size_t n = 0;
+  for (const auto& p : parts) n += p->size();
+  return n;
+}
+
+std::string MetricsText::joined() const {
+  std::string out;
+  out.reserve(size());
+  for (const auto& p : parts) out += *p;
+  return out;
+}
+
 std::string MetricsRenderer::render(const std::vector<InstanceSnapshot>& instances,
-                                    const std::vector<WatchSnapshot>& watches,
-                                    const SelfSnapshot& self) {
+                                    const std::vector<WatchSnapshot>& watches, const SelfSnapshot& self) {
+  return render_parts(instances, watches, self).joined();
+}
+
+MetricsText MetricsRenderer::render_parts(const std::vector<InstanceSnapshot>& instances,
+                                          const std::vector<WatchSnapshot>& watches,
+                                          const SelfSnapshot& self) {
   // The cached text names instances: another set of them invalidates it all.
   const bool same_instances =
       std::equal(instances_.begin(), instances_.end(), instances.begin(), instances.end(),
@@ -401,41 +443,60 @@ std::string MetricsRenderer::render(const std::vector<InstanceSnapshot>& instanc
   if (!same_instances || families_.size() != kInstanceFamilyCount) {
     instances_.clear();
     instances_.reserve(instances.size());
-    for (const auto& s : instances) instances_.emplace_back(s.program, s.index);
+    labels_.clear();
+    labels_.reserve(instances.size());
+    for (const auto& s : instances) {
+      instances_.emplace_back(s.program, s.index);
+      std::string l = "index=\"" + std::to_string(s.index) + "\",program=\"";
+      append_label_value(l, s.program);
+      l += '"';
+      labels_.push_back(std::move(l));
+    }
     families_.assign(kInstanceFamilyCount, Family{});
   }
 
-  std::string out;
-  out.reserve(last_size_ + last_size_ / 8 + 4096);
+  MetricsText out;
+  out.parts.reserve(kInstanceFamilyCount + 1);
   serialized_ = 0;
   for (std::size_t i = 0; i < kInstanceFamilyCount; ++i) {
     const InstanceFamily& spec = kInstanceFamilies[i];
     Family& cached = families_[i];
     scratch_.clear();
-    Series values(scratch_, nullptr);
+    Series values(scratch_);
     for (const auto& s : instances) spec.series(s, values);
     if (!cached.valid || scratch_ != cached.values) {
-      std::vector<MetricFamily> family{MetricFamily{spec.name, spec.help, spec.type, {}}};
-      family[0].metric.reserve(instances.size());
+      // Rewritten in place unless a response still being sent holds it.
+      if (!cached.text || cached.text.use_count() > 1) cached.text = std::make_shared<std::string>();
+      std::string& text = *cached.text;
+      text.clear();
+      text += "# HELP ";
+      text += spec.name;
+      text += ' ';
+      text += spec.help;
+      text += "\n# TYPE ";
+      text += spec.name;
+      text += ' ';
+      text += type_name(spec.type);
+      text += '\n';
       std::vector<std::uint64_t> rebuilt;
       rebuilt.reserve(scratch_.size());
-      Series build(rebuilt, &family[0]);
-      for (const auto& s : instances) {
-        build.instance(s);
-        spec.series(s, build);
+      Series build(rebuilt, &text, spec.name);
+      for (std::size_t k = 0; k < instances.size(); ++k) {
+        build.instance(labels_[k]);
+        spec.series(instances[k], build);
       }
-      cached.text.clear();
       // A family with no series would print HELP and TYPE only: left out.
-      if (!family[0].metric.empty()) serialize(cached.text, family);
+      if (!build.wrote()) text.clear();
       cached.values.swap(scratch_);
       cached.valid = true;
       ++serialized_;
     }
-    out += cached.text;
+    if (!cached.text->empty()) out.parts.push_back(cached.text);
   }
-  serialize(out, program_families(instances));
-  serialize(out, self_families(watches, self));
-  last_size_ = out.size();
+  auto tail = std::make_shared<std::string>();
+  serialize(*tail, program_families(instances));
+  serialize(*tail, self_families(watches, self));
+  out.parts.push_back(std::move(tail));
   return out;
 }
 

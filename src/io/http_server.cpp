@@ -72,6 +72,14 @@ const char* reason_phrase(int status) {
   return "Status";
 }
 
+// Bodies at least this large are sent by reference (see send_response).
+constexpr std::size_t kBodyByReference = 64 * 1024;
+
+void free_body(const void*, size_t, void* held) { delete static_cast<std::string*>(held); }
+void free_part(const void*, size_t, void* held) {
+  delete static_cast<std::shared_ptr<const std::string>*>(held);
+}
+
 }  // namespace
 
 // What evhttp holds for one connection is a filter bufferevent over a socket
@@ -243,6 +251,12 @@ std::string HttpRequest::query_param(const std::string& name) const {
     pos = amp + 1;
   }
   return {};
+}
+
+std::size_t HttpResponse::body_size() const {
+  std::size_t n = body.size();
+  for (const auto& part : body_parts) n += part->size();
+  return n;
 }
 
 HttpResponse HttpResponse::json(int status, std::string body) {
@@ -546,13 +560,26 @@ void HttpServer::handle(evhttp_request* req) {
   evkeyvalq* out = evhttp_request_get_output_headers(req);
   evhttp_add_header(out, "Content-Type", resp.content_type.c_str());
   // Explicit, so a HEAD answer carries the length its GET would have.
-  evhttp_add_header(out, "Content-Length", std::to_string(resp.body.size()).c_str());
+  evhttp_add_header(out, "Content-Length", std::to_string(resp.body_size()).c_str());
   for (const auto& [k, v] : resp.headers) evhttp_add_header(out, k.c_str(), v.c_str());
   evbuffer* buf = evbuffer_new();
   // evhttp sends whatever the buffer holds, HEAD or not: a HEAD answer gets
   // the headers (with its GET's Content-Length, set above) and no body, or
   // the next response on a kept-alive connection would be garbage.
-  if (r.method != "HEAD") evbuffer_add(buf, resp.body.data(), resp.body.size());
+  if (r.method != "HEAD") {
+    // A large body is handed to the buffer, not copied: megabytes of
+    // /api/v1/programs would be a second allocation faulted in page by page.
+    if (resp.body.size() >= kBodyByReference) {
+      auto* held = new std::string(std::move(resp.body));
+      evbuffer_add_reference(buf, held->data(), held->size(), &free_body, held);
+    } else {
+      evbuffer_add(buf, resp.body.data(), resp.body.size());
+    }
+    for (auto& part : resp.body_parts)
+      if (!part->empty())
+        evbuffer_add_reference(buf, part->data(), part->size(), &free_part,
+                               new std::shared_ptr<const std::string>(part));
+  }
   evhttp_send_reply(req, resp.status, reason_phrase(resp.status), buf);
   evbuffer_free(buf);
 }

@@ -22,7 +22,9 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "event_loop.h"
 #include "fd.h"
@@ -57,7 +59,12 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Sent after `body` as they are, by reference: pieces shared with a cache
+  // (/metrics), megabytes that need no copy into one string.
+  std::vector<std::shared_ptr<const std::string>> body_parts;
   std::map<std::string, std::string> headers;
+
+  std::size_t body_size() const;
 
   static HttpResponse json(int status, std::string body);
   static HttpResponse error(int status, const std::string& message);  // {"error": "..."}

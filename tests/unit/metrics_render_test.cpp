@@ -6,6 +6,15 @@
 
 #include <gtest/gtest.h>
 
+#include <prometheus/client_metric.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include <bit>
+#include <limits>
+#include <random>
+#include <sstream>
+
 namespace vigil {
 namespace {
 
@@ -260,6 +269,119 @@ TEST(MetricsRender, RollingRestartsArePerProgram) {
   EXPECT_EQ(text.find("vigil_rollout_in_progress{program=\"web\"}", text.find("vigil_rollout_in_progress{program=\"web\"}") + 1),
             std::string::npos)
       << "one series per program, not per instance";
+}
+
+// ---------------------------------------------------------------------------
+// The per-instance families are written directly; their text is the one
+// prometheus-cpp's TextSerializer writes for the same series.
+
+std::string serialized(const std::vector<prometheus::MetricFamily>& families) {
+  std::ostringstream os;
+  prometheus::TextSerializer().Serialize(os, families);
+  return os.str();
+}
+
+// The text of one family (from its HELP line to the next family's).
+std::string family_text(const std::string& text, const std::string& name) {
+  const auto start = text.find("# HELP " + name + " ");
+  if (start == std::string::npos) return "";
+  const auto end = text.find("# HELP ", start + 1);
+  return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+TEST(MetricsRender, ValuesAreWrittenAsTextSerializerWritesThem) {
+  std::vector<double> values{0.0, -0.0, 1.0, -1.0, 0.1, 1e14, 999999999999999.0, 1e15, 1e16, 1e17, 1e21,
+                             1e-7, 123.456, 1796613223.515899, 12345678901234567.0, 5e-324,
+                             std::numeric_limits<double>::max(), std::numeric_limits<double>::quiet_NaN(),
+                             std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 3000; ++i) {
+    values.push_back(std::bit_cast<double>(rng()));
+    values.push_back(static_cast<double>(rng() % 10000000000ull) / 1000.0);
+    values.push_back(static_cast<double>(rng() >> (rng() % 64)));
+  }
+  prometheus::MetricFamily f{"v", "v", prometheus::MetricType::Gauge, {}};
+  std::string ours = "# HELP v v\n# TYPE v gauge\n";
+  for (double v : values) {
+    prometheus::ClientMetric m;
+    m.gauge.value = v;
+    f.metric.push_back(m);
+    ours += "v ";
+    append_prometheus_value(ours, v);
+    ours += '\n';
+  }
+  // Line by line, so that a failure names the value.
+  std::istringstream a(ours), b(serialized({f}));
+  std::size_t i = 0;
+  for (std::string x, y; std::getline(a, x) && std::getline(b, y); ++i) {
+    ASSERT_EQ(x, y) << (i >= 2 ? values[i - 2] : 0.0);
+  }
+  EXPECT_EQ(i, values.size() + 2);
+}
+
+TEST(MetricsRender, AFamilyIsTheTextTextSerializerWritesForIt) {
+  // A program name with every character a label value escapes.
+  auto snaps = three();
+  snaps[1].program = "we\"b\\\nx";
+  snaps[1].restarts = {1, 0, 2, 0, 0, 0, 1};
+  snaps[1].cpu_seconds = 1234.5678;
+  ProbeSnapshot p;
+  p.success = false;
+  p.bucket_bounds = {0.005, 0.25, 2.5};
+  p.bucket_counts = {1, 5, 6};
+  p.count = 7;
+  p.sum_seconds = 3.25;
+  snaps[1].probe = p;
+  const std::string text = render_metrics(snaps, {}, self());
+
+  using prometheus::ClientMetric;
+  auto labels = [](const InstanceSnapshot& s) {
+    return std::vector<ClientMetric::Label>{{"index", std::to_string(s.index)}, {"program", s.program}};
+  };
+  prometheus::MetricFamily restarts{"vigil_restarts_total", "Restarts of the instance, by reason.",
+                                    prometheus::MetricType::Counter, {}};
+  for (const auto& s : snaps)
+    for (RestartReason r : kAllRestartReasons) {
+      ClientMetric m;
+      m.label = labels(s);
+      m.label.push_back({"reason", to_string(r)});
+      m.counter.value = static_cast<double>(s.restarts[static_cast<std::size_t>(r)]);
+      restarts.metric.push_back(m);
+    }
+  EXPECT_EQ(family_text(text, "vigil_restarts_total"), serialized({restarts}));
+
+  prometheus::MetricFamily cpu{"vigil_cpu_seconds_total", "User and system CPU time of the instance's process tree.",
+                               prometheus::MetricType::Counter, {}};
+  for (const auto& s : snaps) {
+    ClientMetric m;
+    m.label = labels(s);
+    m.counter.value = s.cpu_seconds;
+    cpu.metric.push_back(m);
+  }
+  EXPECT_EQ(family_text(text, "vigil_cpu_seconds_total"), serialized({cpu}));
+
+  prometheus::MetricFamily probe{"vigil_probe_duration_seconds", "Liveness probe latency.",
+                                 prometheus::MetricType::Histogram, {}};
+  ClientMetric h;
+  h.label = labels(snaps[1]);
+  h.histogram.sample_count = 7;
+  h.histogram.sample_sum = 3.25;
+  h.histogram.bucket = {{1, 0.005}, {5, 0.25}, {6, 2.5}, {7, std::numeric_limits<double>::infinity()}};
+  probe.metric.push_back(h);
+  EXPECT_EQ(family_text(text, "vigil_probe_duration_seconds"), serialized({probe}));
+}
+
+TEST(MetricsRender, APieceAResponseStillHoldsIsNotRewritten) {
+  MetricsRenderer r;
+  auto snaps = three();
+  const MetricsText held = r.render_parts(snaps, {}, self());
+  const std::string before = held.joined();
+  for (auto& s : snaps) s.rss_bytes += 4096;
+  const MetricsText next = r.render_parts(snaps, {}, self());
+  EXPECT_EQ(held.joined(), before);
+  EXPECT_EQ(next.joined(), render_metrics(snaps, {}, self()));
+  EXPECT_NE(next.joined(), before);
+  EXPECT_EQ(next.size(), next.joined().size());
 }
 
 }  // namespace
