@@ -346,7 +346,7 @@ HttpResponse HttpApi::respond(const HttpRequest& r) {
   // timer keeps them (a still tree's did not move when last read): a
   // status page polling every 2 s would otherwise have every still tree
   // read every 2 s. History and logs show no current figures.
-  if (read && path == "/metrics") supervisor_.sample_stale(Freshness::interval);
+  if (read && path == "/metrics") supervisor_.prepare_scrape();
   const bool instance_list =
       path == "/api/v1/programs" ||
       (path.starts_with("/api/v1/programs/") &&

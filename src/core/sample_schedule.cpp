@@ -39,4 +39,22 @@ bool SampleSchedule::stale(SteadyTime now, Duration interval, Freshness freshnes
   return now - *read_ >= interval;
 }
 
+void ScrapeRhythm::scraped(SteadyTime at) {
+  before_ = last_;
+  last_ = at;
+}
+
+std::optional<SteadyTime> ScrapeRhythm::next_expected() const {
+  if (!last_ || !before_) return std::nullopt;
+  const auto gap = *last_ - *before_;
+  if (gap <= SteadyTime::duration::zero() || gap > kMaxScrapeGap) return std::nullopt;
+  return *last_ + gap;
+}
+
+std::optional<SteadyTime> ScrapeRhythm::read_ahead_at(SteadyTime now, Duration interval) const {
+  auto next = next_expected();
+  if (!next) return std::nullopt;
+  return std::max(now, *next - interval / 2);
+}
+
 }  // namespace vigil

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -206,7 +207,12 @@ SelfUsage sample_self() {
       u.start_time_seconds = boot + static_cast<double>(st->starttime_ticks) / ticks;
     }
   }
-  if (DIR* d = ::opendir("/proc/self/fd")) {
+  // Since Linux 6.2 the size of /proc/self/fd is the number of open fds: one
+  // stat, where listing 20,000 fds cost a scrape ~10 ms. Older kernels say 0.
+  struct stat fds {};
+  if (::stat("/proc/self/fd", &fds) == 0 && fds.st_size > 0) {
+    u.open_fds = static_cast<int>(fds.st_size);
+  } else if (DIR* d = ::opendir("/proc/self/fd")) {
     while (dirent* e = ::readdir(d))
       if (e->d_name[0] != '.') ++u.open_fds;
     ::closedir(d);

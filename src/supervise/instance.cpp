@@ -625,12 +625,13 @@ void Instance::on_probe_result(const ProbeOutcome& outcome) {
 // Measurements and what is shown
 
 bool Instance::on_sample(ProcSampler& sampler, SteadyTime now, Duration interval, bool sibling_restarting,
-                         bool all) {
+                         bool all, std::optional<SteadyTime> fresh_by) {
   if (pid_ <= 0) {
     rss_bytes_ = 0;
     return false;
   }
-  if (!all && !sample_schedule_.due(now, interval)) return false;
+  if (!all && !sample_schedule_.due(now, interval))
+    return fresh_by && refresh_sample(sampler, now, interval, Freshness::interval, fresh_by);
   const TreeSample* tree = sampler.read_tree(pid_);
   const TreeUsage usage = tree ? tree->usage : TreeUsage{};
   rss_bytes_ = usage.rss_bytes;
@@ -643,8 +644,9 @@ bool Instance::on_sample(ProcSampler& sampler, SteadyTime now, Duration interval
   return true;
 }
 
-bool Instance::refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness) {
-  if (pid_ <= 0 || !sample_schedule_.stale(now, interval, freshness)) return false;
+bool Instance::refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness,
+                              std::optional<SteadyTime> fresh_by) {
+  if (pid_ <= 0 || !sample_schedule_.stale(fresh_by.value_or(now), interval, freshness)) return false;
   const TreeSample* tree = sampler.read_tree(pid_);
   const TreeUsage usage = tree ? tree->usage : TreeUsage{};
   rss_bytes_ = usage.rss_bytes;

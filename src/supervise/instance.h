@@ -63,13 +63,16 @@ class Instance {
   // A periodic /proc read of the process tree (the memory limit acts on
   // these). `sibling_restarting`: another instance of the program is being
   // restarted for memory (one at a time). Only when due, unless `all`.
-  // Returns whether it read /proc.
+  // Not due but `fresh_by` given (a scrape expected then): read as
+  // refresh_sample when the figures would be stale at it. Returns whether
+  // it read /proc.
   bool on_sample(ProcSampler& sampler, SteadyTime now, Duration interval, bool sibling_restarting,
-                 bool all = false);
+                 bool all = false, std::optional<SteadyTime> fresh_by = std::nullopt);
   // An on-demand read for a scrape or the API: the figures only, when the
-  // schedule says they are stale for `freshness`. Returns whether it read
-  // /proc.
-  bool refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness);
+  // schedule says they are (at `fresh_by`, or now) stale for `freshness`.
+  // Returns whether it read /proc.
+  bool refresh_sample(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness,
+                      std::optional<SteadyTime> fresh_by = std::nullopt);
   // When the periodic read is due (SampleSchedule); no process: never.
   std::optional<SteadyTime> next_sample_at() const;
   // What the metrics, API and status page show.

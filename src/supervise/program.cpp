@@ -217,7 +217,7 @@ void Program::on_state_change(Instance& instance, State from, State to) {
 }
 
 void Program::sample(ProcSampler& sampler, SteadyTime now, Duration interval, std::size_t& next,
-                     std::size_t& budget, bool all) {
+                     std::size_t& budget, bool all, std::optional<SteadyTime> fresh_by) {
   // One memory restart at a time per program, so a leak shared by every
   // instance never takes them all down together. Counted once a call, not
   // per instance: a pass over a thousand instances stays linear.
@@ -227,7 +227,7 @@ void Program::sample(ProcSampler& sampler, SteadyTime now, Duration interval, st
   for (; next < instances_.size() && budget > 0; ++next) {
     Instance& i = *instances_[next];
     const bool self = i.stopping_for(RestartReason::memory);
-    if (i.on_sample(sampler, now, interval, restarting > (self ? 1u : 0u), all)) --budget;
+    if (i.on_sample(sampler, now, interval, restarting > (self ? 1u : 0u), all, fresh_by)) --budget;
   }
 }
 

@@ -76,10 +76,11 @@ class Program final : public InstanceHost {
   void kill_now();
   void reopen_logs();
   // The periodic /proc reads of the instances from index `next` on whose
-  // read is due (every one with a process when `all`), until `budget`
+  // read is due (every one with a process when `all`; with `fresh_by`,
+  // also every one whose figures would be stale then), until `budget`
   // reads are spent; `next` ends past the last instance looked at.
   void sample(ProcSampler& sampler, SteadyTime now, Duration interval, std::size_t& next,
-              std::size_t& budget, bool all = false);
+              std::size_t& budget, bool all = false, std::optional<SteadyTime> fresh_by = std::nullopt);
   // Reads the trees whose figures are stale for `freshness` (a scrape, the
   // API).
   void refresh_samples(ProcSampler& sampler, SteadyTime now, Duration interval, Freshness freshness);

@@ -62,7 +62,16 @@ Supervisor::Supervisor(EventLoop& loop, Config config, const nlohmann::json* sav
         sample_instance_ = 0;
         sample_step();
       }),
-      sample_step_timer_(loop, [this] { sample_step(); }) {
+      sample_step_timer_(loop, [this] { sample_step(); }),
+      read_ahead_timer_(loop, [this] {
+        // A pass (or the rest of the one under way, from its start) that
+        // also reads every tree that would be stale at the scrape.
+        fresh_by_ = scrapes_.next_expected();
+        sampler_.begin_round();
+        sample_program_ = 0;
+        sample_instance_ = 0;
+        sample_step();
+      }) {
   // Descendants that daemonize are re-parented to vigil, so they are reaped
   // here and can be found (and killed) when their program stops.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -409,6 +418,9 @@ bool Supervisor::dependencies_ready(const Program& p) const {
 
 std::vector<InstanceSnapshot> Supervisor::snapshots() const {
   std::vector<InstanceSnapshot> out;
+  std::size_t n = 0;
+  for (const auto& p : programs_) n += p->instances().size();
+  out.reserve(n);
   for (const auto& p : programs_) {
     const auto rollout = p->rollout();
     for (const auto& i : p->instances()) {
@@ -431,7 +443,7 @@ void Supervisor::sample_step() {
   std::size_t budget = kSampleSlice;
   while (sample_program_ < programs_.size()) {
     Program& p = *programs_[sample_program_];
-    p.sample(sampler_, now, config_.sample_interval, sample_instance_, budget);
+    p.sample(sampler_, now, config_.sample_interval, sample_instance_, budget, false, fresh_by_);
     if (sample_instance_ < p.instances().size()) break;  // the slice is spent
     ++sample_program_;
     sample_instance_ = 0;
@@ -440,6 +452,7 @@ void Supervisor::sample_step() {
     sample_step_timer_.arm(Duration{0});  // a timer, not defer: due timers run first
     return;
   }
+  fresh_by_.reset();
   arm_sample_timer(now);
 }
 
@@ -481,6 +494,16 @@ void Supervisor::sample_stale(Freshness freshness) {
   sampler_.begin_round();
   const SteadyTime now = context_.clock.steady();
   for (auto& p : programs_) p->refresh_samples(sampler_, now, config_.sample_interval, freshness);
+}
+
+void Supervisor::prepare_scrape() {
+  sample_stale(Freshness::interval);
+  const SteadyTime now = context_.clock.steady();
+  scrapes_.scraped(now);
+  if (auto at = scrapes_.read_ahead_at(now, config_.sample_interval))
+    read_ahead_timer_.arm(std::chrono::ceil<Duration>(*at - now));
+  else
+    read_ahead_timer_.cancel();
 }
 
 void Supervisor::start() {

@@ -127,6 +127,10 @@ class Supervisor {
   // sample_interval; the API and the status page with Freshness::schedule,
   // which leaves still trees to their periodic reads.
   void sample_stale(Freshness freshness);
+  // Before a scrape of /metrics: sample_stale(Freshness::interval), and
+  // the scrape is noted in the rhythm the sampling timer reads ahead of
+  // (ScrapeRhythm): the next scrape at that rhythm finds its trees read.
+  void prepare_scrape();
 
   // Every process vigil starts is registered here, and every child reaped.
   Reaper& reaper() { return reaper_; }
@@ -186,6 +190,9 @@ class Supervisor {
   std::optional<SteadyTime> sample_timer_at_;  // when sample_timer_ fires
   std::size_t sample_program_ = 0;   // the pass in progress: where it is
   std::size_t sample_instance_ = 0;
+  ScrapeRhythm scrapes_;
+  Timer read_ahead_timer_;              // a pass ahead of the next expected scrape
+  std::optional<SteadyTime> fresh_by_;  // the pass in progress reads ahead of a scrape at
 };
 
 }  // namespace vigil

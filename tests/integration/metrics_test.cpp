@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -274,6 +275,13 @@ TEST_F(MetricsTest, EverySeriesOfAnInstanceExistsFromItsCreation) {
   EXPECT_NE(build[0]->labels.at("version"), "");
   const double open_fds = value_or(e, "vigil_process_open_fds", {}, -1);
   EXPECT_GT(open_fds, 3);
+  // What /proc lists for it (the scrape's connection may have closed since).
+  std::size_t listed = 0;
+  for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(vigil_->pid()) + "/fd")) {
+    (void)entry;
+    ++listed;
+  }
+  EXPECT_NEAR(open_fds, static_cast<double>(listed), 1.0);
   EXPECT_GE(value_or(e, "vigil_process_max_fds", {}, -1), open_fds);
   EXPECT_GT(value_or(e, "vigil_process_resident_memory_bytes", {}, 0), 1 * kMiB);
   EXPECT_LT(value_or(e, "vigil_process_resident_memory_bytes", {}, 0), 1024 * kMiB);
@@ -421,6 +429,54 @@ TEST_F(MetricsTest, AScrapeShowsAnIdleTreesGrowthWithinOneInterval) {
     return value_or(e, "vigil_memory_rss_bytes", late, 0) >= 64.0 * kMiB;
   })) << vigil_->output();
   EXPECT_LT(std::chrono::steady_clock::now() - grown, kInterval + 2s) << vigil_->output();
+}
+
+// A scraper at a steady rhythm (Prometheus's scrape_interval) finds its
+// trees already read: the sampling timer reads them half an interval ahead
+// of the expected scrape, off the request. Seen in vigil's read(2) count
+// (/proc/PID/io) over each GET: a scrape before the rhythm is known reads
+// every still tree (two files each), one at the learnt rhythm next to none.
+std::uint64_t read_syscalls(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/io");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("syscr:", 0) == 0) return std::stoull(line.substr(6));
+  ADD_FAILURE() << "no syscr in /proc/" << pid << "/io";
+  return 0;
+}
+
+TEST_F(MetricsTest, ScrapesAtARhythmFindTheirTreesReadAhead) {
+  constexpr int kInstances = 100;
+  ASSERT_NO_FATAL_FAILURE(start_sampling_every(
+      "1s", "[programs.still]\ncommand = [\"sleep\", \"1000\"]\ninstances = " + std::to_string(kInstances) +
+                "\nmin_uptime = \"0s\"\n"));
+  // Every tree read twice and found still: read next in a minute.
+  ASSERT_TRUE(poll_until([&] { return child_pids(vigil_->pid()).size() == kInstances; }));
+  auto api = [&] { return http_get(port_, "/api/v1/vigil"); };
+  ASSERT_TRUE(poll_until([&] { return api().has_value(); }));
+  const auto settled = std::chrono::steady_clock::now() + 2500ms;
+  std::this_thread::sleep_until(settled);  // the schedule's own time, not a wait for an event
+
+  // Scrapes 1.5 intervals apart: without reading ahead, each finds every
+  // tree older than one interval and reads it.
+  constexpr auto kRhythm = 1500ms;
+  std::vector<std::uint64_t> reads;
+  auto next = std::chrono::steady_clock::now();
+  for (int k = 0; k < 6; ++k) {
+    std::this_thread::sleep_until(next);
+    next += kRhythm;
+    const std::uint64_t before = read_syscalls(vigil_->pid());
+    const Exposition e = scrape();
+    reads.push_back(read_syscalls(vigil_->pid()) - before);
+    ASSERT_EQ(e.find("vigil_up").size(), static_cast<std::size_t>(kInstances));
+  }
+  std::ostringstream seen;
+  for (auto n : reads) seen << n << " ";
+  // The second scrape, with no rhythm known yet, reads every tree (the
+  // first may have found them read at start-up, under a second ago).
+  EXPECT_GE(reads[1], 2u * kInstances) << seen.str();
+  // From the third on the rhythm is known (a loaded machine may make one
+  // scrape late enough to read again: the fewest of three).
+  EXPECT_LT(*std::min_element(reads.begin() + 3, reads.end()), kInstances / 4) << seen.str();
 }
 
 TEST_F(MetricsTest, TreeRssCountsAGrandchild) {

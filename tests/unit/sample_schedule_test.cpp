@@ -168,5 +168,61 @@ TEST(SampleSchedule, RestartForgetsTheOldProcess) {
   EXPECT_EQ(s.stride(), 1);
 }
 
+TEST(ScrapeRhythm, TwoScrapesSetTheRhythm) {
+  ScrapeRhythm r;
+  EXPECT_FALSE(r.next_expected());
+  r.scraped(kT0);
+  EXPECT_FALSE(r.next_expected()) << "one scrape says nothing of the next";
+  r.scraped(kT0 + 15s);
+  ASSERT_TRUE(r.next_expected());
+  EXPECT_EQ(*r.next_expected(), kT0 + 30s);
+  // Read ahead half an interval before it.
+  EXPECT_EQ(*r.read_ahead_at(kT0 + 15s, kInterval), kT0 + 30s - kInterval / 2);
+  // The rhythm follows the latest gap.
+  r.scraped(kT0 + 25s);
+  EXPECT_EQ(*r.next_expected(), kT0 + 35s);
+}
+
+TEST(ScrapeRhythm, ScrapesCloserThanHalfAnIntervalReadAheadAtOnce) {
+  ScrapeRhythm r;
+  r.scraped(kT0);
+  r.scraped(kT0 + 200ms);
+  EXPECT_EQ(*r.read_ahead_at(kT0 + 200ms, kInterval), kT0 + 200ms);
+}
+
+TEST(ScrapeRhythm, ScrapesFarApartAreNoRhythm) {
+  ScrapeRhythm r;
+  r.scraped(kT0);
+  r.scraped(kT0 + kMaxScrapeGap + 1s);
+  EXPECT_FALSE(r.next_expected());
+  EXPECT_FALSE(r.read_ahead_at(kT0 + kMaxScrapeGap + 1s, kInterval));
+  r.scraped(kT0 + kMaxScrapeGap + 2s);
+  EXPECT_TRUE(r.next_expected());
+  // Two at the same instant (two scrapers at once): no rhythm from them.
+  r.scraped(kT0 + kMaxScrapeGap + 2s);
+  EXPECT_FALSE(r.next_expected());
+}
+
+// What the read ahead does: a still tree read half an interval before the
+// expected scrape is not stale at it, where the scrape itself would have
+// had to read it.
+TEST(ScrapeRhythm, ATreeReadAheadIsFreshAtTheScrape) {
+  SampleSchedule s;
+  s.sampled(kT0, kIdle, false, kInterval);
+  s.sampled(kT0 + kInterval, kIdle, false, kInterval);  // still: next read in a minute
+  ScrapeRhythm r;
+  r.scraped(kT0 + 5s);
+  r.scraped(kT0 + 20s);
+  const SteadyTime scrape = *r.next_expected();
+  EXPECT_TRUE(s.stale(scrape, kInterval)) << "without the read ahead the scrape reads it";
+  const SteadyTime ahead = *r.read_ahead_at(kT0 + 20s, kInterval);
+  s.refreshed(ahead, kIdle, kInterval);
+  EXPECT_FALSE(s.stale(scrape, kInterval));
+  // Even a scrape half an interval late finds it fresh enough...
+  EXPECT_FALSE(s.stale(scrape + kInterval / 2 - 1ms, kInterval));
+  // ...and the tree's periodic schedule is untouched.
+  EXPECT_EQ(s.stride(), kIdleSampleStride);
+}
+
 }  // namespace
 }  // namespace vigil
