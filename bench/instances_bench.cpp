@@ -159,6 +159,7 @@ struct Binary {
   std::size_t fds;
   int sigkilled;
   double metrics_ms, api_ms, slowest_answer_ms;
+  double rhythm_ms;  // GET /metrics every 2 s, once the rhythm is known
   std::size_t metrics_bytes, api_bytes;
   int answers;
 };
@@ -216,6 +217,20 @@ Binary binary_run(int instances, int run) {
     r.fds = bench::open_fds(vigil.pid());
     std::tie(r.metrics_ms, r.metrics_bytes) = timed_get(port, "/metrics");
     std::tie(r.api_ms, r.api_bytes) = timed_get(port, "/api/v1/programs");
+    // As Prometheus scrapes: one GET every 2 s (> sample_interval, so each
+    // would find every tree stale), fresh connections. From the third the
+    // rhythm is known and the trees are read ahead of it.
+    {
+      std::vector<double> ms;
+      for (int k = 0; k < 5; ++k) {
+        if (k > 0) bench::sleep_ms(2000);  // the scrape interval itself
+        const long long t0 = bench::now_ns();
+        auto g = vigil::metrics_client::http_get(port, "/metrics", std::chrono::seconds(30));
+        if (!g || g->status != 200) throw bench::Broken("GET /metrics failed");
+        if (k >= 2) ms.push_back((bench::now_ns() - t0) / 1e6);
+      }
+      r.rhythm_ms = bench::median(ms);
+    }
     // The stop, asked about every 10 ms: every answer's time until vigil
     // closes its listener (its last steps) or exits.
     const long long t0 = bench::now_ns();
@@ -249,9 +264,9 @@ Binary binary_run(int instances, int run) {
     }
   if (left) throw bench::Broken(std::to_string(left) + " children survived vigil's shutdown");
   std::printf("  binary run %d: %zu children after %.3f s; VmRSS %.1f MiB (peak %.1f MiB), %zu fds;"
-              " GET /metrics %.1f ms (%zu bytes), GET /api/v1/programs %.1f ms (%zu bytes);"
+              " GET /metrics %.1f ms (%zu bytes; every 2 s: %.1f ms), GET /api/v1/programs %.1f ms (%zu bytes);"
               " SIGTERM -> exit %.2f s, %d answers meanwhile (slowest %.1f ms), %d instance(s) escalated to SIGKILL\n",
-              run, kids.size(), r.spawned_s, r.rss_mib, r.hwm_mib, r.fds, r.metrics_ms, r.metrics_bytes, r.api_ms,
+              run, kids.size(), r.spawned_s, r.rss_mib, r.hwm_mib, r.fds, r.metrics_ms, r.metrics_bytes, r.rhythm_ms, r.api_ms,
               r.api_bytes, r.stop_s, r.answers, r.slowest_answer_ms, r.sigkilled);
   std::fflush(stdout);
   return r;
@@ -347,13 +362,16 @@ int main(int argc, char** argv) {
       const double stop_target = scale ? 2.0 : 0.2 * std::max(1.0, instances / 500.0);
       bench::result(n + " instances: SIGTERM -> vigil exited (s)", bench::fmt("%.2f", t),
                     "< " + bench::fmt("%.1f", stop_target) + " s", t < stop_target);
-      double slowest = 0, metrics = 0, api = 0;
+      double slowest = 0, metrics = 0, api = 0, rhythm = 0;
       for (const auto& b : bins) {
         slowest = std::max(slowest, b.slowest_answer_ms);
         metrics += b.metrics_ms / static_cast<double>(bins.size());
         api += b.api_ms / static_cast<double>(bins.size());
+        rhythm += b.rhythm_ms / static_cast<double>(bins.size());
       }
       bench::result(n + " instances: GET /metrics (ms)", bench::fmt("%.1f", metrics), "< 50 ms", metrics < 50);
+      bench::result("  GET /metrics every 2 s, trees read ahead (ms)", bench::fmt("%.1f", rhythm), "< 50 ms",
+                    rhythm < 50);
       bench::result(n + " instances: GET /api/v1/programs (ms)", bench::fmt("%.1f", api), "< 50 ms", api < 50);
       bench::result("  slowest answer during the stop (ms)", bench::fmt("%.1f", slowest), "-", true);
       bench::result("  instances escalated to SIGKILL on stop", std::to_string(sigkilled), "0", sigkilled == 0);
