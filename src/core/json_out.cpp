@@ -69,7 +69,8 @@ JsonOut& JsonOut::value(bool v) {
   return *this;
 }
 
-JsonOut& JsonOut::value(std::int64_t v) {
+template <typename Integer>
+JsonOut& JsonOut::integer(Integer v) {
   separate();
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
@@ -77,13 +78,8 @@ JsonOut& JsonOut::value(std::int64_t v) {
   return *this;
 }
 
-JsonOut& JsonOut::value(std::uint64_t v) {
-  separate();
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, r.ptr);
-  return *this;
-}
+JsonOut& JsonOut::value(std::int64_t v) { return integer(v); }
+JsonOut& JsonOut::value(std::uint64_t v) { return integer(v); }
 
 JsonOut& JsonOut::null() {
   separate();

@@ -44,6 +44,8 @@ class JsonOut {
   JsonOut& raw(std::string_view json);
 
  private:
+  template <typename Integer>
+  JsonOut& integer(Integer v);
   JsonOut& open(char c);
   JsonOut& close(char c);
   void separate() {
