@@ -52,6 +52,7 @@ class Series {
     values_.push_back(std::bit_cast<std::uint64_t>(v));
     if (!text_) return;
     begin_line("", label, label_value);
+    end_labels();
     append_prometheus_value(*text_, v);
     *text_ += '\n';
   }
@@ -78,25 +79,27 @@ class Series {
     if (!text_) return;
     // As the text format orders a histogram: count, sum, then the
     // cumulative buckets up to +Inf.
-    begin_line("_count", nullptr, nullptr);
+    begin_line("_count");
+    end_labels();
     append_count(p->count);
-    begin_line("_sum", nullptr, nullptr);
+    begin_line("_sum");
+    end_labels();
     append_prometheus_value(*text_, p->sum_seconds);
     *text_ += '\n';
     for (std::size_t i = 0; i <= p->bucket_bounds.size(); ++i) {
       const bool inf = i == p->bucket_bounds.size();
-      begin_line("_bucket", nullptr, nullptr);
-      text_->pop_back();  // "} " becomes ",le=\"...\"} "
-      text_->pop_back();
+      begin_line("_bucket");
       *text_ += ",le=\"";
       append_prometheus_value(*text_, inf ? std::numeric_limits<double>::infinity() : p->bucket_bounds[i]);
-      *text_ += "\"} ";
+      *text_ += '"';
+      end_labels();
       append_count(inf ? p->count : p->bucket_counts[i]);
     }
   }
 
  private:
-  void begin_line(const char* suffix, const char* label, const char* label_value) {
+  // `name<suffix>{index="I",program="P"[,label="value"]`; end_labels() closes.
+  void begin_line(const char* suffix, const char* label = nullptr, const char* label_value = nullptr) {
     wrote_ = true;
     std::string& t = *text_;
     t += name_;
@@ -110,8 +113,8 @@ class Series {
       append_label_value(t, label_value);
       t += '"';
     }
-    t += "} ";
   }
+  void end_labels() { *text_ += "} "; }
   void append_count(std::uint64_t n) {
     char buf[24];
     auto r = std::to_chars(buf, buf + sizeof buf, n);
