@@ -147,13 +147,21 @@ HttpResponse HttpApi::action(const std::string& name, const std::string& verb, b
     else
       p->restart(all_at_once);
   }
+  std::vector<InstanceSnapshot> acted;
+  for (auto& s : supervisor_.snapshots())
+    for (Program* p : targets)
+      if (s.program == p->name()) acted.push_back(std::move(s));
+  return action_answer(verb, acted);
+}
+
+// {"action": VERB, "instances": [...]}: the instances acted on, as they
+// are now.
+HttpResponse HttpApi::action_answer(const std::string& verb, const std::vector<InstanceSnapshot>& acted) {
   std::string body;
   JsonOut j(body);
   j.begin_object().key("action").value(verb).key("instances").begin_array();
   const double now = now_seconds();
-  for (const auto& s : supervisor_.snapshots())
-    for (Program* p : targets)
-      if (s.program == p->name()) append_instance_json(j, s, now);
+  for (const auto& s : acted) append_instance_json(j, s, now);
   j.end_array().end_object();
   return HttpResponse::json(200, body + "\n");
 }
@@ -169,12 +177,7 @@ HttpResponse HttpApi::instance_action(const std::string& name, Instance& instanc
     instance.stop();
   else
     instance.restart_manual();
-  std::string body;
-  JsonOut j(body);
-  j.begin_object().key("action").value(verb).key("instances").begin_array();
-  append_instance_json(j, instance.snapshot(), now_seconds());
-  j.end_array().end_object();
-  return HttpResponse::json(200, body + "\n");
+  return action_answer(verb, {instance.snapshot()});
 }
 
 HttpResponse HttpApi::history(const std::string& name, const HttpRequest& r) {

@@ -44,6 +44,7 @@ class HttpApi {
   HttpResponse watches(const HttpRequest& r, const std::string& rest);
   HttpResponse action(const std::string& name, const std::string& verb, bool all_at_once);
   HttpResponse instance_action(const std::string& name, Instance& instance, const std::string& verb);
+  HttpResponse action_answer(const std::string& verb, const std::vector<InstanceSnapshot>& acted);
   HttpResponse history(const std::string& name, const HttpRequest& r);
   HttpResponse logs(const std::string& name, const HttpRequest& r);
   HttpResponse self(const HttpRequest& r);

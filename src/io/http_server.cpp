@@ -72,10 +72,9 @@ const char* reason_phrase(int status) {
   return "Status";
 }
 
-// Bodies at least this large are sent by reference (see send_response).
+// Bodies at least this large are sent by reference (HttpServer::handle).
 constexpr std::size_t kBodyByReference = 64 * 1024;
 
-void free_body(const void*, size_t, void* held) { delete static_cast<std::string*>(held); }
 void free_part(const void*, size_t, void* held) {
   delete static_cast<std::shared_ptr<const std::string>*>(held);
 }
@@ -567,14 +566,13 @@ void HttpServer::handle(evhttp_request* req) {
   // the headers (with its GET's Content-Length, set above) and no body, or
   // the next response on a kept-alive connection would be garbage.
   if (r.method != "HEAD") {
-    // A large body is handed to the buffer, not copied: megabytes of
-    // /api/v1/programs would be a second allocation faulted in page by page.
-    if (resp.body.size() >= kBodyByReference) {
-      auto* held = new std::string(std::move(resp.body));
-      evbuffer_add_reference(buf, held->data(), held->size(), &free_body, held);
-    } else {
+    // A large body is handed to the buffer as one more part, not copied:
+    // megabytes of /api/v1/programs would be a second allocation faulted
+    // in page by page.
+    if (resp.body.size() >= kBodyByReference)
+      resp.body_parts.insert(resp.body_parts.begin(), std::make_shared<const std::string>(std::move(resp.body)));
+    else
       evbuffer_add(buf, resp.body.data(), resp.body.size());
-    }
     for (auto& part : resp.body_parts)
       if (!part->empty())
         evbuffer_add_reference(buf, part->data(), part->size(), &free_part,
