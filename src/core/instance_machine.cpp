@@ -235,7 +235,7 @@ void InstanceMachine::record_exit(const ExitStatus& status, std::string reason) 
   last_exit_ = status;
   counts_.exits[static_cast<std::size_t>(kind_of_exit(status, config_.exit_codes))]++;
   recent_exits_.push_back({status, now_, since(started_at_, now_), std::move(reason)});
-  if (recent_exits_.size() > kRecentExits) recent_exits_.pop_front();
+  if (recent_exits_.size() > kRecentExits) recent_exits_.erase(recent_exits_.begin());
 }
 
 void InstanceMachine::set_error(std::string text) {

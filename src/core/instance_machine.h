@@ -11,7 +11,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -164,7 +163,7 @@ class InstanceMachine {
   const InstanceCounts& counts() const { return counts_; }
   std::optional<ExitStatus> last_exit() const { return last_exit_; }
   // The last ends, newest last (at most kRecentExits).
-  const std::deque<ExitEntry>& recent_exits() const { return recent_exits_; }
+  const std::vector<ExitEntry>& recent_exits() const { return recent_exits_; }
   // What went wrong last, with its evidence ("cannot execute ...", "hung: no
   // heartbeat for 15s (3 missed intervals of 5s)", "memory 600MiB over the
   // limit ...", the restarts that made it fatal); empty while nothing has.
@@ -285,7 +284,7 @@ class InstanceMachine {
   std::optional<RestartReason> pending_reason_;  // counted at the next spawn
   std::optional<RestartReason> last_reason_;
   std::optional<ExitStatus> last_exit_;
-  std::deque<ExitEntry> recent_exits_;
+  std::vector<ExitEntry> recent_exits_;  // not a deque: nothing allocated before the first exit
   std::string kill_cause_;  // why vigil is stopping it (with AfterStop::restart_for)
   std::string last_error_;
   std::optional<SteadyTime> last_error_at_;

@@ -468,8 +468,13 @@ MetricsText MetricsRenderer::render_parts(const std::vector<InstanceSnapshot>& i
     Series values(scratch_);
     for (const auto& s : instances) spec.series(s, values);
     if (!cached.valid || scratch_ != cached.values) {
-      // Rewritten in place unless a response still being sent holds it.
-      if (!cached.text || cached.text.use_count() > 1) cached.text = std::make_shared<std::string>();
+      // Rewritten in place unless a response still being sent holds it; a
+      // new string is sized as the last one was, not doubled up to it.
+      if (!cached.text || cached.text.use_count() > 1) {
+        const std::size_t last = cached.text ? cached.text->size() : 0;
+        cached.text = std::make_shared<std::string>();
+        cached.text->reserve(last + last / 16);
+      }
       std::string& text = *cached.text;
       text.clear();
       text += "# HELP ";
@@ -490,6 +495,9 @@ MetricsText MetricsRenderer::render_parts(const std::vector<InstanceSnapshot>& i
       }
       // A family with no series would print HELP and TYPE only: left out.
       if (!build.wrote()) text.clear();
+      // Kept until the family changes: no room beyond an eighth is kept
+      // with it (a first text grown by doubling holds up to twice its size).
+      if (text.capacity() - text.size() > text.size() / 8 + 256) text.shrink_to_fit();
       cached.values.swap(scratch_);
       cached.valid = true;
       ++serialized_;

@@ -120,7 +120,9 @@ int RestartPolicy::restarts_in_window(SteadyTime now) const {
 
 void RestartPolicy::prune(SteadyTime now) const {
   const SteadyTime oldest_kept = now - settings_.window;  // exclusive bound
-  while (!restarts_.empty() && restarts_.front() <= oldest_kept) restarts_.pop_front();
+  const auto first_kept = std::find_if(restarts_.begin(), restarts_.end(),
+                                       [oldest_kept](SteadyTime t) { return t > oldest_kept; });
+  restarts_.erase(restarts_.begin(), first_kept);
 }
 
 }  // namespace vigil

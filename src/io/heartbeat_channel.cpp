@@ -183,7 +183,7 @@ NotifySocket::NotifySocket(EventLoop& loop, std::filesystem::path path, std::opt
 
 NotifySocket::NotifySocket(EventLoop& loop, std::filesystem::path path, UniqueFd adopted,
                            NotifyCounts* counts, NotifyHandler on_message, std::string label)
-    : path_(std::move(path)),
+    : path_(std::move(path).native()),
       fd_(std::move(adopted)),
       counts_(counts),
       on_message_(std::move(on_message)),

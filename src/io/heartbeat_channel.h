@@ -78,7 +78,7 @@ class NotifySocket {
                NotifyHandler on_message, std::string label);
   int fd() const { return fd_.get(); }
   ~NotifySocket();
-  const std::filesystem::path& path() const { return path_; }
+  const std::string& path() const { return path_; }
   // Reads what is waiting now (before a deadline is judged).
   void drain() { on_readable(); }
   // Lines that carry no message (MAINPID=, ...), for a listener that knows
@@ -92,7 +92,9 @@ class NotifySocket {
  private:
   void on_readable();
 
-  std::filesystem::path path_;
+  // Not a filesystem::path, whose parsed components would cost each of
+  // thousands of instances 200 bytes more.
+  std::string path_;
   UniqueFd fd_;
   NotifyCounts* counts_;
   NotifyHandler on_message_;

@@ -115,7 +115,7 @@ LogSink::~LogSink() {
   if (!pending_.empty()) {
     const auto lines = static_cast<std::size_t>(std::count(pending_.begin(), pending_.end(), '\n'));
     spdlog::warn("log {}: {} line{} could not be written before it was closed",
-                 options_.path.string(), lines, lines == 1 ? "" : "s");
+                 options_.path, lines, lines == 1 ? "" : "s");
   }
 }
 
@@ -123,7 +123,8 @@ bool LogSink::open_file(bool truncate) {
   const auto now = std::chrono::steady_clock::now();
   next_deleted_check_ = now + kDeletedCheckInterval;
   std::error_code ec;
-  if (options_.path.has_parent_path()) std::filesystem::create_directories(options_.path.parent_path(), ec);
+  if (const std::filesystem::path p(options_.path); p.has_parent_path())
+    std::filesystem::create_directories(p.parent_path(), ec);
   // O_NONBLOCK: a FIFO with no reader fails instead of blocking the loop.
   UniqueFd fd(::open(options_.path.c_str(),
                      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
@@ -239,7 +240,7 @@ bool LogSink::rotate() {
     if (::rename(source.c_str(), target.c_str()) != 0) {
       // The size limit still holds: the live file starts over, as spdlog does.
       spdlog::warn("log {}: cannot rotate ({} -> {}: {}); truncating it instead",
-                   options_.path.string(), source.string(), target.string(), std::strerror(errno));
+                   options_.path, source.string(), target.string(), std::strerror(errno));
       break;
     }
   }
@@ -256,7 +257,7 @@ void LogSink::begin_outage(std::string_view what, int error) {
   outage_dropped_bytes_ = 0;
   spdlog::warn("log {}: {}: {}; dropping its lines (vigil_log_dropped_bytes_total) until it can be "
                "written again, retrying every second",
-               options_.path.string(), what, std::strerror(error));
+               options_.path, what, std::strerror(error));
 }
 
 void LogSink::end_outage() {
@@ -264,7 +265,7 @@ void LogSink::end_outage() {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - outage_began_).count();
   spdlog::info("log {}: writing again after {:.1f}s; {} line{} ({} bytes) dropped meanwhile",
-               options_.path.string(), seconds, outage_dropped_lines_,
+               options_.path, seconds, outage_dropped_lines_,
                outage_dropped_lines_ == 1 ? "" : "s", outage_dropped_bytes_);
 }
 
@@ -294,7 +295,7 @@ void LogSink::check_deleted(SteadyTime now) {
   next_deleted_check_ = now + kDeletedCheckInterval;
   struct stat st{};
   if (::fstat(fd_.get(), &st) != 0 || st.st_nlink > 0) return;
-  spdlog::warn("log {}: the file was deleted while open; creating it again", options_.path.string());
+  spdlog::warn("log {}: the file was deleted while open; creating it again", options_.path);
   close_file();
   open_file(false);
 }

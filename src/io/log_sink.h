@@ -17,7 +17,9 @@
 namespace vigil {
 
 struct LogFileOptions {
-  std::filesystem::path path;
+  // A string, not a filesystem::path: two sinks an instance, thousands of
+  // instances, and a path's parsed components cost 300 bytes more each.
+  std::string path;
   std::uint64_t max_size_bytes = 50ull << 20;  // rotate when the file would grow past this
   int keep = 5;                                // rotated files kept: NAME.1.log .. NAME.keep.log
   bool timestamps = true;                      // "2026-11-23T12:47:07.123 " before each line

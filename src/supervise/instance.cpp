@@ -137,7 +137,7 @@ void Instance::apply_config() {
   for (Stream st : {Stream::out, Stream::err}) {
     auto idx = static_cast<std::size_t>(st);
     auto path = host_.log_path(index_, st);
-    if ((sinks_[idx] ? sinks_[idx]->options().path : std::filesystem::path()) != path)
+    if ((sinks_[idx] ? sinks_[idx]->options().path : std::string()) != path.native())
       same_files = false;
   }
   if (same_files) {
@@ -166,11 +166,12 @@ void Instance::dispatch(Event event, const EventData& data) {
   }
   dispatching_ = true;
   handle(event, data);
-  while (!pending_.empty()) {
-    auto [e, d] = std::move(pending_.front());
-    pending_.pop_front();
+  // By index, taken out before it is handled: handling may queue more.
+  for (std::size_t i = 0; i < pending_.size(); ++i) {
+    auto [e, d] = std::move(pending_[i]);
     handle(e, d);
   }
+  pending_.clear();
   dispatching_ = false;
 }
 
@@ -380,7 +381,7 @@ std::string Instance::try_spawn() {
   }
   spec.heartbeat_fd = hb.write.get();
   spec.env.push_back("VIGIL_HEARTBEAT_FD=" + std::to_string(heartbeat_fd_number(spec)));
-  spec.env.push_back("NOTIFY_SOCKET=" + notify_->path().string());
+  spec.env.push_back("NOTIFY_SOCKET=" + notify_->path());
   if (pc.heartbeat) {
     auto usec = std::chrono::duration_cast<std::chrono::microseconds>(pc.heartbeat->interval);
     spec.env.push_back("WATCHDOG_USEC=" + std::to_string(usec.count()));
@@ -560,9 +561,8 @@ void Instance::ensure_notify_socket(std::optional<uid_t> owner) {
       label());
 }
 
-const std::filesystem::path& Instance::notify_socket_path() const {
-  static const std::filesystem::path none;
-  return notify_ ? notify_->path() : none;
+std::filesystem::path Instance::notify_socket_path() const {
+  return notify_ ? std::filesystem::path(notify_->path()) : std::filesystem::path();
 }
 
 void Instance::on_notify(const NotifyMessage& m) {
@@ -803,7 +803,7 @@ nlohmann::json Instance::save_handover(std::vector<int>& keep) const {
   j["spawns"] = spawns_;
   j["start_wall"] = wall_ns(start_wall_);
   if (notify_ && notify_->fd() >= 0) {
-    j["notify"] = {{"fd", notify_->fd()}, {"path", notify_->path().string()}};
+    j["notify"] = {{"fd", notify_->fd()}, {"path", notify_->path()}};
     keep.push_back(notify_->fd());
   } else {
     j["notify"] = nullptr;

@@ -11,7 +11,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <functional>
 #include <list>
 #include <memory>
@@ -123,7 +123,7 @@ class Instance {
   std::optional<std::chrono::system_clock::time_point> last_heartbeat_wall() const {
     return last_heartbeat_wall_;
   }
-  const std::filesystem::path& notify_socket_path() const;
+  std::filesystem::path notify_socket_path() const;
   // The serial of the next notify socket's name (n1.sock, ...), carried
   // across exec so that new names do not meet adopted ones.
   static std::uint64_t& notify_serial();
@@ -174,7 +174,7 @@ class Instance {
   int index_;
   InstanceMachine machine_;
   bool dispatching_ = false;
-  std::deque<std::pair<Event, EventData>> pending_;
+  std::vector<std::pair<Event, EventData>> pending_;  // empty unless dispatching
 
   pid_t pid_ = -1;
   pid_t pgid_ = -1;  // kept after the leader exits, to finish the group off
