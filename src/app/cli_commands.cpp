@@ -3,7 +3,6 @@
 #include "cli_commands.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -131,22 +130,7 @@ UniqueFd take_saved_fd(const nlohmann::json& saved, const char* key) {
   return take_inherited_fd((*it)["fd"].get<long>());
 }
 
-// A scrape or a status-page poll of thousands of instances builds answers,
-// snapshots and texts of hundreds of kilobytes that live for one request.
-// glibc's malloc maps such blocks apart and unmaps them when freed, until
-// the first is freed: then it raises its threshold to that size and carves
-// the next ones from the heap, whose freed middle stays resident (1.5 KB
-// an instance measured at 1,000, after ten scrapes). A fixed threshold keeps
-// them apart for good. An operator's own MALLOC_* or GLIBC_TUNABLES setting
-// wins.
-void keep_large_blocks_apart() {
-  if (::getenv("GLIBC_TUNABLES") || ::getenv("MALLOC_MMAP_THRESHOLD_")) return;
-  constexpr int kThreshold = 128 * 1024;  // glibc's default, kept fixed
-  ::mallopt(M_MMAP_THRESHOLD, kThreshold);
-}
-
 int command_run(const CliCommand& cmd) {
-  keep_large_blocks_apart();
   // Started by `vigil upgrade`: the old vigil's state, read (and its
   // memory file closed) before anything else.
   std::optional<HandoverIn> handover;

@@ -171,7 +171,9 @@ void Instance::dispatch(Event event, const EventData& data) {
     auto [e, d] = std::move(pending_[i]);
     handle(e, d);
   }
-  pending_.clear();
+  // Released, not cleared: a spawn queues its answer here once, and
+  // thousands of idle instances need not each keep the room.
+  pending_ = {};
   dispatching_ = false;
 }
 
