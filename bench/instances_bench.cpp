@@ -232,8 +232,10 @@ Binary binary_run(int instances, int run) {
       }
       r.rhythm_ms = bench::median(ms);
     }
-    // Read once the last answer has been sent and freed: what stays.
-    bench::sleep_ms(500);
+    // Read once the last answer has been sent and freed, and vigil has
+    // handed the heap it left back (malloc_trim, 0.5 s after a large
+    // answer): what stays.
+    bench::sleep_ms(1500);
     r.scraped_rss_mib = bench::status_kib(vigil.pid(), "VmRSS") / 1024.0;
     // The stop, asked about every 10 ms: every answer's time until vigil
     // closes its listener (its last steps) or exits.
