@@ -384,5 +384,28 @@ TEST(MetricsRender, APieceAResponseStillHoldsIsNotRewritten) {
   EXPECT_EQ(next.size(), next.joined().size());
 }
 
+// The cached texts stay in memory between scrapes, thousands of instances'
+// worth: no more room than an eighth beyond what they hold, whether
+// written the first time (grown from nothing) or again in place, or anew
+// beside a copy a response still holds.
+TEST(MetricsRender, CachedTextsKeepLittleRoomBeyondTheirSize) {
+  std::vector<InstanceSnapshot> snaps;
+  for (int i = 0; i < 1000; ++i) snaps.push_back(instance("web", i));
+  MetricsRenderer r;
+  auto check = [](const MetricsText& t) {
+    ASSERT_GE(t.parts.size(), 10u);
+    for (std::size_t k = 0; k + 1 < t.parts.size(); ++k) {  // the last: vigil's own, not kept
+      const std::string& p = *t.parts[k];
+      EXPECT_LE(p.capacity(), p.size() + p.size() / 8 + 256) << p.substr(0, p.find('\n'));
+    }
+  };
+  check(r.render_parts(snaps, {}, self()));
+  for (auto& s : snaps) s.rss_bytes = s.rss_bytes * 1000 + 7;  // longer values
+  check(r.render_parts(snaps, {}, self()));
+  const MetricsText held = r.render_parts(snaps, {}, self());
+  for (auto& s : snaps) s.rss_bytes += 1;
+  check(r.render_parts(snaps, {}, self()));
+}
+
 }  // namespace
 }  // namespace vigil
