@@ -11,13 +11,13 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <vector>
 #include <functional>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
