@@ -19,6 +19,8 @@
 #include "fd.h"
 #include "lifeline.h"
 #include "proc_stat_parse.h"
+#include "real_clock.h"
+#include "time_slice.h"
 
 namespace vigil {
 
@@ -123,8 +125,8 @@ void Reaper::unwatch(WatchId id) { watchers_.erase(id); }
 
 void Reaper::reap() {
   bool reaped = false;
-  for (int n = 0;; ++n) {
-    if (n == kReapSlice) {
+  for (TimeSlice slice(RealClock::get());;) {
+    if (slice.spent()) {
       // A timer, not defer: what came in meanwhile (a client) goes first.
       more_timer_.arm(Duration{0});
       break;

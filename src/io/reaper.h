@@ -52,13 +52,12 @@ class Reaper {
   WatchId watch(std::function<void()> fn);
   void unwatch(WatchId id);
 
-  // Reaps every child that has ended, kReapSlice at a time: the rest on the
-  // next loop turns, so that thousands of exits at once (a stop of every
-  // instance) never hold the loop long enough to leave a client waiting.
-  // The SIGCHLD event calls it; public for callers that must not wait for
-  // the signal.
+  // Reaps every child that has ended, a TimeSlice at a time: the rest on
+  // the next loop turns, so that thousands of exits at once (a stop of
+  // every instance) never hold the loop long enough to leave a client
+  // waiting. The SIGCHLD event calls it; public for callers that must not
+  // wait for the signal.
   void reap();
-  static constexpr int kReapSlice = 256;
 
   // vigil's live children that nobody tracks (descendants that daemonized
   // and were re-parented to vigil) whose environment names `program` and

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "log_files.h"
+#include "time_slice.h"
 
 extern char** environ;
 
@@ -113,9 +114,8 @@ void Program::stop(std::function<void()> done) {
 // each) would hold the loop for seconds on a loaded machine, and nobody
 // could ask how the stop goes.
 void Program::stop_some() {
-  constexpr std::size_t kStopSlice = 128;
-  std::size_t n = 0;
-  while (!stop_queue_.empty() && n++ < kStopSlice) {
+  TimeSlice slice(context_.clock);
+  while (!stop_queue_.empty() && !slice.spent()) {
     PendingStop next = std::move(stop_queue_.front());
     stop_queue_.pop_front();
     auto done = [remaining = next.remaining, shared_done = next.done] {
