@@ -209,6 +209,11 @@ void Reaper::refresh_if_stale() {
   refresh();
 }
 
+void Reaper::refresh_unless_recent() {
+  if (std::chrono::steady_clock::now() - last_refresh_ < kStrayRefresh) return;
+  refresh();
+}
+
 void Reaper::refresh_then(std::function<void()> fn) {
   refresh_waiters_.push_back(std::move(fn));
   if (refresh_timer_.armed()) return;

@@ -70,6 +70,12 @@ class Reaper {
   // kStrayRefresh ago and nothing was reaped since (then what was found is
   // still the best answer to give at once).
   void refresh_if_stale();
+  // Looks at /proc now unless that was done less than kStrayRefresh ago,
+  // whatever was reaped since: for a caller that finds a stray missed now
+  // later anyway (a stop confirms its tree is gone through refresh_then).
+  // A stop of thousands, in slices between reaps, must not read the
+  // children of vigil once a slice: the kernel builds that list in O(n).
+  void refresh_unless_recent();
   // Runs `fn` after the next look at /proc, which comes at most
   // kStrayRefresh after the last one: every instance waiting to know
   // whether it left a stray shares one read.

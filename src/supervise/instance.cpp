@@ -465,8 +465,10 @@ std::vector<pid_t> Instance::remember_strays() {
 }
 
 void Instance::signal_all(int sig) {
-  // One look at /proc serves every instance stopped in the same turn.
-  host_.reaper().refresh_if_stale();
+  // One look at /proc serves every instance stopped in the same stretch
+  // of kStrayRefresh; a stray that comes later is found when the stop
+  // confirms the tree is gone, and gets the same signal then.
+  host_.reaper().refresh_unless_recent();
   remember_strays();
   last_signal_ = sig;
   signal_group(sig);
@@ -632,6 +634,9 @@ bool Instance::on_sample(ProcSampler& sampler, SteadyTime now, Duration interval
     rss_bytes_ = 0;
     return false;
   }
+  // Stopping: no memory rule acts on it any more (a scrape still refreshes
+  // what it shows through refresh_sample).
+  if (state() == State::stopping) return false;
   if (!all && !sample_schedule_.due(now, interval))
     return fresh_by && refresh_sample(sampler, now, interval, Freshness::interval, fresh_by);
   const TreeSample* tree = sampler.read_tree(pid_);

@@ -438,6 +438,10 @@ std::vector<InstanceSnapshot> Supervisor::snapshots() const {
 // loop turn: between two slices the loop runs what fell due (a heartbeat
 // deadline, a probe), so a pass over 1,000 trees never holds it for long.
 void Supervisor::sample_step() {
+  // Stopping everything: no tree is read for a memory rule any more (a
+  // scrape still refreshes what it shows), and a pass would compete with
+  // the stop's own work in every loop turn.
+  if (shutting_down_) return;
   constexpr std::size_t kSampleSlice = 32;
   const SteadyTime now = context_.clock.steady();
   std::size_t budget = kSampleSlice;
