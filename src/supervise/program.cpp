@@ -36,7 +36,8 @@ Program::Program(ProgramContext& context, ProgramConfig config, ListenSockets li
     : context_(context),
       config_(std::move(config)),
       listen_sockets_(std::move(listen_sockets)),
-      stop_slice_timer_(context.loop, [this] { stop_some(); }) {
+      stop_slice_timer_(context.loop, [this] { stop_some(); }),
+      start_slice_timer_(context.loop, [this] { start_some(); }) {
   for (int i = 0; i < config_.instances; ++i)
     instances_.push_back(std::make_unique<Instance>(context_.loop, *this, i));
   set_sticky(std::move(sticky));
@@ -96,12 +97,28 @@ std::filesystem::path Program::log_path(int index, Stream stream) const {
 void Program::start(bool manual) {
   // A start asked for after a stop overrides what of the stop is left.
   stop_queue_.clear();
-  for (auto& i : instances_) i->start(manual);
+  start_queue_.clear();
+  for (auto& i : instances_) start_queue_.push_back({i->index(), manual});
+  start_some();
+}
+
+// A slice of the start now, the rest on later loop turns, as a stop goes.
+void Program::start_some() {
+  TimeSlice slice(context_.clock);
+  while (!start_queue_.empty() && !slice.spent()) {
+    const PendingStart next = start_queue_.front();
+    start_queue_.pop_front();
+    // The instance is gone (a reload shrank the program): nothing to start.
+    const auto index = static_cast<std::size_t>(next.index);
+    if (index < instances_.size()) instances_[index]->start(next.manual);
+  }
+  if (!start_queue_.empty()) start_slice_timer_.arm(Duration{0});
 }
 
 void Program::stop(std::function<void()> done) {
   cancel_rollout("the program was stopped");
   stop_queue_.clear();
+  start_queue_.clear();
   auto remaining = std::make_shared<std::size_t>(instances_.size());
   auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
   if (instances_.empty() && *shared_done) (*shared_done)();
@@ -137,6 +154,7 @@ void Program::restart_manual() { restart(true); }
 
 void Program::restart(bool all_at_once) {
   stop_queue_.clear();
+  start_queue_.clear();
   cancel_rollout("another restart was asked for");
   if (all_at_once || instances_.size() <= 1) {
     for (auto& i : instances_) i->restart_manual();
@@ -261,11 +279,13 @@ void Program::update_config(ProgramConfig config, bool start_new) {
       });
     });
   }
+  const bool grows = static_cast<int>(instances_.size()) < config_.instances;
   while (static_cast<int>(instances_.size()) < config_.instances) {
     instances_.push_back(
         std::make_unique<Instance>(context_.loop, *this, static_cast<int>(instances_.size())));
-    if (start_new) instances_.back()->start(false);
+    if (start_new) start_queue_.push_back({instances_.back()->index(), false});
   }
+  if (grows && start_new) start_some();
 }
 
 void Program::replace_processes(ProgramConfig config, ListenSockets listen_sockets) {

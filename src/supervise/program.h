@@ -48,6 +48,10 @@ class Program final : public InstanceHost {
   const std::string& name() const { return config_.name; }
   const std::vector<std::unique_ptr<Instance>>& instances() const { return instances_; }
 
+  // Starts every instance, a slice per loop turn (a spawn costs
+  // milliseconds, and a program of thousands would hold the loop for
+  // seconds). A stop or restart asked for before every slice went cancels
+  // the rest.
   void start(bool manual);
   // Stops every instance in parallel (a slice per loop turn); `done` runs
   // when all are stopped. Cancels a rolling restart under way; a start or
@@ -119,6 +123,7 @@ class Program final : public InstanceHost {
   void on_state_change(Instance& instance, State from, State to) override;
 
  private:
+  void start_some();
   void stop_some();
   void roll(std::vector<int> order, const std::string& why);
   void act_on(Rollout::Verdict verdict);
@@ -141,6 +146,13 @@ class Program final : public InstanceHost {
   };
   std::deque<PendingStop> stop_queue_;
   Timer stop_slice_timer_;
+  // Instances whose start is still to be asked for.
+  struct PendingStart {
+    int index;
+    bool manual;
+  };
+  std::deque<PendingStart> start_queue_;
+  Timer start_slice_timer_;
   std::optional<Rollout> rollout_;
   SteadyTime rollout_started_{};
   std::uint64_t rollouts_ = 0;  // ids

@@ -1,4 +1,6 @@
-// Stopping thousands of instances (issue 13, defect 5): `vigil stop all`
+// Starting and stopping hundreds or thousands of instances.
+//
+// Stopping thousands (issue 13, defect 5): `vigil stop all`
 // with 2,000 instances returns 0, and vigil's loop answers /healthz all
 // through the stop. Before, every reap re-read the children of vigil for
 // strays, for every stopping instance: seconds of frozen loop, and a CLI
@@ -80,6 +82,50 @@ TEST(StopManyTest, StopAllOfTwoThousandInstancesKeepsTheLoopAnswering) {
   for (pid_t pid : pids) EXPECT_TRUE(process_dead(pid)) << "instance pid " << pid;
   vigil.signal(SIGTERM);
   EXPECT_EQ(vigil.wait_exit(60s), 0);
+}
+
+// A start of hundreds goes a slice per loop turn (a spawn costs from 50 µs
+// on bare metal to milliseconds here), so the loop answers in between, and
+// a stop asked for before every slice went cancels the starts still to
+// come: none of those instances ever gets a process.
+using StartManyTest = InProcessTest;
+
+TEST_F(StartManyTest, AStopCancelsTheSlicesOfAStartStillToCome) {
+  constexpr int kMany = 300;
+  ASSERT_NO_FATAL_FAILURE(start_vigil(
+      "[programs.sleeper]\ncommand = [\"sleep\", \"1000\"]\ninstances = " + std::to_string(kMany) +
+      "\nlog = \"off\"\nmin_uptime = \"0s\"\n"));
+  Program& p = vigil().program("sleeper");
+  auto with_process = [&] {
+    int n = 0;
+    for (const auto& i : p.instances()) n += i->pid() > 0 ? 1 : 0;
+    return n;
+  };
+  // start() ran the first slice only: 2 ms hold a few spawns, not 300.
+  const int first_slice = with_process();
+  EXPECT_GT(first_slice, 0);
+  EXPECT_LT(first_slice, kMany);
+
+  bool stopped = false;
+  p.stop([&] { stopped = true; });
+  ASSERT_TRUE(vigil().run_until([&] { return stopped; }));
+  EXPECT_EQ(with_process(), 0);
+  // Nothing of the start comes back on a later turn.
+  EXPECT_FALSE(vigil().run_until([&] { return with_process() > 0; }, 300ms));
+  for (const auto& i : p.instances()) EXPECT_EQ(i->state(), State::stopped) << i->index();
+}
+
+TEST_F(StartManyTest, EveryInstanceOfAStartInSlicesRuns) {
+  constexpr int kMany = 300;
+  ASSERT_NO_FATAL_FAILURE(start_vigil(
+      "[programs.sleeper]\ncommand = [\"sleep\", \"1000\"]\ninstances = " + std::to_string(kMany) +
+      "\nlog = \"off\"\nmin_uptime = \"0s\"\n"));
+  Program& p = vigil().program("sleeper");
+  EXPECT_TRUE(vigil().run_until([&] {
+    for (const auto& i : p.instances())
+      if (i->state() != State::running) return false;
+    return true;
+  }));
 }
 
 }  // namespace
