@@ -279,13 +279,12 @@ void Program::update_config(ProgramConfig config, bool start_new) {
       });
     });
   }
-  const bool grows = static_cast<int>(instances_.size()) < config_.instances;
   while (static_cast<int>(instances_.size()) < config_.instances) {
     instances_.push_back(
         std::make_unique<Instance>(context_.loop, *this, static_cast<int>(instances_.size())));
     if (start_new) start_queue_.push_back({instances_.back()->index(), false});
   }
-  if (grows && start_new) start_some();
+  if (start_new) start_some();  // nothing queued: nothing done
 }
 
 void Program::replace_processes(ProgramConfig config, ListenSockets listen_sockets) {

@@ -88,14 +88,19 @@ TEST(StopManyTest, StopAllOfTwoThousandInstancesKeepsTheLoopAnswering) {
 // on bare metal to milliseconds here), so the loop answers in between, and
 // a stop asked for before every slice went cancels the starts still to
 // come: none of those instances ever gets a process.
-using StartManyTest = InProcessTest;
+class StartManyTest : public InProcessTest {
+ protected:
+  // Fewer under ASan, where a spawn is a fork of the whole sanitized test.
+  static constexpr int kMany = kAddressSanitizer ? 60 : 300;
+  // kMany instances of `sleep`, started: start() runs the first slice.
+  void start_sleepers() {
+    start_vigil("[programs.sleeper]\ncommand = [\"sleep\", \"1000\"]\ninstances = " +
+                std::to_string(kMany) + "\nlog = \"off\"\nmin_uptime = \"0s\"\n");
+  }
+};
 
 TEST_F(StartManyTest, AStopCancelsTheSlicesOfAStartStillToCome) {
-  // Fewer under ASan, where a spawn is a fork of the whole sanitized test.
-  constexpr int kMany = kAddressSanitizer ? 60 : 300;
-  ASSERT_NO_FATAL_FAILURE(start_vigil(
-      "[programs.sleeper]\ncommand = [\"sleep\", \"1000\"]\ninstances = " + std::to_string(kMany) +
-      "\nlog = \"off\"\nmin_uptime = \"0s\"\n"));
+  ASSERT_NO_FATAL_FAILURE(start_sleepers());
   Program& p = vigil().program("sleeper");
   auto with_process = [&] {
     int n = 0;
@@ -117,11 +122,7 @@ TEST_F(StartManyTest, AStopCancelsTheSlicesOfAStartStillToCome) {
 }
 
 TEST_F(StartManyTest, EveryInstanceOfAStartInSlicesRuns) {
-  // Fewer under ASan, where a spawn is a fork of the whole sanitized test.
-  constexpr int kMany = kAddressSanitizer ? 60 : 300;
-  ASSERT_NO_FATAL_FAILURE(start_vigil(
-      "[programs.sleeper]\ncommand = [\"sleep\", \"1000\"]\ninstances = " + std::to_string(kMany) +
-      "\nlog = \"off\"\nmin_uptime = \"0s\"\n"));
+  ASSERT_NO_FATAL_FAILURE(start_sleepers());
   Program& p = vigil().program("sleeper");
   EXPECT_TRUE(vigil().run_until([&] {
     for (const auto& i : p.instances())
