@@ -130,15 +130,30 @@ void IoEvent::trampoline(int, short what, void* arg) {
   guarded("io", [&] { self->on_ready_(what); });
 }
 
-SignalEvent::SignalEvent(EventLoop& loop, int signo, std::function<void()> on_signal)
+SignalEvent::SignalEvent(EventLoop& loop, int signo, std::function<void()> on_signal, Deliveries deliveries)
     : on_signal_(std::move(on_signal)) {
+  if (deliveries == Deliveries::coalesced) once_ = event_new(loop.base(), -1, 0, &SignalEvent::fire, this);
   ev_ = evsignal_new(loop.base(), signo, &SignalEvent::trampoline, this);
   event_add(ev_, nullptr);
 }
 
-SignalEvent::~SignalEvent() { event_free(ev_); }
+SignalEvent::~SignalEvent() {
+  event_free(ev_);
+  if (once_) event_free(once_);
+}
 
 void SignalEvent::trampoline(int, short, void* arg) {
+  auto* self = static_cast<SignalEvent*>(arg);
+  // An event already active is not queued again: it runs once, later in
+  // this same turn (libevent runs what is activated while it runs the
+  // active queue).
+  if (self->once_)
+    event_active(self->once_, EV_SIGNAL, 0);
+  else
+    guarded("signal", self->on_signal_);
+}
+
+void SignalEvent::fire(int, short, void* arg) {
   auto* self = static_cast<SignalEvent*>(arg);
   guarded("signal", self->on_signal_);
 }

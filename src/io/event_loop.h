@@ -91,16 +91,23 @@ class IoEvent {
 };
 
 // A signal delivered as an ordinary loop event; no app code in a handler.
+// libevent calls once per delivery; `coalesced` makes the deliveries that
+// came in before the loop got to them one call (SIGCHLD: one reap serves
+// every exit, and each extra waitpid scans all of vigil's children).
 class SignalEvent {
  public:
-  SignalEvent(EventLoop& loop, int signo, std::function<void()> on_signal);
+  enum class Deliveries { each, coalesced };
+  SignalEvent(EventLoop& loop, int signo, std::function<void()> on_signal,
+              Deliveries deliveries = Deliveries::each);
   ~SignalEvent();
   SignalEvent(const SignalEvent&) = delete;
   SignalEvent& operator=(const SignalEvent&) = delete;
 
  private:
   static void trampoline(int, short, void* arg);
+  static void fire(int, short, void* arg);
   event* ev_ = nullptr;
+  event* once_ = nullptr;  // coalesced: activated by each delivery, runs once
   std::function<void()> on_signal_;
 };
 

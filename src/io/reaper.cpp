@@ -109,7 +109,7 @@ std::optional<std::string> process_variable(pid_t pid, std::string_view name) {
 Reaper::Reaper(EventLoop& loop)
     : refresh_timer_(loop, [this] { refresh(); }),
       more_timer_(loop, [this] { reap(); }),
-      sigchld_(loop, SIGCHLD, [this] { reap(); }) {}
+      sigchld_(loop, SIGCHLD, [this] { reap(); }, SignalEvent::Deliveries::coalesced) {}
 
 void Reaper::track(pid_t pid, OnExit on_exit) { owners_[pid] = std::move(on_exit); }
 
