@@ -353,6 +353,9 @@ void LogSink::flush() {
     retry_if_due(now);
     return;
   }
+  // Nothing to write (a stream's end, most often) loses nothing to a
+  // deleted file: the look waits for the next lines.
+  if (g_batch.owner != this && pending_.empty()) return;
   check_deleted(now);
   write_pending();
 }
