@@ -544,9 +544,18 @@ void Instance::signal_group(int sig) {
     ::kill(pid_, sig);
 }
 
-bool Instance::group_alive() const {
+bool Instance::group_alive() {
   if (pgid_ <= 0) return false;
-  return ::kill(-pgid_, 0) == 0 || errno == EPERM;
+  if (::kill(-pgid_, 0) == 0 || errno == EPERM) return true;
+  if (pid_ <= 0) {
+    // With its leader reaped, an empty group stays empty: no process can
+    // join a group without members, and its id comes back only as another
+    // process's own group once the pid is reused. Forgotten now, so that
+    // is never taken for this one (and a stop asks the kernel once).
+    lifeline_forget_group(pgid_);
+    pgid_ = -1;
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------

@@ -148,7 +148,7 @@ class Instance {
   void run_probe();
   void signal_all(int sig);
   void signal_group(int sig);
-  bool group_alive() const;
+  bool group_alive();
   // Whether something this instance started runs with no main process (a
   // daemon that left the group): a stop or restart must reach it.
   bool has_leftovers();
