@@ -88,8 +88,9 @@ void Instance::start(bool manual) {
   dispatch(Event::start, d);
 }
 
-void Instance::stop(std::function<void()> done) {
+void Instance::stop(std::function<void()> done, bool last) {
   if (done) stop_waiters_.push_back(std::move(done));
+  last_stop_ = last_stop_ || last;
   EventData d;
   d.leftovers = has_leftovers();
   dispatch(Event::stop, d);
@@ -220,6 +221,15 @@ void Instance::execute(const Action& a) {
       if (probe_) probe_->cancel();
       break;
     case Action::Kind::stopped: {
+      if (last_stop_)
+        loop_.defer([this, alive = std::weak_ptr<bool>(alive_)] {
+          if (!alive.lock() || state() != State::stopped) return;
+          // As after a failed start: a start would open them again (pipes
+          // still draining keep their files).
+          sinks_ = {};
+          heartbeat_.reset();
+          notify_.reset();
+        });
       auto waiters = std::move(stop_waiters_);
       stop_waiters_.clear();
       for (auto& w : waiters) w();

@@ -49,8 +49,11 @@ class Instance {
   // Starts the process now (manual start clears fatal and the backoff).
   void start(bool manual);
   // Stops the process (stop_signal, SIGKILL after stop_timeout); `done` runs
-  // once the instance is stopped (at once if it already is).
-  void stop(std::function<void()> done = {});
+  // once the instance is stopped (at once if it already is). A `last` stop
+  // (vigil shutting down) lets go of the log files and the notify socket
+  // once stopped, rather than keeping them for a next start: vigil's exit
+  // then has less to close, and the stop's idle moments did it.
+  void stop(std::function<void()> done = {}, bool last = false);
   // stop, then start again with reason `manual`.
   void restart_manual();
   // Kills the process group with SIGKILL at once (second Ctrl-C).
@@ -184,6 +187,7 @@ class Instance {
   int last_signal_ = SIGTERM;     // of this stop, for strays found late
   Reaper::WatchId tree_watch_ = 0;  // re-checking the tree after each reap
   bool confirming_ = false;       // waiting for the reaper's next look at /proc
+  bool last_stop_ = false;        // stop(last): let go of the fds once stopped
   int spawns_ = 0;
   pid_t adopting_ = 0;  // adopt_process: the pid the next spawn action stands for
   std::chrono::system_clock::time_point start_wall_{};

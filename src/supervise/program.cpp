@@ -115,14 +115,14 @@ void Program::start_some() {
   if (!start_queue_.empty()) start_slice_timer_.arm(Duration{0});
 }
 
-void Program::stop(std::function<void()> done) {
+void Program::stop(std::function<void()> done, bool last) {
   cancel_rollout("the program was stopped");
   stop_queue_.clear();
   start_queue_.clear();
   auto remaining = std::make_shared<std::size_t>(instances_.size());
   auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
   if (instances_.empty() && *shared_done) (*shared_done)();
-  for (auto& i : instances_) stop_queue_.push_back({i->index(), remaining, shared_done});
+  for (auto& i : instances_) stop_queue_.push_back({i->index(), remaining, shared_done, last});
   stop_some();
 }
 
@@ -144,7 +144,7 @@ void Program::stop_some() {
       done();
       continue;
     }
-    instances_[index]->stop(done);
+    instances_[index]->stop(done, next.last);
   }
   // A timer, not defer: what came in meanwhile (a client) is served first.
   if (!stop_queue_.empty()) stop_slice_timer_.arm(Duration{0});

@@ -57,7 +57,8 @@ class Program final : public InstanceHost {
   // when all are stopped. Cancels a rolling restart under way; a start or
   // restart asked for before every slice went cancels the rest (and `done`
   // does not run).
-  void stop(std::function<void()> done = {});
+  // `last`: vigil is shutting down (see Instance::stop).
+  void stop(std::function<void()> done = {}, bool last = false);
   // Restarts every instance: with several, one at a time, each once the one
   // before is ready again (a rolling restart); or all at once.
   void restart(bool all_at_once);
@@ -143,6 +144,7 @@ class Program final : public InstanceHost {
     int index;
     std::shared_ptr<std::size_t> remaining;
     std::shared_ptr<std::function<void()>> done;
+    bool last;
   };
   std::deque<PendingStop> stop_queue_;
   Timer stop_slice_timer_;

@@ -581,18 +581,20 @@ void Supervisor::stop_next() {
 }
 
 void Supervisor::stop_program(Program* p) {
-  p->stop([this, p] {
-    // Off the instance's stack: a stop done in its own callback.
-    loop_.defer([this, p] {
-      if (finishing_ || finished_) return;
-      for (Program* d : stop_releases_[p])
-        if (--dependents_left_[d] == 0) stop_program(d);
-      if (--programs_left_ == 0) {
-        finishing_ = true;
-        finish_shutdown();
-      }
-    });
-  });
+  p->stop(
+      [this, p] {
+        // Off the instance's stack: a stop done in its own callback.
+        loop_.defer([this, p] {
+          if (finishing_ || finished_) return;
+          for (Program* d : stop_releases_[p])
+            if (--dependents_left_[d] == 0) stop_program(d);
+          if (--programs_left_ == 0) {
+            finishing_ = true;
+            finish_shutdown();
+          }
+        });
+      },
+      /*last=*/true);
 }
 
 void Supervisor::finish_shutdown() {
