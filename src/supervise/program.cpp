@@ -110,7 +110,11 @@ void Program::start_some() {
     start_queue_.pop_front();
     // The instance is gone (a reload shrank the program): nothing to start.
     const auto index = static_cast<std::size_t>(next.index);
-    if (index < instances_.size()) instances_[index]->start(next.manual);
+    if (index >= instances_.size()) continue;
+    if (next.restart)
+      instances_[index]->restart_manual();
+    else
+      instances_[index]->start(next.manual);
   }
   if (!start_queue_.empty()) start_slice_timer_.arm(Duration{0});
 }
@@ -157,7 +161,9 @@ void Program::restart(bool all_at_once) {
   start_queue_.clear();
   cancel_rollout("another restart was asked for");
   if (all_at_once || instances_.size() <= 1) {
-    for (auto& i : instances_) i->restart_manual();
+    // In slices, as a start or a stop: each restart signals a process tree.
+    for (auto& i : instances_) start_queue_.push_back({i->index(), true, true});
+    start_some();
     return;
   }
   std::vector<int> order;

@@ -60,7 +60,8 @@ class Program final : public InstanceHost {
   // `last`: vigil is shutting down (see Instance::stop).
   void stop(std::function<void()> done = {}, bool last = false);
   // Restarts every instance: with several, one at a time, each once the one
-  // before is ready again (a rolling restart); or all at once.
+  // before is ready again (a rolling restart); or all at once, in slices
+  // as a start goes (a stop or start asked for meanwhile cancels the rest).
   void restart(bool all_at_once);
   void restart_manual();  // all at once
   // Reload changed how it runs (command, cwd, env, user, port_base, listen):
@@ -148,10 +149,12 @@ class Program final : public InstanceHost {
   };
   std::deque<PendingStop> stop_queue_;
   Timer stop_slice_timer_;
-  // Instances whose start is still to be asked for.
+  // Instances whose start, or restart all at once, is still to be asked
+  // for (one queue: the last of start and restart asked for wins).
   struct PendingStart {
     int index;
     bool manual;
+    bool restart = false;
   };
   std::deque<PendingStart> start_queue_;
   Timer start_slice_timer_;

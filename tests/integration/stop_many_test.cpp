@@ -121,6 +121,36 @@ TEST_F(StartManyTest, AStopCancelsTheSlicesOfAStartStillToCome) {
   for (const auto& i : p.instances()) EXPECT_EQ(i->state(), State::stopped) << i->index();
 }
 
+// A restart all at once signals each instance's tree: in slices too, and
+// every instance is replaced.
+TEST_F(StartManyTest, ARestartAllAtOnceGoesInSlicesAndReplacesEveryInstance) {
+  ASSERT_NO_FATAL_FAILURE(start_sleepers());
+  Program& p = vigil().program("sleeper");
+  auto all_running = [&] {
+    for (const auto& i : p.instances())
+      if (i->state() != State::running) return false;
+    return true;
+  };
+  ASSERT_TRUE(vigil().run_until(all_running));
+  std::vector<pid_t> before;
+  for (const auto& i : p.instances()) before.push_back(i->pid());
+
+  p.restart(/*all_at_once=*/true);
+  // restart() ran the first slice only: most instances are not asked yet.
+  int asked = 0;
+  for (const auto& i : p.instances()) asked += i->state() != State::running ? 1 : 0;
+  EXPECT_GT(asked, 0);
+  EXPECT_LT(asked, kMany);
+
+  ASSERT_TRUE(vigil().run_until([&] {
+    if (!all_running()) return false;
+    for (std::size_t n = 0; n < before.size(); ++n)
+      if (p.instances()[n]->pid() == before[n]) return false;
+    return true;
+  })) << "every instance running with a new process";
+  for (const auto& i : p.instances()) EXPECT_EQ(i->spawns(), 2) << i->index();
+}
+
 TEST_F(StartManyTest, EveryInstanceOfAStartInSlicesRuns) {
   ASSERT_NO_FATAL_FAILURE(start_sleepers());
   Program& p = vigil().program("sleeper");
