@@ -223,12 +223,7 @@ void Instance::execute(const Action& a) {
     case Action::Kind::stopped: {
       if (last_stop_)
         loop_.defer([this, alive = std::weak_ptr<bool>(alive_)] {
-          if (!alive.lock() || state() != State::stopped) return;
-          // As after a failed start: a start would open them again (pipes
-          // still draining keep their files).
-          sinks_ = {};
-          heartbeat_.reset();
-          notify_.reset();
+          if (alive.lock() && state() == State::stopped) let_go_of_fds();
         });
       auto waiters = std::move(stop_waiters_);
       stop_waiters_.clear();
@@ -289,11 +284,8 @@ void Instance::spawn_process() {
   }
   if (why.empty()) return;
   // A failed start holds no fds, so that instances failing for want of fds
-  // do not take them from the rest: the log files and the notify socket
-  // open again at the next start (pipes still draining keep their files).
-  sinks_ = {};
-  heartbeat_.reset();
-  notify_.reset();
+  // do not take them from the rest.
+  let_go_of_fds();
   EventData d;
   d.text = std::move(why);
   dispatch(Event::spawn_failed, d);
@@ -752,6 +744,12 @@ LogFileOptions Instance::log_options(Stream s) const {
   o.keep = pc.log_keep;
   o.timestamps = pc.log_timestamps;
   return o;
+}
+
+void Instance::let_go_of_fds() {
+  sinks_ = {};
+  heartbeat_.reset();
+  notify_.reset();
 }
 
 void Instance::open_sinks() {

@@ -169,6 +169,9 @@ class Instance {
   void ensure_notify_socket(std::optional<uid_t> owner);
   std::optional<int> port() const;
   void open_sinks();
+  // Closes the log files, the heartbeat pipe and the notify socket; the
+  // next start opens them again (pipes still draining keep their files).
+  void let_go_of_fds();
   LogFileOptions log_options(Stream s) const;
   void start_pipe(UniqueFd read_end, Stream stream);
 
