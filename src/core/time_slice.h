@@ -6,6 +6,9 @@
 // virtual machine whose victims exit beside it), and a count fitted to one
 // holds the loop ten times longer on the other.
 #pragma once
+#include <algorithm>
+#include <chrono>
+
 #include "clock.h"
 #include "units.h"
 
@@ -29,5 +32,16 @@ class TimeSlice {
   SteadyTime end_;
   std::size_t items_ = 0;
 };
+
+// How long to wait before repeating a look whose cost grows with the load
+// (the list of vigil's children, which the kernel walks in O(n²) for n
+// children): at least `floor`, and `factor` times what the last look took,
+// so that looking never takes more than 1/factor of the loop however many
+// children there are.
+inline constexpr int kPacedCostFactor = 10;
+inline std::chrono::nanoseconds paced_gap(std::chrono::nanoseconds floor, std::chrono::nanoseconds last_cost,
+                                          int factor = kPacedCostFactor) {
+  return std::max(floor, last_cost * factor);
+}
 
 }  // namespace vigil

@@ -182,7 +182,9 @@ void Reaper::refresh() {
   refresh_timer_.cancel();
   strays_stale_ = false;
   last_refresh_ = std::chrono::steady_clock::now();
-  for (pid_t pid : child_pids(::getpid())) {
+  const std::vector<pid_t> children = child_pids(::getpid());
+  refresh_gap_ = paced_gap(kStrayRefresh, std::chrono::steady_clock::now() - last_refresh_);
+  for (pid_t pid : children) {
     if (owners_.count(pid) || strays_.count(pid)) continue;
     // Read once per pid: who it belongs to does not change.
     StrayOwner owner;
@@ -205,12 +207,12 @@ void Reaper::refresh() {
 }
 
 void Reaper::refresh_if_stale() {
-  if (!strays_stale_ && std::chrono::steady_clock::now() - last_refresh_ < kStrayRefresh) return;
+  if (!strays_stale_ && std::chrono::steady_clock::now() - last_refresh_ < refresh_gap_) return;
   refresh();
 }
 
 void Reaper::refresh_unless_recent() {
-  if (std::chrono::steady_clock::now() - last_refresh_ < kStrayRefresh) return;
+  if (std::chrono::steady_clock::now() - last_refresh_ < refresh_gap_) return;
   refresh();
 }
 
@@ -220,8 +222,7 @@ void Reaper::refresh_then(std::function<void()> fn) {
   // A timer, not at once: the callers are inside a reap, and the exits
   // still to come in this burst should be seen by the same read.
   const auto since = std::chrono::steady_clock::now() - last_refresh_;
-  const auto wait = since >= kStrayRefresh ? Duration{0}
-                                           : std::chrono::ceil<Duration>(kStrayRefresh - since);
+  const auto wait = since >= refresh_gap_ ? Duration{0} : std::chrono::ceil<Duration>(refresh_gap_ - since);
   refresh_timer_.arm(wait);
 }
 
