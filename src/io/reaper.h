@@ -77,7 +77,7 @@ class Reaper {
   // whatever was reaped since: for a caller that finds a stray missed now
   // later anyway (a stop confirms its tree is gone through refresh_then).
   // A stop of thousands, in slices between reaps, must not read the
-  // children of vigil once a slice: the kernel builds that list in O(n).
+  // children of vigil once a slice: the kernel walks that list in O(n²).
   void refresh_unless_recent();
   // Runs `fn` after the next look at /proc, which comes at most
   // kStrayRefresh (paced) after the last one: every instance waiting to know
