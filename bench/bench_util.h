@@ -238,20 +238,46 @@ inline int find_port_base(int count) {
                " and " + std::to_string(low) + " (where the ephemeral range starts)");
 }
 
-// utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
-inline double cpu_seconds(pid_t pid) {
-  std::string s = read_file("/proc/" + std::to_string(pid) + "/stat");
+// Fields `first` and `first` + 1 of /proc/PID/stat (clock ticks), summed,
+// in seconds; -1 when unreadable.
+inline double stat_seconds(pid_t pid, int first) {
+  const std::string s = read_file("/proc/" + std::to_string(pid) + "/stat");
   auto close = s.rfind(')');
   if (close == std::string::npos) return -1;
   std::istringstream in(s.substr(close + 2));
   std::string field;
-  unsigned long long utime = 0, stime = 0;
-  // After ")": state(3) ppid(4) ... utime is field 14, stime 15.
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  unsigned long long sum = 0;
+  // After ")": state is field 3, ppid 4, ...
+  for (int i = 3; i <= first + 1 && in >> field; ++i)
+    if (i >= first) sum += std::stoull(field);
+  return static_cast<double>(sum) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// utime + stime of a process, in seconds (/proc/PID/stat fields 14 and 15).
+inline double cpu_seconds(pid_t pid) { return stat_seconds(pid, 14); }
+
+// cutime + cstime (fields 16 and 17): the CPU of the children it has
+// reaped, over their whole lives.
+inline double reaped_children_cpu_seconds(pid_t pid) { return stat_seconds(pid, 16); }
+
+// Time a process has run on a CPU, in seconds, to the nanosecond (the
+// first field of /proc/PID/schedstat; utime and stime come in clock ticks,
+// and a process that ran 4 ms reads 0 there). NAN without schedstat.
+inline double on_cpu_s(pid_t pid) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/schedstat"));
+  double running_ns = 0;
+  if (!(in >> running_ns)) return NAN;
+  return running_ns / 1e9;
+}
+
+// Time a process spent runnable but waiting for a CPU, in seconds (the
+// second field of /proc/PID/schedstat): what a loaded machine adds to any
+// latency, apart from the process's own work. NAN without schedstat.
+inline double runqueue_wait_s(pid_t pid) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/schedstat"));
+  double running_ns = 0, waiting_ns = 0;
+  if (!(in >> running_ns >> waiting_ns)) return NAN;
+  return waiting_ns / 1e9;
 }
 
 // A "Key:   N kB" line of /proc/PID/status, in KiB; -1 if absent.

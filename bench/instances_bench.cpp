@@ -175,6 +175,11 @@ struct Binary {
   double rhythm_ms;  // GET /metrics every 2 s, once the rhythm is known
   std::size_t metrics_bytes, api_bytes;
   int answers;
+  // Whose CPU the launch and the stop were: vigil's own, and its
+  // children's (their start-up, read from each once all run; their exits,
+  // from what vigil reaped during the stop less that start-up).
+  double launch_cpu_s, children_start_cpu_s;
+  double stop_cpu_s, stop_runqueue_s, children_exit_cpu_s;
 };
 
 std::vector<pid_t> children_of(pid_t pid) {
@@ -237,6 +242,9 @@ Binary binary_run(int instances, int run) {
     r.spawned_s = (bench::now_ns() - vigil.start_ns()) / 1e9;
     bench::sleep_ms(300);  // min_uptime 0s: every instance is running by now
     kids = children_of(vigil.pid());
+    r.launch_cpu_s = bench::cpu_seconds(vigil.pid());
+    for (pid_t k : kids)
+      if (const double cpu = bench::on_cpu_s(k); cpu > 0) r.children_start_cpu_s += cpu;
     r.rss_mib = bench::status_kib(vigil.pid(), "VmRSS") / 1024.0;
     r.hwm_mib = bench::status_kib(vigil.pid(), "VmHWM") / 1024.0;
     r.fds = bench::open_fds(vigil.pid());
@@ -263,9 +271,21 @@ Binary binary_run(int instances, int run) {
     r.scraped_rss_mib = bench::status_kib(vigil.pid(), "VmRSS") / 1024.0;
     // The stop, asked about every 10 ms: every answer's time until vigil
     // closes its listener (its last steps) or exits.
+    const double cpu0 = bench::cpu_seconds(vigil.pid()), reaped0 = bench::reaped_children_cpu_seconds(vigil.pid()),
+                 wait0 = bench::runqueue_wait_s(vigil.pid());
+    // Read before each look at whether vigil lives (which reaps it): the
+    // last reading is of the exiting or exited vigil.
+    auto read_stop_cpu = [&] {
+      const double cpu = bench::cpu_seconds(vigil.pid()), reaped = bench::reaped_children_cpu_seconds(vigil.pid()),
+                   wait = bench::runqueue_wait_s(vigil.pid());
+      if (cpu < 0 || reaped < 0) return;
+      r.stop_cpu_s = cpu - cpu0;
+      r.children_exit_cpu_s = reaped - reaped0 - r.children_start_cpu_s;
+      r.stop_runqueue_s = wait - wait0;
+    };
     const long long t0 = bench::now_ns();
     ::kill(vigil.pid(), SIGTERM);
-    while (vigil.alive()) {
+    for (read_stop_cpu(); vigil.alive(); read_stop_cpu()) {
       if ((bench::now_ns() - t0) / 1e9 > 150) break;
       const long long q = bench::now_ns();
       auto a = vigil::metrics_client::http_get(port, "/api/v1/vigil", std::chrono::seconds(5));
@@ -298,6 +318,11 @@ Binary binary_run(int instances, int run) {
               " SIGTERM -> exit %.2f s, %d answers meanwhile (slowest %.1f ms), %d instance(s) escalated to SIGKILL\n",
               run, kids.size(), r.spawned_s, r.launch_answers, r.slowest_launch_answer_ms, r.rss_mib, r.scraped_rss_mib, r.hwm_mib, r.fds, r.metrics_ms, r.metrics_bytes, r.rhythm_ms, r.api_ms,
               r.api_bytes, r.stop_s, r.answers, r.slowest_answer_ms, r.sigkilled);
+  const double n = static_cast<double>(kids.size());
+  std::printf("    CPU: launch, vigil %.2f s, the children's own start-up %.2f s (%.2f ms each); stop, vigil %.2f s "
+              "(waiting for a core %.2f s), the children's exits %.2f s (%.2f ms each)\n",
+              r.launch_cpu_s, r.children_start_cpu_s, 1e3 * r.children_start_cpu_s / n, r.stop_cpu_s,
+              r.stop_runqueue_s, r.children_exit_cpu_s, 1e3 * r.children_exit_cpu_s / n);
   std::fflush(stdout);
   return r;
 }
@@ -407,6 +432,21 @@ int main(int argc, char** argv) {
       bench::result("  GET /metrics every 2 s, trees read ahead (ms)", bench::fmt("%.1f", rhythm), "< 50 ms",
                     rhythm < 50);
       bench::result(n + " instances: GET /api/v1/programs (ms)", bench::fmt("%.1f", api), "< 50 ms", api < 50);
+      // What the children's own CPU leaves of the targets: spread over
+      // every core, with nothing else to run, the launch and the stop
+      // cannot take less on this machine whatever the supervisor does.
+      const double cores = static_cast<double>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+      std::vector<double> start_cpu, exit_cpu, vigil_stop_cpu;
+      for (const auto& b : bins) {
+        start_cpu.push_back(b.children_start_cpu_s);
+        exit_cpu.push_back(b.children_exit_cpu_s);
+        vigil_stop_cpu.push_back(b.stop_cpu_s);
+      }
+      bench::result("  the children's own start-up CPU over " + bench::fmt("%.0f", cores) + " cores (s)",
+                    bench::fmt("%.2f", bench::median(start_cpu) / cores), "-", true);
+      bench::result("  the children's exits CPU over " + bench::fmt("%.0f", cores) + " cores (s)",
+                    bench::fmt("%.2f", bench::median(exit_cpu) / cores), "-", true);
+      bench::result("  vigil's CPU in the stop (s)", bench::fmt("%.2f", bench::median(vigil_stop_cpu)), "-", true);
       bench::result("  slowest answer during the launch (ms)", bench::fmt("%.1f", slowest_launch), "-", true);
       bench::result("  slowest answer during the stop (ms)", bench::fmt("%.1f", slowest), "-", true);
       std::vector<double> scraped;

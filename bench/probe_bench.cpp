@@ -117,16 +117,6 @@ double clock_s(clockid_t clock) {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-// Time a process spent runnable but waiting for a CPU, in seconds (the
-// second field of /proc/PID/schedstat): what a loaded machine adds to any
-// latency, apart from the process's own work.
-double runqueue_wait_s(pid_t pid) {
-  std::istringstream in(bench::read_file("/proc/" + std::to_string(pid) + "/schedstat"));
-  double running_ns = 0, waiting_ns = 0;
-  if (!(in >> running_ns >> waiting_ns)) return NAN;  // a kernel without schedstat
-  return waiting_ns / 1e9;
-}
-
 std::string load_note() {
   std::string s = bench::read_file("/proc/loadavg");
   return s.substr(0, s.find(' '));
@@ -271,13 +261,13 @@ ProbeRun probe_measure(int instances, int port_base, bool probes, double window_
 
     // CPU window: nothing but vigil's own work inside it.
     const double n0 = probes ? probe_count() : 0;
-    const double q0 = runqueue_wait_s(::getpid());
+    const double q0 = bench::runqueue_wait_s(::getpid());
     const double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
     const long long t0 = bench::now_ns();
     loop.run_until([] { return false; }, window, window);
     const long long t1 = bench::now_ns();
     const double c1 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-    const double q1 = runqueue_wait_s(::getpid());
+    const double q1 = bench::runqueue_wait_s(::getpid());
     const double n1 = probes ? probe_count() : 0;
     const double wall = (t1 - t0) / 1e9;
     r.cpu_percent = 100 * (c1 - c0) / wall;
@@ -583,7 +573,7 @@ HangResult hang_run(int children, int silent, int rounds) {
     for (const auto& i : list) pid_of[i.index] = i.pid;
     std::vector<int> chosen;
     for (int k = 0; k < silent; ++k) chosen.push_back(k * stride + offset);
-    const double c0 = bench::cpu_seconds(vigil.pid()), q0 = runqueue_wait_s(vigil.pid());
+    const double c0 = bench::cpu_seconds(vigil.pid()), q0 = bench::runqueue_wait_s(vigil.pid());
     const long long t0 = bench::now_ns();
     for (std::size_t k = 0; k < chosen.size(); ++k) {
       const long long at = t0 + static_cast<long long>(k) * kStaggerMs * 1000000LL;
@@ -606,7 +596,7 @@ HangResult hang_run(int children, int silent, int rounds) {
     const double round_s = (bench::now_ns() - t0) / 1e9;
     Round r;
     r.cpu_percent = 100 * (bench::cpu_seconds(vigil.pid()) - c0) / round_s;
-    r.wait_percent = 100 * (runqueue_wait_s(vigil.pid()) - q0) / round_s;
+    r.wait_percent = 100 * (bench::runqueue_wait_s(vigil.pid()) - q0) / round_s;
 
     // Lateness after the deadline, both ways.
     const auto recs = read_records(records);
