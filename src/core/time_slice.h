@@ -35,13 +35,15 @@ class TimeSlice {
 
 // How long to wait before repeating a look whose cost grows with the load
 // (the list of vigil's children, which the kernel walks in O(n²) for n
-// children): at least `floor`, and `factor` times what the last look took,
+// children): at least `floor`, and `factor` times what the last look held
+// the loop (wall time: a look preempted on a busy machine held it as long),
 // so that looking never takes more than 1/factor of the loop however many
-// children there are.
+// children there are. At most `ceiling`, so that one look stalled for
+// long does not put the next off for ten times as long.
 inline constexpr int kPacedCostFactor = 10;
 inline std::chrono::nanoseconds paced_gap(std::chrono::nanoseconds floor, std::chrono::nanoseconds last_cost,
-                                          int factor = kPacedCostFactor) {
-  return std::max(floor, last_cost * factor);
+                                          std::chrono::nanoseconds ceiling, int factor = kPacedCostFactor) {
+  return std::max(floor, std::min(ceiling, last_cost * factor));
 }
 
 }  // namespace vigil

@@ -183,7 +183,7 @@ void Reaper::refresh() {
   strays_stale_ = false;
   last_refresh_ = std::chrono::steady_clock::now();
   const std::vector<pid_t> children = child_pids(::getpid());
-  refresh_gap_ = paced_gap(kStrayRefresh, std::chrono::steady_clock::now() - last_refresh_);
+  refresh_gap_ = paced_gap(kStrayRefresh, std::chrono::steady_clock::now() - last_refresh_, kStrayRefreshMax);
   for (pid_t pid : children) {
     if (owners_.count(pid) || strays_.count(pid)) continue;
     // Read once per pid: who it belongs to does not change.

@@ -35,6 +35,8 @@ class Reaper {
   // stopped), 12 ms for 10,000 on the development VM, and a stop of all of
   // them must not spend a quarter of the loop reading it every 50 ms.
   static constexpr std::chrono::milliseconds kStrayRefresh{50};
+  // The longest the pacing puts a look off, however slow the last one.
+  static constexpr std::chrono::milliseconds kStrayRefreshMax{1000};
 
   explicit Reaper(EventLoop& loop);
   Reaper(const Reaper&) = delete;

@@ -51,17 +51,24 @@ TEST(TimeSlice, ASliceEndsOnItsOwnClock) {
 
 TEST(PacedGap, ACheapLookKeepsTheFloor) {
   // 500 children: their list costs the kernel ~30 µs.
-  EXPECT_EQ(paced_gap(50ms, 30us), 50ms);
-  EXPECT_EQ(paced_gap(50ms, 0ns), 50ms);
+  EXPECT_EQ(paced_gap(50ms, 30us, 1s), 50ms);
+  EXPECT_EQ(paced_gap(50ms, 0ns, 1s), 50ms);
 }
 
 TEST(PacedGap, ACostlyLookIsSpacedByTenTimesItsCost) {
   // 10,000 children: one read of their list took 12.5 ms on the
   // development VM; a look every 50 ms would spend a quarter of the loop.
-  EXPECT_EQ(paced_gap(50ms, 12500us), 125ms);
-  EXPECT_EQ(paced_gap(50ms, 5ms), 50ms);  // exactly at the floor
-  EXPECT_EQ(paced_gap(50ms, 6ms, 4), 50ms);
-  EXPECT_EQ(paced_gap(50ms, 20ms, 4), 80ms);
+  EXPECT_EQ(paced_gap(50ms, 12500us, 1s), 125ms);
+  EXPECT_EQ(paced_gap(50ms, 5ms, 1s), 50ms);  // exactly at the floor
+  EXPECT_EQ(paced_gap(50ms, 6ms, 1s, 4), 50ms);
+  EXPECT_EQ(paced_gap(50ms, 20ms, 1s, 4), 80ms);
+}
+
+TEST(PacedGap, OneStalledLookPutsTheNextOffNoLongerThanTheCeiling) {
+  // A look preempted for 300 ms on a loaded machine.
+  EXPECT_EQ(paced_gap(50ms, 300ms, 1s), 1s);
+  EXPECT_EQ(paced_gap(50ms, 100ms, 1s), 1s);
+  EXPECT_EQ(paced_gap(50ms, 99ms, 1s), 990ms);
 }
 
 }  // namespace
