@@ -260,25 +260,23 @@ inline double cpu_seconds(pid_t pid) { return stat_seconds(pid, 14); }
 // reaped, over their whole lives.
 inline double reaped_children_cpu_seconds(pid_t pid) { return stat_seconds(pid, 16); }
 
-// Time a process has run on a CPU, in seconds, to the nanosecond (the
-// first field of /proc/PID/schedstat; utime and stime come in clock ticks,
-// and a process that ran 4 ms reads 0 there). NAN without schedstat.
-inline double on_cpu_s(pid_t pid) {
+// Field `index` (0: time on a CPU, 1: time runnable but waiting for one)
+// of /proc/PID/schedstat, in seconds, to the nanosecond; NAN without
+// schedstat.
+inline double schedstat_s(pid_t pid, int index) {
   std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/schedstat"));
-  double running_ns = 0;
-  if (!(in >> running_ns)) return NAN;
-  return running_ns / 1e9;
+  double ns[2] = {0, 0};
+  if (!(in >> ns[0] >> ns[1])) return NAN;
+  return ns[index] / 1e9;
 }
 
-// Time a process spent runnable but waiting for a CPU, in seconds (the
-// second field of /proc/PID/schedstat): what a loaded machine adds to any
-// latency, apart from the process's own work. NAN without schedstat.
-inline double runqueue_wait_s(pid_t pid) {
-  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/schedstat"));
-  double running_ns = 0, waiting_ns = 0;
-  if (!(in >> running_ns >> waiting_ns)) return NAN;
-  return waiting_ns / 1e9;
-}
+// Time a process has run on a CPU (utime and stime come in clock ticks,
+// and a process that ran 4 ms reads 0 there).
+inline double on_cpu_s(pid_t pid) { return schedstat_s(pid, 0); }
+
+// Time a process spent runnable but waiting for a CPU: what a loaded
+// machine adds to any latency, apart from the process's own work.
+inline double runqueue_wait_s(pid_t pid) { return schedstat_s(pid, 1); }
 
 // A "Key:   N kB" line of /proc/PID/status, in KiB; -1 if absent.
 inline long status_kib(pid_t pid, const char* key) {

@@ -207,12 +207,12 @@ void Reaper::refresh() {
 }
 
 void Reaper::refresh_if_stale() {
-  if (!strays_stale_ && std::chrono::steady_clock::now() - last_refresh_ < refresh_gap_) return;
+  if (!strays_stale_ && looked_lately()) return;
   refresh();
 }
 
 void Reaper::refresh_unless_recent() {
-  if (std::chrono::steady_clock::now() - last_refresh_ < refresh_gap_) return;
+  if (looked_lately()) return;
   refresh();
 }
 

@@ -92,6 +92,8 @@ class Reaper {
     int index = -1;  // -1: not an instance's (no VIGIL_PROGRAM / VIGIL_INSTANCE)
   };
   void refresh();
+  // Whether the last look at /proc was less than the paced gap ago.
+  bool looked_lately() const { return std::chrono::steady_clock::now() - last_refresh_ < refresh_gap_; }
   void forget_stray(pid_t pid);
 
   std::unordered_map<pid_t, OnExit> owners_;
